@@ -1,0 +1,34 @@
+-- acquire.lua: may a call go out now? (prepended with common.lua)
+--
+-- KEYS  S, W, P (see common.lua)
+-- ARGV[1] name
+-- Reply: false when the breaker does not exist, else
+--   {allowed 0|1, state, permit ('' for none), retry_after_ms, cache_ttl_ms, generation, 0}
+-- The first acquire after open_duration_ms moves an open breaker to
+-- half_open; in half_open at most c_hom permits are out at once, each held
+-- until reported or until it expires after c_pto ms.
+
+if not load() then
+  return false
+end
+tick()
+
+if b.ov == '' and b.st == 'open' and now >= b['until'] then
+  transition('half_open', 'open_duration elapsed')
+end
+
+if b.ov == '' and b.st == 'half_open' then
+  redis.call('ZREMRANGEBYSCORE', P, '-inf', now)
+  if redis.call('ZCARD', P) < b.c_hom then
+    set('seq', b.seq + 1)
+    local permit = int(b.gen) .. '.' .. int(b.seq)
+    redis.call('ZADD', P, now + b.c_pto, permit)
+    redis.call('PEXPIRE', P, b.c_pto)
+    flush()
+    return decision(true, permit, 0, 0, 0)
+  end
+end
+
+local reply = answer(0)
+flush()
+return reply

@@ -1,0 +1,60 @@
+-- outcomes.lua: report what happened to calls, oldest first, and answer
+-- with the state after the report. (prepended with common.lua)
+--
+-- KEYS  S, W, P (see common.lua)
+-- ARGV[1] name
+-- ARGV[2..] five values per entry:
+--   success (1|0), duration_ms, count, permit ('' for none),
+--   generation (-1 when the client did not say)
+-- Reply: false when the breaker does not exist, else the decision of
+--   common.lua's answer(), whose last element counts the calls ignored.
+--
+-- Entries are validated before this script runs. An outcome is ignored
+-- (counted, not applied) when it was reported against another generation,
+-- or arrives while the breaker is open or half-open without a permit: those
+-- calls were let through under a state that no longer holds. A permit that
+-- is unknown, expired or from another generation settles nothing.
+
+if not load() then
+  return false
+end
+tick()
+
+local ignored = 0
+for i = 2, #ARGV, 5 do
+  local ok = ARGV[i] == '1'
+  local dur = tonumber(ARGV[i + 1])
+  local n = tonumber(ARGV[i + 2])
+  local permit = ARGV[i + 3]
+  local gen = tonumber(ARGV[i + 4])
+  local slow = dur >= b.c_slow
+  if permit ~= '' then
+    local score = redis.call('ZSCORE', P, permit)
+    if b.ov == '' and b.st == 'half_open' and score and tonumber(score) > now then
+      redis.call('ZREM', P, permit)
+      if not ok or slow then
+        local why = 'probe failed'
+        if ok then why = 'probe slow' end
+        transition('open', why)
+      else
+        set('ho_ok', b.ho_ok + 1)
+        if b.ho_ok >= b.c_hom then
+          transition('closed', 'probes succeeded')
+        end
+      end
+    else
+      ignored = ignored + 1
+    end
+  elseif gen >= 0 and gen ~= b.gen then
+    ignored = ignored + n
+  elseif b.ov ~= '' or b.st == 'closed' then
+    record(n, not ok, slow)
+    maybe_trip()
+  else
+    ignored = ignored + n
+  end
+end
+
+local reply = answer(ignored)
+flush()
+return reply

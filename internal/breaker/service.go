@@ -1,0 +1,410 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/store"
+)
+
+// States as the API names them.
+const (
+	StateClosed       = "closed"
+	StateOpen         = "open"
+	StateHalfOpen     = "half_open"
+	StateForcedOpen   = "forced_open"
+	StateForcedClosed = "forced_closed"
+)
+
+// Breaker is a breaker as an operator sees it.
+type Breaker struct {
+	Name   string `json:"name"`
+	Config Config `json:"config"`
+	// State is the effective state: an override's, when there is one.
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+	// OpenUntil is set only while open.
+	OpenUntil *time.Time `json:"open_until,omitempty"`
+	// Override is set only while forced.
+	Override *Override `json:"override,omitempty"`
+	Stats    Stats     `json:"stats"`
+	// Generation moves at every transition; see Decision.
+	Generation int64 `json:"generation"`
+}
+
+// Override is an operator's forced state.
+type Override struct {
+	State     string     `json:"state"`
+	Reason    string     `json:"reason"`
+	By        string     `json:"by"`
+	At        time.Time  `json:"at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Stats are the calls in the breaker's window now.
+type Stats struct {
+	Calls        int64   `json:"calls"`
+	Failures     int64   `json:"failures"`
+	SlowCalls    int64   `json:"slow_calls"`
+	FailureRate  float64 `json:"failure_rate"`
+	SlowCallRate float64 `json:"slow_call_rate"`
+}
+
+// Decision answers acquire and outcomes.
+type Decision struct {
+	// Allowed says whether a call may go out now.
+	Allowed bool   `json:"allowed"`
+	State   string `json:"state"`
+	// Permit is set when a half-open probe was granted; report it back.
+	Permit string `json:"permit,omitempty"`
+	// RetryAfterMS is how long until a call may be allowed, when denied.
+	RetryAfterMS int64 `json:"retry_after_ms"`
+	// CacheTTLMS is how long a client may reuse this answer.
+	CacheTTLMS int64 `json:"cache_ttl_ms"`
+	// Generation identifies the state this answer was given in. Outcomes
+	// reported with another generation are ignored.
+	Generation int64 `json:"generation"`
+	// Ignored counts the reported calls that were not applied (outcomes only).
+	Ignored int64 `json:"ignored,omitempty"`
+}
+
+// Outcome is what happened to one call, or to Count like calls.
+type Outcome struct {
+	Success    bool
+	DurationMS int64
+	Count      int64
+	Permit     string
+	// Generation is the generation the call was allowed under, or -1 when
+	// the client does not say.
+	Generation int64
+}
+
+// ForceRequest asks for an operator override.
+type ForceRequest struct {
+	State  string
+	Reason string
+	By     string
+	// TTL ends the override by itself after this long; zero never does.
+	TTL time.Duration
+}
+
+// Limits of reports and overrides.
+const (
+	MaxOutcomes     = 1000
+	MaxOutcomeCount = 1_000_000
+	MaxReasonLen    = 500
+	MaxOverrideTTL  = 30 * 24 * time.Hour
+	maxPermitLen    = 64
+)
+
+// Service runs the breaker scripts in a store. It is safe for concurrent use.
+type Service struct {
+	store *store.Store
+}
+
+// NewService returns a Service over st.
+func NewService(st *store.Store) *Service { return &Service{store: st} }
+
+// Put creates or updates a breaker. It reports whether it was created.
+func (s *Service) Put(ctx context.Context, name string, cfg Config) (Breaker, bool, error) {
+	if err := ValidateName(name); err != nil {
+		return Breaker{}, false, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Breaker{}, false, err
+	}
+	// The index is written first, so it always lists every breaker (and
+	// at worst a name whose breaker is gone, which List skips).
+	if err := s.store.AddToSet(ctx, indexKey, name); err != nil {
+		return Breaker{}, false, err
+	}
+	v, err := s.store.Run(ctx, scriptPut, keys(name), name, cfg.Window.Type, cfg.Window.Size,
+		cfg.MinimumCalls, cfg.FailureRateThreshold, cfg.SlowCallDurationMS, cfg.SlowCallRateThreshold,
+		cfg.ConsecutiveFailures, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls, cfg.ProbeTimeoutMS, cfg.CacheTTLMS)
+	if err != nil {
+		return Breaker{}, false, err
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) < 2 {
+		return Breaker{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
+	}
+	b, err := parseView(name, arr[1:])
+	return b, asInt(arr[0]) == 1, err
+}
+
+// Get returns one breaker.
+func (s *Service) Get(ctx context.Context, name string) (Breaker, error) {
+	return s.runView(ctx, scriptGet, name)
+}
+
+// List returns every breaker, sorted by name.
+func (s *Service) List(ctx context.Context) ([]Breaker, error) {
+	names, err := s.store.SetMembers(ctx, indexKey)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	out := make([]Breaker, 0, len(names))
+	for _, n := range names {
+		b, err := s.Get(ctx, n)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Delete removes a breaker.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	v, err := s.store.Run(ctx, scriptDelete, keys(name), name)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RemoveFromSet(ctx, indexKey, name); err != nil {
+		return err
+	}
+	if asInt(v) == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Acquire asks whether a call may go out now.
+func (s *Service) Acquire(ctx context.Context, name string) (Decision, error) {
+	if err := ValidateName(name); err != nil {
+		return Decision{}, err
+	}
+	v, err := s.store.Run(ctx, scriptAcquire, keys(name), name)
+	if err != nil {
+		return Decision{}, err
+	}
+	return parseDecision(v)
+}
+
+// ValidateOutcomes checks a report before anything is written.
+func ValidateOutcomes(outs []Outcome) error {
+	if len(outs) == 0 || len(outs) > MaxOutcomes {
+		return &ValidationError{Field: "outcomes", Reason: fmt.Sprintf("must hold 1 to %d entries, got %d", MaxOutcomes, len(outs))}
+	}
+	for i, o := range outs {
+		field := func(f string) string { return fmt.Sprintf("outcomes[%d].%s", i, f) }
+		if o.DurationMS < 0 || o.DurationMS > maxDurationMS {
+			return &ValidationError{Field: field("duration_ms"), Reason: fmt.Sprintf("must be between 0 and %d, got %d", maxDurationMS, o.DurationMS)}
+		}
+		if o.Count < 1 || o.Count > MaxOutcomeCount {
+			return &ValidationError{Field: field("count"), Reason: fmt.Sprintf("must be between 1 and %d, got %d", MaxOutcomeCount, o.Count)}
+		}
+		if o.Permit != "" {
+			if o.Count != 1 {
+				return &ValidationError{Field: field("count"), Reason: "must be 1 with a permit"}
+			}
+			if len(o.Permit) > maxPermitLen || !validPermit(o.Permit) {
+				return &ValidationError{Field: field("permit"), Reason: "is not a permit this server issued"}
+			}
+		}
+		if o.Generation < -1 {
+			return &ValidationError{Field: field("generation"), Reason: "must not be negative"}
+		}
+	}
+	return nil
+}
+
+// validPermit checks the "generation.sequence" shape of permits.
+func validPermit(p string) bool {
+	g, q, ok := strings.Cut(p, ".")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.ParseUint(g, 10, 63)
+	_, err2 := strconv.ParseUint(q, 10, 63)
+	return err1 == nil && err2 == nil
+}
+
+// Report records outcomes, oldest first, and returns the state after them.
+func (s *Service) Report(ctx context.Context, name string, outs []Outcome) (Decision, error) {
+	if err := ValidateName(name); err != nil {
+		return Decision{}, err
+	}
+	if err := ValidateOutcomes(outs); err != nil {
+		return Decision{}, err
+	}
+	args := make([]any, 0, 1+5*len(outs))
+	args = append(args, name)
+	for _, o := range outs {
+		ok := "0"
+		if o.Success {
+			ok = "1"
+		}
+		args = append(args, ok, o.DurationMS, o.Count, o.Permit, o.Generation)
+	}
+	v, err := s.store.Run(ctx, scriptOutcomes, keys(name), args...)
+	if err != nil {
+		return Decision{}, err
+	}
+	return parseDecision(v)
+}
+
+// ValidateForce checks an override request.
+func ValidateForce(r ForceRequest) error {
+	if r.State != StateForcedOpen && r.State != StateForcedClosed {
+		return &ValidationError{Field: "state", Reason: fmt.Sprintf("must be %q or %q", StateForcedOpen, StateForcedClosed)}
+	}
+	if n := len([]rune(r.Reason)); n < 1 || n > MaxReasonLen {
+		return &ValidationError{Field: "reason", Reason: fmt.Sprintf("must be 1 to %d characters, got %d", MaxReasonLen, n)}
+	}
+	if r.TTL < 0 || r.TTL > MaxOverrideTTL {
+		return &ValidationError{Field: "ttl_ms", Reason: fmt.Sprintf("must be between 1 and %d", MaxOverrideTTL.Milliseconds())}
+	}
+	return nil
+}
+
+// Force sets an operator override.
+func (s *Service) Force(ctx context.Context, name string, r ForceRequest) (Breaker, error) {
+	if err := ValidateName(name); err != nil {
+		return Breaker{}, err
+	}
+	if err := ValidateForce(r); err != nil {
+		return Breaker{}, err
+	}
+	return s.runView(ctx, scriptOverride, name, r.State, r.Reason, r.By, r.TTL.Milliseconds())
+}
+
+// Unforce ends an operator override: the breaker is closed with an empty
+// window. Without an override it changes nothing.
+func (s *Service) Unforce(ctx context.Context, name string) (Breaker, error) {
+	return s.runView(ctx, scriptRelease, name)
+}
+
+// Reset closes a breaker, ends any override and empties its window.
+func (s *Service) Reset(ctx context.Context, name string) (Breaker, error) {
+	return s.runView(ctx, scriptReset, name)
+}
+
+func (s *Service) runView(ctx context.Context, sc *store.Script, name string, args ...any) (Breaker, error) {
+	if err := ValidateName(name); err != nil {
+		return Breaker{}, err
+	}
+	v, err := s.store.Run(ctx, sc, keys(name), append([]any{name}, args...)...)
+	if err != nil {
+		return Breaker{}, err
+	}
+	if v == nil {
+		return Breaker{}, ErrNotFound
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return Breaker{}, fmt.Errorf("%s %q: unexpected reply %v", sc.Name(), name, v)
+	}
+	return parseView(name, arr)
+}
+
+func parseDecision(v any) (Decision, error) {
+	if v == nil {
+		return Decision{}, ErrNotFound
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 7 {
+		return Decision{}, fmt.Errorf("unexpected decision reply %v", v)
+	}
+	return Decision{
+		Allowed:      asInt(arr[0]) == 1,
+		State:        asString(arr[1]),
+		Permit:       asString(arr[2]),
+		RetryAfterMS: asInt(arr[3]),
+		CacheTTLMS:   asInt(arr[4]),
+		Generation:   asInt(arr[5]),
+		Ignored:      asInt(arr[6]),
+	}, nil
+}
+
+// parseView reads {now, field, value, ...} as the scripts' view() returns it.
+func parseView(name string, arr []any) (Breaker, error) {
+	if len(arr) < 1 || len(arr)%2 != 1 {
+		return Breaker{}, fmt.Errorf("unexpected view reply of %d elements", len(arr))
+	}
+	h := make(map[string]string, len(arr)/2)
+	for i := 1; i+1 < len(arr); i += 2 {
+		h[asString(arr[i])] = asString(arr[i+1])
+	}
+	n := func(f string) int64 { v, _ := strconv.ParseInt(h[f], 10, 64); return v }
+	b := Breaker{
+		Name: name,
+		Config: Config{
+			Window:                Window{Type: h["c_wt"], Size: n("c_ws")},
+			MinimumCalls:          n("c_min"),
+			FailureRateThreshold:  n("c_frt"),
+			SlowCallDurationMS:    n("c_slow"),
+			SlowCallRateThreshold: n("c_srt"),
+			ConsecutiveFailures:   n("c_cf"),
+			OpenDurationMS:        n("c_open"),
+			HalfOpenMaxCalls:      n("c_hom"),
+			ProbeTimeoutMS:        n("c_pto"),
+			CacheTTLMS:            n("c_ttl"),
+		},
+		State:      h["st"],
+		Since:      msTime(n("since")),
+		Generation: n("gen"),
+		Stats: Stats{
+			Calls:     n("calls"),
+			Failures:  n("fails"),
+			SlowCalls: n("slows"),
+		},
+	}
+	if b.Stats.Calls > 0 {
+		b.Stats.FailureRate = percent(b.Stats.Failures, b.Stats.Calls)
+		b.Stats.SlowCallRate = percent(b.Stats.SlowCalls, b.Stats.Calls)
+	}
+	if b.State == StateOpen {
+		t := msTime(n("until"))
+		b.OpenUntil = &t
+	}
+	if ov := h["ov"]; ov != "" {
+		b.State = ov
+		b.Override = &Override{State: ov, Reason: h["ov_reason"], By: h["ov_by"], At: msTime(n("ov_at"))}
+		if exp := n("ov_exp"); exp > 0 {
+			t := msTime(exp)
+			b.Override.ExpiresAt = &t
+		}
+	}
+	return b, nil
+}
+
+func percent(part, whole int64) float64 {
+	return math.Round(float64(part)*1000/float64(whole)) / 10
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func asInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func asString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}

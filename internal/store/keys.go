@@ -1,0 +1,70 @@
+package store
+
+import (
+	"encoding/hex"
+	"strings"
+)
+
+// Key layout. Every key starts with "bw:". The keys of one object (one
+// breaker, one rate-limit bucket) share the hash tag "{kind:id}", so a Redis
+// Cluster keeps them on one slot and a script can touch all of them:
+//
+//	bw:{b:payment-service}:s   breaker state and config (hash)
+//	bw:{b:payment-service}:w   breaker window (list)
+//	bw:{b:payment-service}:p   outstanding half-open probe permits (sorted set)
+//	bw:idx:b                   names of all breakers (set, its own slot)
+//	bw:events                  pub/sub channel of state and config changes
+//
+// An id is written as "=" followed by the id itself when it uses only
+// [A-Za-z0-9._-], and as "~" followed by its hex encoding otherwise. The
+// encoding is injective, and no id can close the hash tag early or add a
+// separator, whatever bytes it holds.
+
+// EventsChannel is the pub/sub channel every state and config change is
+// published on.
+const EventsChannel = "bw:events"
+
+// ObjectKeys returns the keys of one object of a kind, one per suffix, all
+// in the same hash tag. Parts are joined (each encoded) to form the id, so a
+// rate-limit bucket can be named by limit name and key.
+func ObjectKeys(kind string, parts []string, suffixes ...string) []string {
+	var b strings.Builder
+	b.WriteString("bw:{")
+	b.WriteString(kind)
+	for _, p := range parts {
+		b.WriteByte(':')
+		writeID(&b, p)
+	}
+	b.WriteString("}:")
+	prefix := b.String()
+	keys := make([]string, len(suffixes))
+	for i, s := range suffixes {
+		keys[i] = prefix + s
+	}
+	return keys
+}
+
+// IndexKey is the key of the set that lists every object of a kind.
+func IndexKey(kind string) string { return "bw:idx:" + kind }
+
+func writeID(b *strings.Builder, id string) {
+	if isPlain(id) {
+		b.WriteByte('=')
+		b.WriteString(id)
+		return
+	}
+	b.WriteByte('~')
+	b.WriteString(hex.EncodeToString([]byte(id)))
+}
+
+func isPlain(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

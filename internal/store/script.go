@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Script is a Lua script run atomically in the store. Make one per script
+// source with NewScript, at package level.
+type Script struct {
+	name   string
+	script *redis.Script
+}
+
+// NewScript wraps Lua source. name is used in metrics and errors.
+func NewScript(name, src string) *Script {
+	return &Script{name: name, script: redis.NewScript(src)}
+}
+
+// Name is the script's name.
+func (sc *Script) Name() string { return sc.name }
+
+// Run runs the script with EVALSHA, loading it with EVAL when the store
+// answers NOSCRIPT (a restarted or flushed Redis), under the store's
+// deadline. The reply is what go-redis decodes: int64, string, []any or nil
+// (a Lua false or nil reply). Failures to reach the store wrap ErrUnavailable.
+//
+// A script that changes state must not be retried blindly after a late
+// reply; the client is built with retries off for that reason (see newClient).
+func (s *Store) Run(ctx context.Context, sc *Script, keys []string, args ...any) (any, error) {
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	v, err := sc.script.Run(ctx, s.rdb, keys, args...).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &ScriptError{Script: sc.name, Err: translate(err)}
+	}
+	return v, nil
+}
+
+// ScriptError says which script failed. It unwraps to the cause, so
+// errors.Is(err, ErrUnavailable) works through it.
+type ScriptError struct {
+	Script string
+	Err    error
+}
+
+func (e *ScriptError) Error() string { return "script " + e.Script + ": " + e.Err.Error() }
+func (e *ScriptError) Unwrap() error { return e.Err }
+
+var readyScript = NewScript("ready", "return redis.call('TIME')[1]")
+
+// Ready reports whether the store answers a script. A script, not PING: a
+// Redis whose script cache was flushed, or that refuses scripts, must not
+// look ready. The script is run by EVALSHA first, so a flushed cache is
+// reloaded here too.
+func (s *Store) Ready(ctx context.Context) error {
+	_, err := s.Run(ctx, readyScript, nil)
+	return err
+}
+
+// AddToSet adds members to the set at key.
+func (s *Store) AddToSet(ctx context.Context, key string, members ...string) error {
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	return translate(s.rdb.SAdd(ctx, key, args...).Err())
+}
+
+// RemoveFromSet removes members from the set at key.
+func (s *Store) RemoveFromSet(ctx context.Context, key string, members ...string) error {
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	return translate(s.rdb.SRem(ctx, key, args...).Err())
+}
+
+// SetMembers returns the members of the set at key, in no order.
+func (s *Store) SetMembers(ctx context.Context, key string) ([]string, error) {
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	v, err := s.rdb.SMembers(ctx, key).Result()
+	return v, translate(err)
+}
+
+// Subscribe delivers the payloads published on channel until ctx ends. The
+// subscription reconnects by itself after a store outage; messages published
+// meanwhile are lost (pub/sub delivers at most once).
+func (s *Store) Subscribe(ctx context.Context, channel string) <-chan string {
+	out := make(chan string, 256)
+	ps := s.rdb.Subscribe(ctx, channel)
+	go func() {
+		defer close(out)
+		defer ps.Close()
+		ch := ps.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				select {
+				case out <- m.Payload:
+				default: // a slow consumer loses messages rather than stalling the subscription
+				}
+			}
+		}
+	}()
+	return out
+}

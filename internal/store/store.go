@@ -1,0 +1,231 @@
+// Package store owns Breakwater's connection to Redis: the client (single
+// node, Sentinel or Cluster), the embedded in-process store used when no
+// Redis is named, running Lua scripts, key encoding and the translation of
+// Redis failures into errors the rest of the program can act on.
+//
+// Nothing outside this package imports go-redis or miniredis.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultTimeout is the deadline of one store call when Config.Timeout is zero.
+const DefaultTimeout = 2 * time.Second
+
+// ErrUnavailable is returned (wrapped) when the store cannot be reached or
+// does not answer within its deadline. The HTTP layer answers 503.
+var ErrUnavailable = errors.New("store unavailable")
+
+// Config says which store to open.
+type Config struct {
+	// URL names the Redis to use; see ParseURL for the accepted forms.
+	// Empty starts an embedded in-memory store.
+	URL string
+	// Timeout bounds every store call. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Logger receives the store's few lifecycle messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a connection to Redis or to the embedded store. It is safe for
+// concurrent use. Close it when done.
+type Store struct {
+	rdb     redis.UniversalClient
+	timeout time.Duration
+	mini    *miniredis.Miniredis
+	stop    chan struct{}
+	done    chan struct{}
+	desc    string
+}
+
+// Open connects to the store cfg names, or starts the embedded store when
+// cfg.URL is empty. It does not wait for Redis to answer: a control plane
+// may start before its Redis and becomes ready when Redis does.
+func Open(cfg Config) (*Store, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	s := &Store{timeout: timeout}
+	if cfg.URL == "" {
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded store: %w", err)
+		}
+		s.mini = m
+		s.rdb = redis.NewClient(&redis.Options{
+			Addr:         m.Addr(),
+			MaxRetries:   -1,
+			DialTimeout:  timeout,
+			ReadTimeout:  timeout,
+			WriteTimeout: timeout,
+		})
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.driveClock()
+		s.desc = "embedded"
+		logger.Warn("embedded store: in memory, not persistent")
+		return s, nil
+	}
+	rdb, desc, err := newClient(cfg.URL, timeout)
+	if err != nil {
+		return nil, err
+	}
+	s.rdb, s.desc = rdb, desc
+	return s, nil
+}
+
+// newClient builds the go-redis client for a URL.
+//
+// Retries are off for every client (MaxRetries -1): nearly every call we make
+// is a script that changes state, and go-redis retries a command whose reply
+// was late, which would run the script twice (count an outcome twice, hand
+// out a second probe permit). A failed call is reported to the caller, who
+// may retry knowing what it asked for. EVALSHA's fallback to EVAL on
+// NOSCRIPT is not a retry in this sense: NOSCRIPT means nothing ran.
+func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, string, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, "", fmt.Errorf("redis url %q: want scheme://host:port", redactURL(rawURL))
+	}
+	base, mode, _ := strings.Cut(scheme, "+")
+	if base != "redis" && base != "rediss" {
+		return nil, "", fmt.Errorf("redis url %q: scheme must be redis, rediss, redis+sentinel or redis+cluster", redactURL(rawURL))
+	}
+	plain := base + "://" + rest
+	switch mode {
+	case "":
+		opt, err := redis.ParseURL(plain)
+		if err != nil {
+			return nil, "", fmt.Errorf("redis url %q: %w", redactURL(rawURL), err)
+		}
+		opt.MaxRetries = -1
+		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		return redis.NewClient(opt), "redis " + opt.Addr, nil
+	case "sentinel":
+		opt, err := redis.ParseFailoverURL(plain)
+		if err != nil {
+			return nil, "", fmt.Errorf("redis url %q: %w", redactURL(rawURL), err)
+		}
+		if opt.MasterName == "" {
+			return nil, "", fmt.Errorf("redis url %q: sentinel form needs ?master_name=", redactURL(rawURL))
+		}
+		opt.MaxRetries = -1
+		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		return redis.NewFailoverClient(opt), "sentinel " + opt.MasterName + " via " + strings.Join(opt.SentinelAddrs, ","), nil
+	case "cluster":
+		opt, err := redis.ParseClusterURL(plain)
+		if err != nil {
+			return nil, "", fmt.Errorf("redis url %q: %w", redactURL(rawURL), err)
+		}
+		opt.MaxRetries = -1
+		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		return redis.NewClusterClient(opt), "cluster " + strings.Join(opt.Addrs, ","), nil
+	default:
+		return nil, "", fmt.Errorf("redis url %q: unknown mode %q (want sentinel or cluster)", redactURL(rawURL), mode)
+	}
+}
+
+func setTimeouts(dial, read, write *time.Duration, d time.Duration) {
+	for _, p := range []*time.Duration{dial, read, write} {
+		if *p <= 0 || *p > d {
+			*p = d
+		}
+	}
+}
+
+// redactURL hides a password in a Redis URL so it can be logged.
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return raw
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// RedactURL returns raw with any password replaced, for logs.
+func RedactURL(raw string) string { return redactURL(raw) }
+
+// driveClock advances the embedded store's TTL clock with real time:
+// miniredis expires keys only when told that time has passed.
+func (s *Store) driveClock() {
+	defer close(s.done)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mini.FastForward(now.Sub(last))
+			last = now
+		}
+	}
+}
+
+// String describes the store for logs, without secrets.
+func (s *Store) String() string { return s.desc }
+
+// Embedded reports whether this is the in-process store.
+func (s *Store) Embedded() bool { return s.mini != nil }
+
+// Close releases the connection and stops the embedded store if there is one.
+func (s *Store) Close() error {
+	err := s.rdb.Close()
+	if s.mini != nil {
+		close(s.stop)
+		<-s.done
+		s.mini.Close()
+	}
+	return err
+}
+
+// withDeadline gives ctx the store's deadline unless it already has an
+// earlier one.
+func (s *Store) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// translate turns a go-redis error into one of ours. Script error replies
+// pass through unchanged (they are bugs, not outages); everything that means
+// "Redis did not answer" becomes ErrUnavailable.
+func translate(err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return err
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "OOM"} {
+			if strings.HasPrefix(msg, p) {
+				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+		}
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}

@@ -1,0 +1,192 @@
+// Package storetest starts real stores for tests: an in-process miniredis
+// with a clock the test controls, and a real redis-server on a free loopback
+// port that the test can stop, restart and freeze.
+package storetest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/breakwater-dev/breakwater/internal/store"
+)
+
+// Mini is a miniredis whose clock the test sets.
+type Mini struct {
+	M     *miniredis.Miniredis
+	Store *store.Store
+	now   time.Time
+}
+
+// NewMini starts a miniredis with its clock at start and opens a store on it.
+func NewMini(t testing.TB, start time.Time) *Mini {
+	t.Helper()
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		t.Fatalf("start miniredis: %v", err)
+	}
+	t.Cleanup(m.Close)
+	m.SetTime(start)
+	st, err := store.Open(store.Config{URL: "redis://" + m.Addr()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &Mini{M: m, Store: st, now: start}
+}
+
+// Now is the store's clock.
+func (m *Mini) Now() time.Time { return m.now }
+
+// Advance moves the store's clock (TIME and TTLs) forward by d.
+func (m *Mini) Advance(d time.Duration) {
+	m.now = m.now.Add(d)
+	m.M.SetTime(m.now)
+	m.M.FastForward(d)
+}
+
+// Redis is a redis-server process owned by a test.
+type Redis struct {
+	t    testing.TB
+	Addr string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// RequireRedisServer returns the path of redis-server. Without one it skips
+// the test, except under CI (CI set), where a missing binary fails it.
+func RequireRedisServer(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redis-server not found under CI: .ci/run must install it")
+		}
+		t.Skip("redis-server not installed; apt-get install redis-server to run this test")
+	}
+	return path
+}
+
+// StartRedis starts a redis-server on a free loopback port, with no
+// persistence, and stops it when the test ends.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	RequireRedisServer(t)
+	r := &Redis{t: t, Addr: freeAddr(t), dir: t.TempDir()}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// URL is the redis:// URL of the server.
+func (r *Redis) URL() string { return "redis://" + r.Addr }
+
+// Open opens a store on the server.
+func (r *Redis) Open(t testing.TB) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{URL: r.URL(), Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Start starts (or restarts, on the same port) the server and waits until
+// it answers.
+func (r *Redis) Start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--protected-mode", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r.Do("PING") == "+PONG" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("redis-server on %s did not answer within 10s", r.Addr)
+}
+
+// Stop kills the server and waits for it to exit.
+func (r *Redis) Stop() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	r.cmd.Process.Signal(syscall.SIGCONT) // a frozen server cannot die
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+	r.cmd = nil
+}
+
+// Freeze stops the server process (SIGSTOP): it holds its connections and
+// answers nothing, like a hung Redis.
+func (r *Redis) Freeze() { r.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server.
+func (r *Redis) Thaw() { r.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Do sends one inline command and returns the first reply line, or "" when
+// the server does not answer. It needs no client library.
+func (r *Redis) Do(args ...string) string {
+	conn, err := net.DialTimeout("tcp", r.Addr, 500*time.Millisecond)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return ""
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(line, "\r\n")
+}
+
+// freeAddr finds a free loopback port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WaitReady polls st until it answers or the timeout passes.
+func WaitReady(t testing.TB, st *store.Store, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		err := st.Ready(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store not ready after %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -13,3 +13,6 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// InvalidField names the field at fault.
+func (e *ValidationError) InvalidField() string { return e.Field }

@@ -90,8 +90,9 @@ type ForceRequest struct {
 	State  string
 	Reason string
 	By     string
-	// TTL ends the override by itself after this long; zero never does.
-	TTL time.Duration
+	// TTLMS ends the override by itself after this many milliseconds;
+	// zero never does.
+	TTLMS int64
 }
 
 // Limits of reports and overrides.
@@ -265,7 +266,7 @@ func ValidateForce(r ForceRequest) error {
 	if n := len([]rune(r.Reason)); n < 1 || n > MaxReasonLen {
 		return &ValidationError{Field: "reason", Reason: fmt.Sprintf("must be 1 to %d characters, got %d", MaxReasonLen, n)}
 	}
-	if r.TTL < 0 || r.TTL > MaxOverrideTTL {
+	if r.TTLMS < 0 || r.TTLMS > MaxOverrideTTL.Milliseconds() {
 		return &ValidationError{Field: "ttl_ms", Reason: fmt.Sprintf("must be between 1 and %d", MaxOverrideTTL.Milliseconds())}
 	}
 	return nil
@@ -279,7 +280,7 @@ func (s *Service) Force(ctx context.Context, name string, r ForceRequest) (Break
 	if err := ValidateForce(r); err != nil {
 		return Breaker{}, err
 	}
-	return s.runView(ctx, scriptOverride, name, r.State, r.Reason, r.By, r.TTL.Milliseconds())
+	return s.runView(ctx, scriptOverride, name, r.State, r.Reason, r.By, r.TTLMS)
 }
 
 // Unforce ends an operator override: the breaker is closed with an empty

@@ -1,0 +1,178 @@
+// Command controlplane serves Breakwater's REST API over Redis, or over an
+// embedded in-memory store when no Redis is named.
+//
+//	controlplane [--listen 127.0.0.1:8080] [--redis redis://host:6379/0] [--tokens FILE]
+//
+// Every flag has an environment default; see --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/httpapi"
+	"github.com/breakwater-dev/breakwater/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "controlplane:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// config is every setting of the control plane, from flags and environment.
+type config struct {
+	Listen         string
+	Redis          string
+	Tokens         string
+	InsecureListen bool
+	LogLevel       slog.Level
+	StoreTimeout   time.Duration
+	ShutdownGrace  time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Listen, "listen", env("BREAKWATER_LISTEN", "127.0.0.1:8080"), "address to serve on (env BREAKWATER_LISTEN)")
+	fs.StringVar(&c.Redis, "redis", env("BREAKWATER_REDIS", ""), "redis://[user:pass@]host:port/db, rediss:// for TLS, redis+sentinel:// or redis+cluster:// (env BREAKWATER_REDIS); empty: embedded in-memory store")
+	fs.StringVar(&c.Tokens, "tokens", env("BREAKWATER_TOKENS", ""), "tokens file, one \"name role secret\" a line (env BREAKWATER_TOKENS); empty: no auth")
+	fs.BoolVar(&c.InsecureListen, "insecure-listen", env("BREAKWATER_INSECURE_LISTEN", "") == "true", "allow a non-loopback --listen without a tokens file (env BREAKWATER_INSECURE_LISTEN=true)")
+	level := fs.String("log-level", env("BREAKWATER_LOG_LEVEL", "info"), "debug, info, warn or error (env BREAKWATER_LOG_LEVEL)")
+	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.Tokens == "" && !c.InsecureListen && !isLoopback(c.Listen) {
+		return c, fmt.Errorf("--listen %s is not a loopback address and no --tokens file is set: anyone who can reach it could force circuits; set --tokens, or --insecure-listen to serve open anyway", c.Listen)
+	}
+	return c, nil
+}
+
+// isLoopback reports whether addr only accepts connections from this host.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	var tokens *httpapi.Tokens
+	if cfg.Tokens != "" {
+		f, err := os.Open(cfg.Tokens)
+		if err != nil {
+			return fmt.Errorf("--tokens: %w", err)
+		}
+		tokens, err = httpapi.ParseTokens(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--tokens %s: %w", cfg.Tokens, err)
+		}
+	}
+
+	st, err := store.Open(store.Config{URL: cfg.Redis, Timeout: cfg.StoreTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(httpapi.Options{
+		Breakers: breaker.NewService(st),
+		Store:    st,
+		Tokens:   tokens,
+		Registry: reg,
+		Logger:   log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	auth := "open: no tokens file, every request may do everything"
+	if tokens != nil {
+		auth = fmt.Sprintf("%d tokens from %s", tokens.Len(), cfg.Tokens)
+	}
+	log.Info("config", "listen", cfg.Listen, "store", st.String(), "redis", store.RedactURL(cfg.Redis),
+		"auth", auth, "store_timeout", cfg.StoreTimeout.String())
+	if tokens == nil {
+		log.Warn("NO AUTH: the API is open to anyone who can reach " + ln.Addr().String() + "; pass --tokens to require bearer tokens")
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

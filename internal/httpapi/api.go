@@ -1,0 +1,61 @@
+// Package httpapi serves Breakwater's REST contract (api/openapi.yaml) over
+// the breaker and rate-limit services: routing, strict decoding, problem
+// documents, auth and HTTP metrics. It holds no policy of its own.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+)
+
+// Readier says whether the store can serve.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// Options are what the API serves from.
+type Options struct {
+	Breakers *breaker.Service
+	// Store answers /readyz.
+	Store Readier
+	// Tokens enforces roles; nil serves every request as an anonymous operator.
+	Tokens *Tokens
+	// Registry receives the HTTP metrics and is served at /metrics. Nil
+	// means a fresh registry.
+	Registry *prometheus.Registry
+	// Logger receives errors the client cannot cause. Nil discards.
+	Logger *slog.Logger
+}
+
+// API is the HTTP handler of the control plane. It is safe for concurrent use.
+type API struct {
+	breakers *breaker.Service
+	store    Readier
+	tokens   *Tokens
+	reg      *prometheus.Registry
+	log      *slog.Logger
+	metrics  *httpMetrics
+	handler  http.Handler
+}
+
+// New returns the API's handler.
+func New(o Options) *API {
+	a := &API{breakers: o.Breakers, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger}
+	if a.reg == nil {
+		a.reg = prometheus.NewRegistry()
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.metrics = newHTTPMetrics(a.reg)
+	a.handler = a.routes()
+	return a
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }

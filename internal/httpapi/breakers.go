@@ -1,0 +1,181 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+)
+
+func (a *API) listBreakers(w http.ResponseWriter, r *http.Request) {
+	bs, err := a.breakers.List(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"breakers": bs})
+}
+
+func (a *API) getBreaker(w http.ResponseWriter, r *http.Request) {
+	b, err := a.breakers.Get(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := breaker.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	cfg := breaker.DefaultConfig()
+	if err := decode(w, r, &cfg, true); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	b, created, err := a.breakers.Put(r.Context(), name, cfg)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/breakers/"+name)
+	}
+	writeJSON(w, status, b)
+}
+
+func (a *API) deleteBreaker(w http.ResponseWriter, r *http.Request) {
+	if err := a.breakers.Delete(r.Context(), chi.URLParam(r, "name")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) acquire(w http.ResponseWriter, r *http.Request) {
+	var body struct{}
+	if err := decode(w, r, &body, true); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d, err := a.breakers.Acquire(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeDecision(w, d)
+}
+
+// outcomeJSON is one entry of an outcomes report. Pointers tell a field
+// that is missing from one set to zero.
+type outcomeJSON struct {
+	Success    *bool  `json:"success"`
+	DurationMS int64  `json:"duration_ms"`
+	Count      *int64 `json:"count"`
+	Permit     string `json:"permit"`
+	Generation *int64 `json:"generation"`
+}
+
+func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Outcomes []outcomeJSON `json:"outcomes"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if body.Outcomes == nil {
+		a.writeError(w, r, badRequest("outcomes", "outcomes: required"))
+		return
+	}
+	outs := make([]breaker.Outcome, len(body.Outcomes))
+	for i, o := range body.Outcomes {
+		if o.Success == nil {
+			a.writeError(w, r, badRequest(fieldAt(i, "success"), fieldAt(i, "success")+": required"))
+			return
+		}
+		outs[i] = breaker.Outcome{Success: *o.Success, DurationMS: o.DurationMS, Count: 1, Permit: o.Permit, Generation: -1}
+		if o.Count != nil {
+			outs[i].Count = *o.Count
+		}
+		if o.Generation != nil {
+			if *o.Generation < 0 {
+				a.writeError(w, r, badRequest(fieldAt(i, "generation"), fieldAt(i, "generation")+": must not be negative"))
+				return
+			}
+			outs[i].Generation = *o.Generation
+		}
+	}
+	d, err := a.breakers.Report(r.Context(), chi.URLParam(r, "name"), outs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeDecision(w, d)
+}
+
+func fieldAt(i int, f string) string {
+	return "outcomes[" + itoa(i) + "]." + f
+}
+
+func writeDecision(w http.ResponseWriter, d breaker.Decision) {
+	if !d.Allowed {
+		setRetryAfter(w, d.RetryAfterMS)
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		State  string `json:"state"`
+		Reason string `json:"reason"`
+		TTLMS  *int64 `json:"ttl_ms"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	req := breaker.ForceRequest{State: body.State, Reason: body.Reason, By: IdentityFrom(r.Context()).Name}
+	if body.TTLMS != nil {
+		if *body.TTLMS < 1 {
+			a.writeError(w, r, badRequest("ttl_ms", "ttl_ms: must be at least 1 (leave it out for no expiry)"))
+			return
+		}
+		req.TTLMS = *body.TTLMS
+	}
+	b, err := a.breakers.Force(r.Context(), chi.URLParam(r, "name"), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
+	b, err := a.breakers.Unforce(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (a *API) reset(w http.ResponseWriter, r *http.Request) {
+	var body struct{}
+	if err := decode(w, r, &body, true); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	b, err := a.breakers.Reset(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}

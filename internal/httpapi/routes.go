@@ -1,0 +1,42 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is every route of the API, with the role each needs. It must say
+// what api/openapi.yaml says; a test compares the two.
+func (a *API) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Use(a.metrics.middleware)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &requestError{status: http.StatusNotFound, detail: "no such route: " + r.URL.Path})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &requestError{status: http.StatusMethodNotAllowed, detail: r.Method + " is not allowed on " + r.URL.Path})
+	})
+
+	r.Get("/healthz", a.healthz)
+	r.Get("/readyz", a.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+
+	r.Route("/v1/breakers", func(r chi.Router) {
+		r.With(a.require(RoleReader)).Get("/", a.listBreakers)
+		r.Route("/{name}", func(r chi.Router) {
+			r.With(a.require(RoleReader)).Get("/", a.getBreaker)
+			r.With(a.require(RoleOperator)).Put("/", a.putBreaker)
+			r.With(a.require(RoleOperator)).Delete("/", a.deleteBreaker)
+			r.With(a.require(RoleAgent)).Post("/acquire", a.acquire)
+			r.With(a.require(RoleAgent)).Post("/outcomes", a.reportOutcomes)
+			r.With(a.require(RoleOperator)).Put("/override", a.putOverride)
+			r.With(a.require(RoleOperator)).Delete("/override", a.deleteOverride)
+			r.With(a.require(RoleOperator)).Post("/reset", a.reset)
+		})
+	})
+	return r
+}

@@ -1,8 +1,8 @@
 package client
 
 import (
+	"context"
 	"errors"
-	"strconv"
 	"time"
 )
 
@@ -38,7 +38,7 @@ func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
 // Is reports whether target is context.DeadlineExceeded.
-func (timeoutError) Is(target error) bool { return target == contextDeadlineExceeded }
+func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // RetryAfterError is an error that says when trying again may succeed: a
 // breaker that stays open for another 20 s, a rate limit that refills in
@@ -111,6 +111,3 @@ type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
-
-// formatMS formats a count of milliseconds for error messages.
-func formatMS(ms int64) string { return strconv.FormatInt(ms, 10) + "ms" }

@@ -1,10 +1,405 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/go-chi/chi/v5"
+	"github.com/google/go-cmp/cmp"
 )
 
+// specFile is api/openapi.yaml, from this package's directory.
+const specFile = "../../api/openapi.yaml"
+
+// roleExtension names the weakest role that may call an operation.
+const roleExtension = "x-breakwater-role"
+
+// apiSpec is the loaded spec and a router over its paths.
+type apiSpec struct {
+	doc    *openapi3.T
+	router routers.Router
+	// problem is the Problem schema, for 404s and 405s of routes the spec
+	// does not have.
+	problem *openapi3.Schema
+}
+
+// loadSpec loads and validates the spec once for the whole test binary.
+var loadSpec = sync.OnceValues(func() (*apiSpec, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(specFile)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", specFile, err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		return nil, fmt.Errorf("validate %s: %w", specFile, err)
+	}
+	closeResponseObjects(doc)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", specFile, err)
+	}
+	problem := doc.Components.Schemas["Problem"]
+	if problem == nil || problem.Value == nil {
+		return nil, fmt.Errorf("%s: no Problem schema", specFile)
+	}
+	return &apiSpec{doc: doc, router: router, problem: problem.Value}, nil
+})
+
+// specDoc returns the spec, failing the test if it does not load or is
+// not valid OpenAPI.
+func specDoc(t *testing.T) *apiSpec {
+	t.Helper()
+	s, err := loadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// closeResponseObjects makes every object schema a response can reach
+// reject properties it does not name, unless it says otherwise. The
+// published spec leaves them open, so that clients tolerate fields added
+// within v1; the tests hold the server to exactly the fields the spec
+// names, so that a field added to a handler cannot go unspecified.
+func closeResponseObjects(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var walk func(ref *openapi3.SchemaRef)
+	walk = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		if s.Type.Is(openapi3.TypeObject) && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
+			s.AdditionalProperties.Has = new(false)
+		}
+		for _, p := range s.Properties {
+			walk(p)
+		}
+		walk(s.Items)
+		walk(s.AdditionalProperties.Schema)
+		for _, group := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+			for _, sub := range group {
+				walk(sub)
+			}
+		}
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, resp := range op.Responses.Map() {
+				if resp.Value == nil {
+					continue
+				}
+				for _, mt := range resp.Value.Content {
+					walk(mt.Schema)
+				}
+			}
+		}
+	}
+}
+
 // specChecked wraps h so that every response is checked against
-// api/openapi.yaml. (Placeholder until the spec lands.)
-func specChecked(t *testing.T, h http.Handler) http.Handler { return h }
+// api/openapi.yaml: its status must be listed for the operation, and its
+// content type, body and headers must match what the spec says of that
+// status. A path the spec does not have must be answered 404, a method it
+// does not have 405, both with a problem document. The client gets the
+// response unchanged.
+func specChecked(t *testing.T, h http.Handler) http.Handler {
+	t.Helper()
+	s := specDoc(t)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		res := rec.Result()
+		body := rec.Body.Bytes()
+		if err := s.check(r, res.StatusCode, res.Header, body); err != nil {
+			t.Errorf("%s %s answered %d, which the spec does not allow: %v\nbody: %s",
+				r.Method, r.URL.RequestURI(), res.StatusCode, err, body)
+		}
+		maps.Copy(w.Header(), res.Header)
+		w.WriteHeader(res.StatusCode)
+		w.Write(body)
+	})
+}
+
+// check validates one response against the spec.
+func (s *apiSpec) check(r *http.Request, status int, header http.Header, body []byte) error {
+	if header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("gzip body: %w", err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			return fmt.Errorf("gzip body: %w", err)
+		}
+	}
+	route, params, err := s.router.FindRoute(r)
+	switch {
+	case errors.Is(err, routers.ErrPathNotFound):
+		return s.checkProblem("the spec has no such path", http.StatusNotFound, status, header, body)
+	case errors.Is(err, routers.ErrMethodNotAllowed):
+		return s.checkProblem("the spec has no such method on this path", http.StatusMethodNotAllowed, status, header, body)
+	case err != nil:
+		return fmt.Errorf("find route: %w", err)
+	}
+	opts := &openapi3filter.Options{
+		ExcludeRequestBody:    true,
+		IncludeResponseStatus: true,
+		MultiError:            true,
+		AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request:    r,
+			PathParams: params,
+			Route:      route,
+			Options:    opts,
+		},
+		Status:  status,
+		Header:  header.Clone(),
+		Options: opts,
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		return err
+	}
+	ref := route.Operation.Responses.Status(status)
+	// ValidateResponse lets any body through where the spec lists no content.
+	if len(ref.Value.Content) == 0 && len(body) > 0 {
+		return fmt.Errorf("the spec gives status %d no content, but the body has %d bytes", status, len(body))
+	}
+	// What a schema cannot say: a decision carries Retry-After exactly when
+	// it denies.
+	if ref.Ref == "#/components/responses/Decision" {
+		var d struct{ Allowed bool }
+		if err := json.Unmarshal(body, &d); err != nil {
+			return fmt.Errorf("decision: %w", err)
+		}
+		if ra := header.Get("Retry-After"); d.Allowed == (ra != "") {
+			return fmt.Errorf("allowed is %t and Retry-After is %q: want Retry-After exactly when allowed is false", d.Allowed, ra)
+		}
+	}
+	return nil
+}
+
+// checkProblem checks the answer to a request the spec has no operation
+// for: it must have status want and a problem document.
+func (s *apiSpec) checkProblem(why string, want, status int, header http.Header, body []byte) error {
+	if status != want {
+		return fmt.Errorf("%s, so want %d", why, want)
+	}
+	if ct := header.Get("Content-Type"); ct != "application/problem+json" {
+		return fmt.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("problem document: %w", err)
+	}
+	return s.problem.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors())
+}
+
+// specOperations returns "METHOD /path" for every operation in the spec,
+// sorted.
+func specOperations(t *testing.T) []string {
+	t.Helper()
+	var ops []string
+	for path, item := range specDoc(t).doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, method+" "+path)
+		}
+	}
+	slices.Sort(ops)
+	return ops
+}
+
+func TestSpecMatchesRoutes(t *testing.T) {
+	routes, ok := New(Options{}).handler.(chi.Routes)
+	if !ok {
+		t.Fatalf("API.handler is %T, not a chi.Routes", New(Options{}).handler)
+	}
+	var served []string
+	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		served = append(served, method+" "+routeName(route))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("chi.Walk: %v", err)
+	}
+	slices.Sort(served)
+	if diff := cmp.Diff(specOperations(t), served); diff != "" {
+		t.Errorf("operations of api/openapi.yaml and routes of routes.go differ (-spec +router):\n%s", diff)
+	}
+}
+
+// specRoles returns the role of every operation in the spec, keyed by
+// "METHOD /path": the value of x-breakwater-role, or "" for an operation
+// open to all (security: []). It fails the test for an operation that has
+// neither or both, or a role that is not reader, agent or operator.
+func specRoles(t *testing.T) map[string]string {
+	t.Helper()
+	roles := map[string]string{}
+	for path, item := range specDoc(t).doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			key := method + " " + path
+			ext, hasRole := op.Extensions[roleExtension]
+			open := op.Security != nil && len(*op.Security) == 0
+			switch {
+			case open && hasRole:
+				t.Errorf("%s: has both security: [] and %s %v; want one", key, roleExtension, ext)
+			case open:
+				roles[key] = ""
+			case !hasRole:
+				t.Errorf("%s: has neither %s nor security: []", key, roleExtension)
+			default:
+				role, _ := ext.(string)
+				if _, ok := parseRole(role); !ok {
+					t.Errorf("%s: %s = %v, want reader, agent or operator", key, roleExtension, ext)
+				}
+				roles[key] = role
+			}
+		}
+	}
+	return roles
+}
+
+func TestSpecOperationsHaveRoles(t *testing.T) {
+	roles := specRoles(t)
+	if got, want := len(roles), len(specOperations(t)); got != want {
+		t.Errorf("specRoles gave %d roles for %d operations", got, want)
+	}
+}
+
+// TestSpecValidatesResponses drives every operation through its happy path
+// and the errors it can answer, so that specChecked sees every response
+// shape the spec describes. Steps run in order: each builds on the state
+// the ones before left.
+func TestSpecValidatesResponses(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	const b = "/v1/breakers/payments"
+	huge := `{"minimum_calls": 1, "pad": "` + strings.Repeat("x", MaxBodyBytes) + `"}`
+	steps := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		want   int
+		// then runs after the request, for steps that move the store's clock.
+		then func()
+	}{
+		{"healthz", "GET", "/healthz", nil, 200, nil},
+		{"readyz", "GET", "/readyz", nil, 200, nil},
+		{"metrics", "GET", "/metrics", nil, 200, nil},
+		{"list empty", "GET", "/v1/breakers", nil, 200, nil},
+		{"create empty body", "PUT", b, nil, 201, nil},
+		{"update", "PUT", b, map[string]any{
+			"window": map[string]any{"type": "count", "size": 10}, "minimum_calls": 2,
+			"failure_rate_threshold": 50, "open_duration_ms": 1000, "half_open_max_calls": 1,
+		}, 200, nil},
+		{"create full", "PUT", "/v1/breakers/search.v2_eu-1", `{"window":{"size":60},"consecutive_failures":3,"cache_ttl_ms":500}`, 201, nil},
+		{"list", "GET", "/v1/breakers", nil, 200, nil},
+		{"get", "GET", b, nil, 200, nil},
+		{"acquire closed", "POST", b + "/acquire", nil, 200, nil},
+		{"acquire empty object", "POST", b + "/acquire", "{}", 200, nil},
+		{"outcomes closed", "POST", b + "/outcomes", `{"outcomes":[{"success":true,"duration_ms":12,"count":3}]}`, 200, nil},
+		{"outcomes stale generation", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"generation":999}]}`, 200, nil},
+		{"outcomes trip", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"duration_ms":3000,"count":5}]}`, 200, nil},
+		{"get open", "GET", b, nil, 200, nil},
+		{"acquire open", "POST", b + "/acquire", nil, 200, func() { ta.Mini.Advance(2 * time.Second) }},
+		{"acquire half-open permit", "POST", b + "/acquire", nil, 200, nil},
+		{"acquire half-open denied", "POST", b + "/acquire", nil, 200, nil},
+		{"outcomes ignored while half-open", "POST", b + "/outcomes", `{"outcomes":[{"success":true}]}`, 200, nil},
+		{"override forced_open", "PUT", b + "/override", `{"state":"forced_open","reason":"incident 42","ttl_ms":60000}`, 200, nil},
+		{"acquire forced_open", "POST", b + "/acquire", nil, 200, nil},
+		{"override forced_closed", "PUT", b + "/override", `{"state":"forced_closed","reason":"upstream is fine"}`, 200, nil},
+		{"acquire forced_closed", "POST", b + "/acquire", nil, 200, nil},
+		{"delete override", "DELETE", b + "/override", nil, 200, nil},
+		{"reset", "POST", b + "/reset", nil, 200, nil},
+		{"reset empty object", "POST", b + "/reset", "{}", 200, nil},
+
+		{"400 out of range", "PUT", b, `{"window":{"size":0}}`, 400, nil},
+		{"400 unknown field", "PUT", b, `{"minimum_call":3}`, 400, nil},
+		{"400 malformed", "PUT", b, `{"minimum_calls":`, 400, nil},
+		{"400 bad name", "GET", "/v1/breakers/-bad", nil, 400, nil},
+		{"400 acquire body", "POST", b + "/acquire", `{"x":1}`, 400, nil},
+		{"400 outcomes missing success", "POST", b + "/outcomes", `{"outcomes":[{"duration_ms":1}]}`, 400, nil},
+		{"400 outcomes empty", "POST", b + "/outcomes", `{"outcomes":[]}`, 400, nil},
+		{"400 override state", "PUT", b + "/override", `{"state":"open","reason":"x"}`, 400, nil},
+		{"400 override ttl", "PUT", b + "/override", `{"state":"forced_open","reason":"x","ttl_ms":0}`, 400, nil},
+		{"404 get", "GET", "/v1/breakers/nope", nil, 404, nil},
+		{"404 delete", "DELETE", "/v1/breakers/nope", nil, 404, nil},
+		{"404 acquire", "POST", "/v1/breakers/nope/acquire", nil, 404, nil},
+		{"404 outcomes", "POST", "/v1/breakers/nope/outcomes", `{"outcomes":[{"success":true}]}`, 404, nil},
+		{"404 override", "PUT", "/v1/breakers/nope/override", `{"state":"forced_open","reason":"x"}`, 404, nil},
+		{"404 delete override", "DELETE", "/v1/breakers/nope/override", nil, 404, nil},
+		{"404 reset", "POST", "/v1/breakers/nope/reset", nil, 404, nil},
+		{"404 no such route", "GET", "/v2/breakers", nil, 404, nil},
+		{"405 wrong method", "PATCH", b, nil, 405, nil},
+		{"413 put", "PUT", b, huge, 413, nil},
+		{"413 outcomes", "POST", b + "/outcomes", huge, 413, nil},
+		{"delete", "DELETE", b, nil, 204, nil},
+	}
+	for _, st := range steps {
+		res := ta.do(st.method, st.path, st.body, "")
+		if res.Status != st.want {
+			t.Errorf("%s: %s %s = %d, want %d (body %s)", st.name, st.method, st.path, res.Status, st.want, res.Body)
+		}
+		if st.then != nil {
+			st.then()
+		}
+	}
+
+	t.Run("auth", func(t *testing.T) {
+		tokens, err := ParseTokens(strings.NewReader("ops operator operator-secret-0001\nviewer reader reader-secret-000001\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta := newTestAPI(t, tokens)
+		for _, st := range []struct {
+			name, method, path, token string
+			want                      int
+		}{
+			{"create", "PUT", b, "operator-secret-0001", 201},
+			{"401 missing", "GET", b, "", 401},
+			{"401 unknown", "GET", b, "no-such-secret-000000", 401},
+			{"403 reader acquires", "POST", b + "/acquire", "reader-secret-000001", 403},
+			{"reader gets", "GET", b, "reader-secret-000001", 200},
+			{"health needs no token", "GET", "/healthz", "", 200},
+		} {
+			if res := ta.do(st.method, st.path, nil, st.token); res.Status != st.want {
+				t.Errorf("%s: %s %s = %d, want %d (body %s)", st.name, st.method, st.path, res.Status, st.want, res.Body)
+			}
+		}
+	})
+
+	t.Run("store down", func(t *testing.T) {
+		ta := newTestAPI(t, nil)
+		ta.Mini.M.Close()
+		for _, st := range []struct{ method, path string }{
+			{"GET", "/readyz"},
+			{"GET", "/v1/breakers"},
+			{"POST", b + "/acquire"},
+		} {
+			res := ta.do(st.method, st.path, nil, "")
+			if res.Status != http.StatusServiceUnavailable {
+				t.Errorf("%s %s with the store down = %d, want 503 (body %s)", st.method, st.path, res.Status, res.Body)
+			}
+		}
+	})
+}

@@ -23,7 +23,11 @@ if b.ov == '' and b.st == 'half_open' then
     set('seq', b.seq + 1)
     local permit = int(b.gen) .. '.' .. int(b.seq)
     redis.call('ZADD', P, now + b.c_pto, permit)
-    redis.call('PEXPIRE', P, b.c_pto)
+    -- the key lives as long as its longest-lived permit (a config change
+    -- can shorten probe_timeout_ms while older permits are out)
+    if redis.call('PTTL', P) < b.c_pto then
+      redis.call('PEXPIRE', P, b.c_pto)
+    end
     flush()
     return decision(true, permit, 0, 0, 0)
   end

@@ -267,6 +267,7 @@ local function answer(ignored)
     return decision(false, '', retry, retry, ignored)
   end
   -- half_open: a call needs a permit; say when one may free up
+  redis.call('ZREMRANGEBYSCORE', P, '-inf', now)
   local retry = b.c_ttl
   local first = redis.call('ZRANGE', P, 0, 0, 'WITHSCORES')
   if #first == 2 then

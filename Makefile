@@ -1,0 +1,36 @@
+# Breakwater. `make run` serves the control plane on the embedded store at
+# 127.0.0.1:8080; `make test` runs the whole suite (the real-Redis tests need
+# redis-server on PATH: `apt-get install -y redis-server`).
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: run build test vet unit fuzz bench clean
+
+run:
+	$(GO) run ./cmd/controlplane
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# A short run of every fuzz target; the seed corpora also run in `unit`.
+fuzz:
+	@set -e; for target in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' -r . | sed 's/func //' | sort -u); do \
+		pkg=$$(grep -rlE "^func $$target\(" --include='*_test.go' . | head -1 | xargs dirname); \
+		echo "fuzz $$target in $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+test: vet unit fuzz
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,172 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Defaults of Retry's zero fields.
+const (
+	defaultMaxAttempts = 3
+	defaultBaseDelay   = 100 * time.Millisecond
+	defaultMaxDelay    = 10 * time.Second
+)
+
+// Retry is a Policy that calls fn again when it fails, with exponential
+// backoff and full jitter: before attempt n+1 (n ≥ 1) it waits a random
+// duration in [0, min(MaxDelay, BaseDelay·2^(n-1))), so retries from many
+// replicas spread out instead of arriving together.
+//
+// Retry stops, returning the last error unchanged, when an attempt
+// succeeds, when MaxAttempts attempts have been made, when the error is
+// not worth retrying (see RetryIf), when the error asks for a longer wait
+// than MaxDelay (see below), or when ctx has a deadline that would pass
+// before the next attempt could start. When ctx ends while Retry waits, it
+// returns an error that matches both the last error and ctx.Err().
+//
+// An error whose chain holds a RetryAfter() time.Duration method, such as
+// a *RetryAfterError from an open breaker, a rate limiter or a server's
+// 429 or 503 answer, sets a floor on the wait: Retry waits at least that
+// long. When that floor is longer than MaxDelay, Retry returns the error
+// at once rather than wait longer than it was told it may, or try again
+// sooner than the other side said could work.
+//
+// The zero value is ready to use: 3 attempts, 100 ms base delay, 10 s
+// maximum delay, retrying every error but the caller's cancellation and
+// errors marked with Permanent. A Retry holds no state between calls, so
+// one value can serve any number of concurrent calls as long as its
+// function fields are safe for concurrent use.
+type Retry struct {
+	// MaxAttempts is the number of calls of fn at most, the first one
+	// included; 1 means no retry. Zero or less means 3.
+	MaxAttempts int
+
+	// BaseDelay is the ceiling of the first wait; each later wait's ceiling
+	// doubles, up to MaxDelay. Zero or less means 100 ms.
+	BaseDelay time.Duration
+
+	// MaxDelay caps every wait, and the Retry-After an error may ask for.
+	// Zero or less means 10 s.
+	MaxDelay time.Duration
+
+	// RetryIf reports whether a failed attempt's error is worth another
+	// attempt. It is not asked about errors marked with Permanent, nor
+	// once ctx has ended: those are never retried. Nil means every other
+	// error is retried.
+	RetryIf func(err error) bool
+
+	// OnRetry, if set, is called before each wait with the number of the
+	// attempt that failed (1 for the first), its error, and the wait.
+	OnRetry func(attempt int, err error, wait time.Duration)
+
+	// Sleep waits for d or until ctx ends, returning ctx's error in the
+	// latter case. Nil means a timer. Tests set it to record the waits.
+	Sleep func(ctx context.Context, d time.Duration) error
+
+	// Rand returns a number in [0, 1) that scales each wait's ceiling.
+	// Nil means math/rand/v2's Float64. Tests set it to fix the jitter.
+	Rand func() float64
+}
+
+// Execute calls fn until it succeeds or Retry stops, as the type's doc
+// describes, and returns the last error.
+func (r Retry) Execute(ctx context.Context, fn func(context.Context) error) error {
+	attempts := r.MaxAttempts
+	if attempts <= 0 {
+		attempts = defaultMaxAttempts
+	}
+	for n := 1; ; n++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if n >= attempts || !r.retryable(ctx, err) {
+			return err
+		}
+		wait, ok := r.wait(n, err)
+		if !ok {
+			return err
+		}
+		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < wait {
+			return err
+		}
+		if r.OnRetry != nil {
+			r.OnRetry(n, err, wait)
+		}
+		if serr := r.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%w; retry stopped: %w", err, serr)
+		}
+	}
+}
+
+// retryable reports whether err, returned by an attempt made with ctx, may
+// be retried.
+func (r Retry) retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || IsPermanent(err) {
+		return false
+	}
+	return r.RetryIf == nil || r.RetryIf(err)
+}
+
+// wait returns the wait after failed attempt n (1-based) with err, and
+// false when err asks for a longer wait than MaxDelay.
+func (r Retry) wait(n int, err error) (time.Duration, bool) {
+	maxDelay := r.MaxDelay
+	if maxDelay <= 0 {
+		maxDelay = defaultMaxDelay
+	}
+	floor := retryAfter(err)
+	if floor > maxDelay {
+		return 0, false
+	}
+	return max(r.backoff(n, maxDelay), floor), true
+}
+
+// backoff returns the jittered wait after failed attempt n (1-based).
+func (r Retry) backoff(n int, maxDelay time.Duration) time.Duration {
+	ceiling := r.BaseDelay
+	if ceiling <= 0 {
+		ceiling = defaultBaseDelay
+	}
+	for i := 1; i < n && ceiling < maxDelay; i++ {
+		if ceiling > maxDelay/2 {
+			ceiling = maxDelay
+			break
+		}
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, maxDelay)
+	f := rand.Float64
+	if r.Rand != nil {
+		f = r.Rand
+	}
+	w := max(f(), 0) * float64(ceiling)
+	if w >= float64(ceiling) { // also keeps the conversion below 2^63
+		return ceiling
+	}
+	return time.Duration(w)
+}
+
+func (r Retry) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	return sleep(ctx, d)
+}
+
+// sleep waits for d or until ctx ends, and then returns ctx.Err().
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

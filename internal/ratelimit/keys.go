@@ -1,0 +1,65 @@
+package ratelimit
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"github.com/breakwater-dev/breakwater/internal/store"
+)
+
+// Key layout. All keys of one limit share its hash tag, so the take script
+// reads the config and writes a bucket in one Cluster slot (see Service for
+// why the tag is the limit's and not each bucket's):
+//
+//	bw:{r:=NAME}:c          the limit's config (hash)
+//	bw:{r:=NAME}:k=KEY      the bucket of a key made of [A-Za-z0-9._-] only
+//	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded
+//	bw:idx:r                names of all limits (set, its own slot)
+//
+// The key of a take is encoded as store encodes ids, "=" and the key when
+// it is plain, "~" and its hex otherwise, so the encoding is injective and
+// no key, whatever bytes it holds, can reach another key's bucket or
+// another limit's data. It comes after the hash tag, so it cannot change
+// the slot. The empty key, the default bucket, is "k=".
+
+// keyKind is the store kind of rate limits.
+const keyKind = "r"
+
+// keys returns the config key of a limit and the bucket key of one key.
+func keys(name, key string) []string {
+	return store.ObjectKeys(keyKind, []string{name}, "c", bucketSuffix(key))
+}
+
+// configKey is the config key of a limit, alone.
+func configKey(name string) []string {
+	return store.ObjectKeys(keyKind, []string{name}, "c")
+}
+
+// indexKey is the set of every limit's name.
+var indexKey = store.IndexKey(keyKind)
+
+func bucketSuffix(key string) string {
+	var b strings.Builder
+	b.Grow(2 + 2*len(key))
+	b.WriteByte('k')
+	if plainKey(key) {
+		b.WriteByte('=')
+		b.WriteString(key)
+	} else {
+		b.WriteByte('~')
+		b.WriteString(hex.EncodeToString([]byte(key)))
+	}
+	return b.String()
+}
+
+func plainKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

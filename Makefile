@@ -16,8 +16,12 @@ build:
 vet:
 	$(GO) vet ./...
 
+# The whole suite under the race detector, then the side-by-side model runs
+# at full length without it (they are single-goroutine, and the detector
+# slows miniredis's Lua tenfold).
 unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'MatchModel' ./internal/...
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.
 fuzz:

@@ -195,7 +195,7 @@ func runSequence(t *testing.T, s *Service, clk clock, name string, seed uint64, 
 // config changes, on miniredis with the clock under the test's control.
 func TestScriptsMatchModel(t *testing.T) {
 	sequences, steps := 1000, 40
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		sequences = 100
 	}
 	total := 0

@@ -22,7 +22,7 @@ type model struct {
 	ov, ovReason, ovBy  string
 	ovAt, ovExp         int64
 
-	window []seg             // oldest first
+	window []seg            // oldest first
 	probes map[string]int64 // permit -> expiry ms
 }
 

@@ -42,15 +42,13 @@ func newMiniBackend(t testing.TB) *miniBackend {
 	return &miniBackend{mini: m, svc: NewService(m.Store), now: start}
 }
 
-// advance moves the store's clock. A step back moves only TIME: like a
-// real Redis whose clock is stepped back, TTLs keep running down only as
-// time goes forward.
+// advance moves the store's clock, forward or back. TTLs move with it (a
+// negative FastForward lengthens them), so keys expire at absolute times of
+// the store's clock, as PEXPIREAT makes them in Redis.
 func (b *miniBackend) advance(d time.Duration) {
 	b.now = b.now.Add(d)
 	b.mini.M.SetTime(b.now)
-	if d > 0 {
-		b.mini.M.FastForward(d)
-	}
+	b.mini.M.FastForward(d)
 }
 
 // reset empties the store and sets its clock back to start.

@@ -9,13 +9,11 @@ import (
 // plainly in Go with int64 arithmetic and none of the scripts' code. It
 // holds every limit of one store.
 //
-// Its clock has two readings, because a store has two: now is what TIME
-// says (it may step back), mono is how far time has moved forward in all,
-// which is what runs down TTLs in miniredis. On a real Redis with a clock
-// that only moves forward the two are the same.
+// Its clock is the store's: TIME, which may step back, and against which
+// keys expire at absolute times, as in Redis (PEXPIREAT).
 type refModel struct {
-	now, mono int64 // ms
-	limits    map[string]*refLimit
+	now    int64 // ms
+	limits map[string]*refLimit
 }
 
 type refLimit struct {
@@ -28,8 +26,8 @@ type refLimit struct {
 type refBucket struct {
 	level int64 // millionths of a token
 	at    int64 // the store's clock when level was true, ms
-	// dropAt is the mono reading at which the store drops the bucket.
-	dropAt int64
+	// fullAt is when the bucket is full again, and the store drops it.
+	fullAt int64
 }
 
 const unit = 1_000_000 // millionths per token
@@ -38,14 +36,8 @@ func newRefModel(now time.Time) *refModel {
 	return &refModel{now: now.UnixMilli(), limits: map[string]*refLimit{}}
 }
 
-// advance moves the clock; a negative d steps TIME back and leaves TTLs be.
-func (m *refModel) advance(d time.Duration) {
-	ms := d.Milliseconds()
-	m.now += ms
-	if ms > 0 {
-		m.mono += ms
-	}
-}
+// advance moves the clock, forward or back.
+func (m *refModel) advance(d time.Duration) { m.now += d.Milliseconds() }
 
 func (m *refModel) put(name string, cfg Config) (Limit, bool) {
 	l, ok := m.limits[name]
@@ -71,7 +63,7 @@ func (m *refModel) delete(name string) error {
 func (m *refModel) level(l *refLimit, key string) (level, at int64) {
 	full := l.capacity * unit
 	b, ok := l.buckets[key]
-	if !ok || m.mono >= b.dropAt {
+	if !ok || m.now >= b.fullAt {
 		return full, m.now
 	}
 	level, at = b.level, b.at
@@ -116,8 +108,7 @@ func (m *refModel) take(name string, req TakeRequest) (TakeResult, error) {
 	if res.Granted > 0 {
 		res.Allowed = true
 		level -= res.Granted * unit
-		fullAt := at + ceilDiv(full-level, l.rate)
-		l.buckets[req.Key] = refBucket{level: level, at: at, dropAt: m.mono + fullAt - m.now}
+		l.buckets[req.Key] = refBucket{level: level, at: at, fullAt: at + ceilDiv(full-level, l.rate)}
 	} else {
 		res.RetryAfterMS = at - m.now + ceilDiv(req.Tokens*unit-level, l.rate)
 	}

@@ -55,10 +55,11 @@ func (m *Mini) Advance(d time.Duration) {
 
 // Redis is a redis-server process owned by a test.
 type Redis struct {
-	t    testing.TB
-	Addr string
-	dir  string
-	cmd  *exec.Cmd
+	t     testing.TB
+	Addr  string
+	dir   string
+	extra []string
+	cmd   *exec.Cmd
 }
 
 // RequireRedisServer returns the path of redis-server. Without one it skips
@@ -79,8 +80,15 @@ func RequireRedisServer(t testing.TB) string {
 // persistence, and stops it when the test ends.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	return StartRedisWith(t)
+}
+
+// StartRedisWith starts a redis-server like StartRedis, with extra
+// command-line arguments (configuration directives).
+func StartRedisWith(t testing.TB, extra ...string) *Redis {
+	t.Helper()
 	RequireRedisServer(t)
-	r := &Redis{t: t, Addr: freeAddr(t), dir: t.TempDir()}
+	r := &Redis{t: t, Addr: freeAddr(t), dir: t.TempDir(), extra: extra}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -105,8 +113,9 @@ func (r *Redis) Open(t testing.TB) *store.Store {
 func (r *Redis) Start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
-	r.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--protected-mode", "no")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--protected-mode", "no"}, r.extra...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}

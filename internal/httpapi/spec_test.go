@@ -128,28 +128,39 @@ func specChecked(t *testing.T, h http.Handler) http.Handler {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		res := rec.Result()
-		body := rec.Body.Bytes()
-		if err := s.check(r, res.StatusCode, res.Header, body); err != nil {
+		body, err := decoded(res.Header, rec.Body.Bytes())
+		if err == nil {
+			err = s.check(r, res.StatusCode, res.Header, body)
+		}
+		if err != nil {
 			t.Errorf("%s %s answered %d, which the spec does not allow: %v\nbody: %s",
 				r.Method, r.URL.RequestURI(), res.StatusCode, err, body)
 		}
 		maps.Copy(w.Header(), res.Header)
 		w.WriteHeader(res.StatusCode)
-		w.Write(body)
+		w.Write(rec.Body.Bytes())
 	})
+}
+
+// decoded is a response body as the client reads it: gzip undone (the
+// metrics handler compresses when the client accepts it).
+func decoded(header http.Header, body []byte) ([]byte, error) {
+	if header.Get("Content-Encoding") != "gzip" {
+		return body, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return body, fmt.Errorf("gzip body: %w", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		return body, fmt.Errorf("gzip body: %w", err)
+	}
+	return plain, nil
 }
 
 // check validates one response against the spec.
 func (s *apiSpec) check(r *http.Request, status int, header http.Header, body []byte) error {
-	if header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return fmt.Errorf("gzip body: %w", err)
-		}
-		if body, err = io.ReadAll(zr); err != nil {
-			return fmt.Errorf("gzip body: %w", err)
-		}
-	}
 	route, params, err := s.router.FindRoute(r)
 	switch {
 	case errors.Is(err, routers.ErrPathNotFound):
@@ -294,14 +305,17 @@ func TestSpecValidatesResponses(t *testing.T) {
 	ta := newTestAPI(t, nil)
 	const b = "/v1/breakers/payments"
 	huge := `{"minimum_calls": 1, "pad": "` + strings.Repeat("x", MaxBodyBytes) + `"}`
+	var permit string // the probe permit a step below is granted
 	steps := []struct {
 		name   string
 		method string
 		path   string
-		body   any
-		want   int
-		// then runs after the request, for steps that move the store's clock.
-		then func()
+		// body is sent as do sends it; a func() any is called when the
+		// step runs, for bodies that use what earlier steps answered.
+		body any
+		want int
+		// then runs after the request, with its answer.
+		then func(response)
 	}{
 		{"healthz", "GET", "/healthz", nil, 200, nil},
 		{"readyz", "GET", "/readyz", nil, 200, nil},
@@ -321,10 +335,17 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"outcomes stale generation", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"generation":999}]}`, 200, nil},
 		{"outcomes trip", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"duration_ms":3000,"count":5}]}`, 200, nil},
 		{"get open", "GET", b, nil, 200, nil},
-		{"acquire open", "POST", b + "/acquire", nil, 200, func() { ta.Mini.Advance(2 * time.Second) }},
-		{"acquire half-open permit", "POST", b + "/acquire", nil, 200, nil},
+		{"acquire open", "POST", b + "/acquire", nil, 200, func(response) { ta.Mini.Advance(2 * time.Second) }},
+		{"acquire half-open permit", "POST", b + "/acquire", nil, 200, func(res response) {
+			var d struct{ Permit string }
+			res.JSON(t, &d)
+			permit = d.Permit
+		}},
 		{"acquire half-open denied", "POST", b + "/acquire", nil, 200, nil},
 		{"outcomes ignored while half-open", "POST", b + "/outcomes", `{"outcomes":[{"success":true}]}`, 200, nil},
+		{"outcomes probe closes", "POST", b + "/outcomes", func() any {
+			return map[string]any{"outcomes": []map[string]any{{"success": true, "duration_ms": 5, "permit": permit}}}
+		}, 200, nil},
 		{"override forced_open", "PUT", b + "/override", `{"state":"forced_open","reason":"incident 42","ttl_ms":60000}`, 200, nil},
 		{"acquire forced_open", "POST", b + "/acquire", nil, 200, nil},
 		{"override forced_closed", "PUT", b + "/override", `{"state":"forced_closed","reason":"upstream is fine"}`, 200, nil},
@@ -356,12 +377,16 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"delete", "DELETE", b, nil, 204, nil},
 	}
 	for _, st := range steps {
-		res := ta.do(st.method, st.path, st.body, "")
+		body := st.body
+		if f, ok := body.(func() any); ok {
+			body = f()
+		}
+		res := ta.do(st.method, st.path, body, "")
 		if res.Status != st.want {
 			t.Errorf("%s: %s %s = %d, want %d (body %s)", st.name, st.method, st.path, res.Status, st.want, res.Body)
 		}
 		if st.then != nil {
-			st.then()
+			st.then(res)
 		}
 	}
 
@@ -402,4 +427,64 @@ func TestSpecValidatesResponses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSpecCheckRejects makes sure the checker specChecked relies on fails
+// on responses the spec does not allow, so that a passing handler test
+// means something.
+func TestSpecCheckRejects(t *testing.T) {
+	s := specDoc(t)
+	const (
+		breaker  = `{"name":"b","config":{"window":{"type":"time","size":10},"minimum_calls":20,"failure_rate_threshold":50,"slow_call_duration_ms":60000,"slow_call_rate_threshold":100,"consecutive_failures":0,"open_duration_ms":30000,"half_open_max_calls":1,"probe_timeout_ms":10000,"cache_ttl_ms":1000},"state":"closed","since":"2026-11-27T10:00:00Z","stats":{"calls":0,"failures":0,"slow_calls":0,"failure_rate":0,"slow_call_rate":0},"generation":1}`
+		denied   = `{"allowed":false,"state":"open","retry_after_ms":1500,"cache_ttl_ms":1500,"generation":2}`
+		allowed  = `{"allowed":true,"state":"closed","retry_after_ms":0,"cache_ttl_ms":1000,"generation":1}`
+		problem  = `{"type":"about:blank","title":"Not Found","status":404,"detail":"breaker not found"}`
+		jsonCT   = "application/json"
+		problemT = "application/problem+json"
+	)
+	h := func(kv ...string) http.Header {
+		hd := http.Header{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			hd.Set(kv[i], kv[i+1])
+		}
+		return hd
+	}
+	tests := []struct {
+		name         string
+		method, path string
+		status       int
+		header       http.Header
+		body         string
+		wantErr      bool
+	}{
+		{"breaker", "GET", "/v1/breakers/b", 200, h("Content-Type", jsonCT), breaker, false},
+		{"denial with Retry-After", "POST", "/v1/breakers/b/acquire", 200, h("Content-Type", jsonCT, "Retry-After", "2"), denied, false},
+		{"problem", "GET", "/v1/breakers/b", 404, h("Content-Type", problemT), problem, false},
+		{"unknown route 404", "GET", "/nope", 404, h("Content-Type", problemT), problem, false},
+
+		{"status not listed", "PUT", "/v1/breakers/b", 404, h("Content-Type", problemT), problem, true},
+		{"wrong content type", "GET", "/v1/breakers/b", 404, h("Content-Type", jsonCT), problem, true},
+		{"field missing", "GET", "/v1/breakers/b", 200, h("Content-Type", jsonCT), strings.Replace(breaker, `"generation":1`, `"gen":1`, 1), true},
+		{"field unspecified", "GET", "/v1/breakers/b", 200, h("Content-Type", jsonCT), strings.Replace(breaker, `"name":"b"`, `"name":"b","owner":"x"`, 1), true},
+		{"state not in enum", "GET", "/v1/breakers/b", 200, h("Content-Type", jsonCT), strings.Replace(breaker, `"closed"`, `"tripped"`, 1), true},
+		{"time not RFC 3339", "GET", "/v1/breakers/b", 200, h("Content-Type", jsonCT), strings.Replace(breaker, `2026-11-27T10:00:00Z`, `yesterday`, 1), true},
+		{"denial without Retry-After", "POST", "/v1/breakers/b/acquire", 200, h("Content-Type", jsonCT), denied, true},
+		{"allowed with Retry-After", "POST", "/v1/breakers/b/acquire", 200, h("Content-Type", jsonCT, "Retry-After", "1"), allowed, true},
+		{"503 without Retry-After", "GET", "/readyz", 503, h("Content-Type", problemT), strings.Replace(problem, "404", "503", 1), true},
+		{"401 without WWW-Authenticate", "GET", "/v1/breakers", 401, h("Content-Type", problemT), strings.Replace(problem, "404", "401", 1), true},
+		{"201 without Location", "PUT", "/v1/breakers/b", 201, h("Content-Type", jsonCT), breaker, true},
+		{"204 with a body", "DELETE", "/v1/breakers/b", 204, h(), "{}", true},
+		{"problem without detail", "GET", "/v1/breakers/b", 404, h("Content-Type", problemT), `{"type":"about:blank","title":"Not Found","status":404}`, true},
+		{"unknown route served", "GET", "/nope", 200, h("Content-Type", jsonCT), "{}", true},
+		{"unknown method served", "PATCH", "/v1/breakers/b", 200, h("Content-Type", jsonCT), breaker, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, nil)
+			err := s.check(r, tt.status, tt.header, []byte(tt.body))
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Errorf("check(%s %s %d) = %v, want error %t", tt.method, tt.path, tt.status, err, tt.wantErr)
+			}
+		})
+	}
 }

@@ -20,9 +20,10 @@ type BreakerWindow struct {
 //
 // DefaultBreakerConfig returns the control plane's defaults. Where this
 // package uses a BreakerConfig for a local breaker (when the control plane
-// cannot be reached), a field that is zero or out of range takes its
-// default, except ConsecutiveFailures, whose zero means off; a window size
-// above its maximum is cut to the maximum.
+// cannot be reached), a field that is zero or less takes its default,
+// except ConsecutiveFailures, whose zero means off; a field above its
+// maximum is cut to the maximum; a window type other than "count" means
+// "time".
 type BreakerConfig struct {
 	// Window is the window the rates are computed over.
 	Window BreakerWindow `json:"window"`

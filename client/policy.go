@@ -9,8 +9,9 @@ import "context"
 // Execute calls fn zero or more times with a context derived from ctx and
 // returns the error the policy settles on. Implementations must be safe for
 // concurrent use, must not keep ctx after Execute returns, and must let the
-// caller's own cancellation through: when ctx ends, Execute returns soon
-// with an error that matches ctx.Err().
+// caller's own cancellation through: once ctx has ended, a policy starts no
+// new attempt, wait or fallback, and does not dress the caller's
+// cancellation up as a failure of the dependency.
 type Policy interface {
 	Execute(ctx context.Context, fn func(context.Context) error) error
 }
@@ -34,6 +35,8 @@ func (f PolicyFunc) Execute(ctx context.Context, fn func(context.Context) error)
 //
 //	Fallback → Retry → Bulkhead → rate limiter → circuit breaker → Timeout → call
 //
+// Each place has its reason:
+//
 //   - Fallback outermost, so it replaces only the final failure, after
 //     every retry, and also covers refusals (ErrOpen, ErrRateLimited,
 //     ErrBulkheadFull).
@@ -55,15 +58,16 @@ func (f PolicyFunc) Execute(ctx context.Context, fn func(context.Context) error)
 //     breaker as a failure.
 //   - Timeout innermost, a deadline for each attempt: a call that runs out
 //     of time fails with ErrTimeout inside the breaker, which counts it as
-//     a failure, and its duration is measured by the breaker as slow.
+//     a failure (and as slow, when the timeout is at least the breaker's
+//     slow-call duration).
 //
 // This is resilience4j's order (Retry, CircuitBreaker, RateLimiter,
 // TimeLimiter, Bulkhead, outermost first) with two changes: the fallback
-// is made explicit and outermost, and the bulkhead and the rate limiter
-// move outside the breaker so that neither local refusals nor local waits
-// reach the fleet-wide breaker's statistics. For a deadline on the whole
-// call, retries included, give ctx a deadline (Retry does not start an
-// attempt it cannot wait for) or add a second Timeout before Retry.
+// is explicit and outermost, and the bulkhead and the rate limiter move
+// outside the breaker so that neither local refusals nor local waits reach
+// the fleet-wide breaker's statistics. For a deadline on the whole call,
+// retries included, give ctx a deadline (Retry does not start a wait that
+// would outlast it) or put a second Timeout before Retry.
 func Compose(policies ...Policy) Policy {
 	ps := make(composed, 0, len(policies))
 	for _, p := range policies {

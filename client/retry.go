@@ -21,10 +21,11 @@ const (
 //
 // Retry stops, returning the last error unchanged, when an attempt
 // succeeds, when MaxAttempts attempts have been made, when the error is
-// not worth retrying (see RetryIf), when the error asks for a longer wait
-// than MaxDelay (see below), or when ctx has a deadline that would pass
-// before the next attempt could start. When ctx ends while Retry waits, it
-// returns an error that matches both the last error and ctx.Err().
+// not worth retrying (see RetryIf), when ctx has ended, when the error
+// asks for a longer wait than MaxDelay (see below), or when ctx has a
+// deadline that would pass before the next attempt could start. When ctx
+// ends while Retry waits, it returns an error that matches both the last
+// error and ctx.Err().
 //
 // An error whose chain holds a RetryAfter() time.Duration method, such as
 // a *RetryAfterError from an open breaker, a rate limiter or a server's

@@ -13,8 +13,9 @@ import (
 //
 // When Timeout's own deadline ended the call and fn failed, Execute
 // returns an error that matches ErrTimeout and context.DeadlineExceeded
-// and wraps fn's error. When the caller's context ended first, fn's error
-// is returned unchanged: the caller gave up, the dependency did not fail.
+// and wraps fn's error, even if the caller's context ended too while fn
+// was returning. When the caller's context ended first, fn's error is
+// returned unchanged: the caller gave up, the dependency did not fail.
 // When fn succeeds, even late, Execute returns nil.
 //
 // Timeout does not abandon fn: it starts no goroutine and returns only
@@ -40,7 +41,8 @@ func (t Timeout) Execute(ctx context.Context, fn func(context.Context) error) er
 	tctx, cancel := context.WithTimeoutCause(ctx, t.Duration, errTimeoutCause)
 	defer cancel()
 	err := fn(tctx)
-	if err == nil || ctx.Err() != nil || context.Cause(tctx) != errTimeoutCause {
+	// The cause says which deadline ended tctx first: ours, or the caller's.
+	if err == nil || context.Cause(tctx) != errTimeoutCause {
 		return err
 	}
 	return fmt.Errorf("%w after %v: %w", ErrTimeout, t.Duration, err)

@@ -123,6 +123,36 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestTimeoutFirstDeadlineWins checks that the deadline that ended the
+// call first decides, when both end before fn returns.
+func TestTimeoutFirstDeadlineWins(t *testing.T) {
+	tests := []struct {
+		name        string
+		timeout     time.Duration
+		cancelAt    time.Duration
+		wantTimeout bool
+	}{
+		{name: "own deadline first", timeout: 100 * time.Millisecond, cancelAt: 150 * time.Millisecond, wantTimeout: true},
+		{name: "caller first", timeout: 150 * time.Millisecond, cancelAt: 100 * time.Millisecond, wantTimeout: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				time.AfterFunc(tt.cancelAt, cancel)
+				err := Timeout{Duration: tt.timeout}.Execute(ctx, func(ctx context.Context) error {
+					time.Sleep(200 * time.Millisecond) // slow to notice
+					return ctx.Err()
+				})
+				if got := errors.Is(err, ErrTimeout); got != tt.wantTimeout {
+					t.Errorf("Execute() = %v, matching ErrTimeout: %v, want %v", err, got, tt.wantTimeout)
+				}
+			})
+		})
+	}
+}
+
 func TestTimeoutErrorKeepsCause(t *testing.T) {
 	errConnReset := errors.New("connection reset")
 	synctest.Test(t, func(t *testing.T) {

@@ -1,0 +1,31 @@
+package client
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestStandardLibraryOnly checks that the package, as users build it,
+// imports nothing outside the standard library and nothing under
+// internal/, so importing the SDK never pulls Redis or HTTP routers into a
+// user's build.
+func TestStandardLibraryOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	out, err := exec.CommandContext(t.Context(), goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	const self = "github.com/breakwater-dev/breakwater/client"
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != self {
+			t.Errorf("client imports %s, want the standard library only", dep)
+		}
+	}
+}

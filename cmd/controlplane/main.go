@@ -125,12 +125,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(httpapi.Options{
-		Breakers: breaker.NewService(st),
-		Store:    st,
-		Tokens:   tokens,
-		Registry: reg,
-		Logger:   log,
+		Breakers:      breaker.NewService(st),
+		Store:         st,
+		Tokens:        tokens,
+		Registry:      reg,
+		Logger:        log,
+		Events:        st,
+		EventsChannel: store.EventsChannel,
 	})
+	defer api.Close()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -145,6 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(api.Close) // event streams end so Shutdown can finish
 
 	auth := "open: no tokens file, every request may do everything"
 	if tokens != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,6 +31,16 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives errors the client cannot cause. Nil discards.
 	Logger *slog.Logger
+	// Events feeds /v1/events; nil serves no events (503).
+	Events Subscriber
+	// EventsChannel is the store channel events are published on.
+	EventsChannel string
+	// MaxStreamsPerToken caps the event streams one token may hold open on
+	// this replica. Zero means 16.
+	MaxStreamsPerToken int
+	// Heartbeat is how often an idle event stream gets a comment. Zero
+	// means 15s.
+	Heartbeat time.Duration
 }
 
 // API is the HTTP handler of the control plane. It is safe for concurrent use.
@@ -41,6 +52,10 @@ type API struct {
 	log      *slog.Logger
 	metrics  *httpMetrics
 	handler  http.Handler
+
+	hub        *hub
+	maxStreams int
+	heartbeat  time.Duration
 }
 
 // New returns the API's handler.
@@ -53,8 +68,26 @@ func New(o Options) *API {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.metrics = newHTTPMetrics(a.reg)
+	a.maxStreams, a.heartbeat = o.MaxStreamsPerToken, o.Heartbeat
+	if a.maxStreams <= 0 {
+		a.maxStreams = 16
+	}
+	if a.heartbeat <= 0 {
+		a.heartbeat = 15 * time.Second
+	}
+	if o.Events != nil {
+		a.hub = newHub(o.Events, o.EventsChannel)
+	}
 	a.handler = a.routes()
 	return a
+}
+
+// Close ends every event stream and the store subscription behind them.
+// Call it when the server shuts down: streams never go idle by themselves.
+func (a *API) Close() {
+	if a.hub != nil {
+		a.hub.close()
+	}
 }
 
 // ServeHTTP serves the API.

@@ -37,9 +37,11 @@ func newTestAPI(t *testing.T, tokens *Tokens) *testAPI {
 // serveAPI serves the API over st.
 func serveAPI(t *testing.T, st *store.Store, tokens *Tokens) *testAPI {
 	t.Helper()
-	api := New(Options{Breakers: breaker.NewService(st), Store: st, Tokens: tokens})
+	api := New(Options{Breakers: breaker.NewService(st), Store: st, Tokens: tokens,
+		Events: st, EventsChannel: store.EventsChannel, Heartbeat: 200 * time.Millisecond})
 	srv := httptest.NewServer(specChecked(t, api))
 	t.Cleanup(srv.Close)
+	t.Cleanup(api.Close)
 	return &testAPI{t: t, srv: srv}
 }
 
@@ -107,4 +109,12 @@ func (ta *testAPI) do(method, path string, body any, token string) response {
 		ta.t.Fatalf("read body: %v", err)
 	}
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// newServer serves h (spec-checked) for the test's lifetime.
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(specChecked(t, h))
+	t.Cleanup(srv.Close)
+	return srv
 }

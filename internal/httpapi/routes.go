@@ -25,6 +25,8 @@ func (a *API) routes() http.Handler {
 	r.Get("/readyz", a.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 
+	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
+
 	r.Route("/v1/breakers", func(r chi.Router) {
 		r.With(a.require(RoleReader)).Get("/", a.listBreakers)
 		r.Route("/{name}", func(r chi.Router) {

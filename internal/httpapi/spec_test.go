@@ -125,6 +125,12 @@ func specChecked(t *testing.T, h http.Handler) http.Handler {
 	t.Helper()
 	s := specDoc(t)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/events" {
+			// A stream never ends, so it cannot be recorded whole; the
+			// events tests check what it sends.
+			h.ServeHTTP(w, r)
+			return
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		res := rec.Result()

@@ -32,6 +32,7 @@ func (sc *Script) Name() string { return sc.name }
 func (s *Store) Run(ctx context.Context, sc *Script, keys []string, args ...any) (any, error) {
 	ctx, cancel := s.withDeadline(ctx)
 	defer cancel()
+	ctx = context.WithValue(ctx, opKey{}, sc.name)
 	v, err := sc.script.Run(ctx, s.rdb, keys, args...).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil

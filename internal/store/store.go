@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -34,6 +35,8 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the store's few lifecycle messages. Nil discards them.
 	Logger *slog.Logger
+	// Observer, if set, is told of every round trip (for metrics).
+	Observer Observer
 }
 
 // Store is a connection to Redis or to the embedded store. It is safe for
@@ -45,6 +48,7 @@ type Store struct {
 	stop    chan struct{}
 	done    chan struct{}
 	desc    string
+	calls   atomic.Int64
 }
 
 // Open connects to the store cfg names, or starts the embedded store when
@@ -73,6 +77,7 @@ func Open(cfg Config) (*Store, error) {
 			ReadTimeout:  timeout,
 			WriteTimeout: timeout,
 		})
+		s.rdb.AddHook(observeHook{calls: &s.calls, observer: cfg.Observer})
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.driveClock()
 		s.desc = "embedded"
@@ -84,6 +89,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.rdb, s.desc = rdb, desc
+	s.rdb.AddHook(observeHook{calls: &s.calls, observer: cfg.Observer})
 	return s, nil
 }
 

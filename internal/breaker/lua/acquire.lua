@@ -8,10 +8,12 @@
 -- half_open; in half_open at most c_hom permits are out at once, each held
 -- until reported or until it expires after c_pto ms.
 
-if not load() then
+-- Only the fields this path reads: acquire is the hottest script. It
+-- leaves the window alone; reports and views evict before they read it.
+if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'seq', 'c_ttl', 'c_hom', 'c_pto', 'c_open'}) then
   return false
 end
-tick()
+expire_override()
 
 if b.ov == '' and b.st == 'open' and now >= b['until'] then
   transition('half_open', 'open_duration elapsed')

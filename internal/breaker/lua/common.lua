@@ -25,7 +25,21 @@ end
 local b = {}
 local dirty = {}
 
-local function load()
+-- load reads the breaker into b: every field, or only those named (fewer
+-- fields make a cheaper script; the first named must be 'st'). It returns
+-- false when the breaker does not exist.
+local function load(fields)
+  if fields then
+    local raw = redis.call('HMGET', S, unpack(fields))
+    if not raw[1] then
+      return false
+    end
+    for i = 1, #fields do
+      local v = raw[i]
+      b[fields[i]] = tonumber(v) or v
+    end
+    return true
+  end
   local raw = redis.call('HGETALL', S)
   if #raw == 0 then
     return false
@@ -179,10 +193,14 @@ end
 
 -- tick applies what time alone changes: an override that expired and
 -- buckets that left a time window.
-local function tick()
+local function expire_override()
   if b.ov ~= '' and b.ov_exp > 0 and now >= b.ov_exp then
     end_override('override expired')
   end
+end
+
+local function tick()
+  expire_override()
   evict()
 end
 

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -198,4 +199,62 @@ func WaitReady(t testing.TB, st *store.Store, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// CommandStats returns Redis's INFO commandstats as command -> calls and
+// usec_per_call. Benchmarks use it to count round trips and to read a
+// script's own cost inside Redis.
+func (r *Redis) CommandStats() map[string]CommandStat {
+	conn, err := net.DialTimeout("tcp", r.Addr, time.Second)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(conn, "*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+	rd := bufio.NewReader(conn)
+	head, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return nil
+	}
+	var n int
+	fmt.Sscanf(head[1:], "%d", &n)
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil
+	}
+	out := map[string]CommandStat{}
+	for _, line := range strings.Split(string(buf), "\r\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var st CommandStat
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				fmt.Sscanf(v, "%d", &st.Calls)
+			case "usec_per_call":
+				fmt.Sscanf(v, "%g", &st.UsecPerCall)
+			}
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = st
+	}
+	return out
+}
+
+// CommandStat is one command's line of INFO commandstats.
+type CommandStat struct {
+	Calls       int64
+	UsecPerCall float64
+}
+
+// TotalCalls sums the calls of every command.
+func TotalCalls(stats map[string]CommandStat) int64 {
+	var n int64
+	for _, s := range stats {
+		n += s.Calls
+	}
+	return n
 }

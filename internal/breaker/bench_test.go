@@ -1,0 +1,114 @@
+package breaker_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/httpapi"
+	"github.com/breakwater-dev/breakwater/internal/store"
+	"github.com/breakwater-dev/breakwater/internal/store/storetest"
+)
+
+// The decision paths side by side against one real redis-server:
+//
+//	script   the bare Lua script through go-redis (EVALSHA)
+//	service  breaker.Service: validation, the script, parsing the reply
+//	http     a real HTTP request over loopback to the real handler
+//
+// Each reports round-trips/op (requests the store sent to Redis, counted by
+// a go-redis hook: 1 means one round trip per decision) and script-us/call
+// (the script's own time inside Redis, from INFO commandstats).
+//
+//	go test -run '^$' -bench . -benchmem ./internal/breaker/
+func BenchmarkAcquire(b *testing.B) {
+	benchDecision(b, "acquire", breaker.ScriptAcquire, func() []any { return nil }, nil)
+}
+
+func BenchmarkOutcomes(b *testing.B) {
+	benchDecision(b, "outcomes", breaker.ScriptOutcomes,
+		func() []any { return []any{"1", 12, 1, "", -1} },
+		[]byte(`{"outcomes":[{"success":true,"duration_ms":12}]}`))
+}
+
+func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any, body []byte) {
+	r := storetest.StartRedis(b)
+	st := r.Open(b)
+	svc := breaker.NewService(st)
+	ctx := context.Background()
+	// A breaker that never trips, so every iteration takes the same path.
+	cfg := breaker.DefaultConfig()
+	cfg.MinimumCalls = 1_000_000
+	if _, _, err := svc.Put(ctx, "bench", cfg); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Breakers: svc, Store: st}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	url := srv.URL + "/v1/breakers/bench/" + op
+	keys := breaker.Keys("bench")
+	outs := []breaker.Outcome{{Success: true, DurationMS: 12, Count: 1, Generation: -1}}
+
+	paths := []struct {
+		name string
+		call func() error
+	}{
+		{"script", func() error {
+			_, err := st.Run(ctx, sc, keys, append([]any{"bench"}, args()...)...)
+			return err
+		}},
+		{"service", func() error {
+			var err error
+			if op == "acquire" {
+				_, err = svc.Acquire(ctx, "bench")
+			} else {
+				_, err = svc.Report(ctx, "bench", outs)
+			}
+			return err
+		}},
+		{"http", func() error {
+			res, err := client.Post(url, "application/json", bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				b.Fatalf("%s = %d", url, res.StatusCode)
+			}
+			return nil
+		}},
+	}
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			p.call() // warm the connection and the script cache
+			r.Do("CONFIG", "RESETSTAT")
+			trips := st.RoundTrips()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(st.RoundTrips()-trips)/float64(b.N), "round-trips/op")
+			b.ReportMetric(r.CommandStats()["evalsha"].UsecPerCall, "script-us/call")
+		})
+		b.Run(p.name+"-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := p.call(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

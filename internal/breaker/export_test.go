@@ -1,0 +1,13 @@
+package breaker
+
+import "github.com/breakwater-dev/breakwater/internal/store"
+
+// For the benchmarks, which run the bare scripts beside the full path.
+var (
+	ScriptAcquire  = scriptAcquire
+	ScriptOutcomes = scriptOutcomes
+)
+
+func Keys(name string) []string { return keys(name) }
+
+var _ = store.EventsChannel

@@ -1,0 +1,202 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+)
+
+// Subscriber delivers the payloads published on the store's event channel
+// until ctx ends.
+type Subscriber interface {
+	Subscribe(ctx context.Context, channel string) <-chan string
+}
+
+// storeEvent is an event as the scripts publish it.
+type storeEvent struct {
+	Type       string `json:"type"`
+	Name       string `json:"name"`
+	From       string `json:"from,omitempty"`
+	To         string `json:"to,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	AtMS       int64  `json:"at_ms"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// Event is an event as /v1/events sends it, in the data line.
+type Event struct {
+	Name       string    `json:"name"`
+	From       string    `json:"from,omitempty"`
+	To         string    `json:"to,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	At         time.Time `json:"at"`
+	Generation int64     `json:"generation,omitempty"`
+}
+
+// sseMessage is one event ready to write.
+type sseMessage struct {
+	name  string // breaker or rate limit it is about
+	bytes []byte
+}
+
+// hub fans the store's events out to every open stream of this replica.
+// One store subscription serves all streams. A stream that cannot keep up
+// is dropped; it never slows the others.
+type hub struct {
+	mu      sync.Mutex
+	streams map[*stream]struct{}
+	perName map[string]int
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type stream struct {
+	filter string // "" for every event
+	ch     chan sseMessage
+	gone   chan struct{} // closed when the hub drops the stream
+	once   sync.Once
+}
+
+func (s *stream) drop() { s.once.Do(func() { close(s.gone) }) }
+
+// streamBuffer is how many events a stream may fall behind before it is
+// dropped.
+const streamBuffer = 256
+
+func newHub(sub Subscriber, channel string) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &hub{streams: map[*stream]struct{}{}, perName: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	go h.run(ctx, sub.Subscribe(ctx, channel))
+	return h
+}
+
+func (h *hub) run(ctx context.Context, in <-chan string) {
+	defer close(h.done)
+	for payload := range in {
+		var e storeEvent
+		if err := json.Unmarshal([]byte(payload), &e); err != nil || e.Type == "" {
+			continue
+		}
+		data, _ := json.Marshal(Event{Name: e.Name, From: e.From, To: e.To, Reason: e.Reason,
+			At: time.UnixMilli(e.AtMS).UTC(), Generation: e.Generation})
+		msg := sseMessage{name: e.Name, bytes: fmt.Appendf(nil, "event: %s\ndata: %s\n\n", e.Type, data)}
+		h.mu.Lock()
+		for s := range h.streams {
+			if s.filter != "" && s.filter != e.Name {
+				continue
+			}
+			select {
+			case s.ch <- msg:
+			default:
+				s.drop() // too slow: the client reconnects and refetches
+				delete(h.streams, s)
+			}
+		}
+		h.mu.Unlock()
+	}
+	h.mu.Lock()
+	for s := range h.streams {
+		s.drop()
+	}
+	h.streams = nil
+	h.mu.Unlock()
+}
+
+// add registers a stream for the identity, unless it already holds max.
+func (h *hub) add(who, filter string, max int) (*stream, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams == nil || h.perName[who] >= max {
+		return nil, false
+	}
+	s := &stream{filter: filter, ch: make(chan sseMessage, streamBuffer), gone: make(chan struct{})}
+	h.streams[s] = struct{}{}
+	h.perName[who]++
+	return s, true
+}
+
+func (h *hub) remove(who string, s *stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams != nil {
+		delete(h.streams, s)
+	}
+	h.perName[who]--
+	if h.perName[who] <= 0 {
+		delete(h.perName, who)
+	}
+}
+
+func (h *hub) close() {
+	h.cancel()
+	<-h.done
+}
+
+// events serves GET /v1/events as Server-Sent Events.
+func (a *API) events(w http.ResponseWriter, r *http.Request) {
+	filter := r.URL.Query().Get("breaker")
+	if filter != "" {
+		if err := breaker.ValidateName(filter); err != nil {
+			a.writeError(w, r, badRequest("breaker", "breaker: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))
+			return
+		}
+	}
+	if a.hub == nil {
+		a.writeError(w, r, &requestError{status: http.StatusServiceUnavailable, detail: "this replica serves no events"})
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		a.writeError(w, r, fmt.Errorf("streaming unsupported by the response writer"))
+		return
+	}
+	who := IdentityFrom(r.Context()).Name
+	s, ok := a.hub.add(who, filter, a.maxStreams)
+	if !ok {
+		w.Header().Set("Retry-After", "5")
+		a.writeError(w, r, &requestError{status: http.StatusTooManyRequests,
+			detail: fmt.Sprintf("token %q already holds %d event streams on this replica", who, a.maxStreams)})
+		return
+	}
+	defer a.hub.remove(who, s)
+
+	// A stream outlives the server's write timeout; lift it for this one.
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{})
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, ": breakwater events\nretry: 1000\n\n")
+	flusher.Flush()
+
+	beat := time.NewTicker(a.heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.gone:
+			return
+		case m := <-s.ch:
+			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := w.Write(m.bytes); err != nil {
+				return
+			}
+			flusher.Flush()
+		case <-beat.C:
+			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := fmt.Fprintf(w, ": heartbeat\n\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
@@ -102,4 +103,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // setRetryAfter sets Retry-After in whole seconds, rounded up.
 func setRetryAfter(w http.ResponseWriter, ms int64) {
 	w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
+}
+
+// recoverer turns a panic in a handler into a logged 500 problem, so a bug
+// never takes the process down or leaves a client without an answer.
+func (a *API) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.ErrorContext(r.Context(), "panic serving request", slog.String("method", r.Method),
+					slog.String("path", r.URL.Path), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				writeProblem(w, Problem{Type: "about:blank", Title: http.StatusText(http.StatusInternalServerError),
+					Status: http.StatusInternalServerError, Detail: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }

@@ -163,8 +163,20 @@ func TestEventsSlowReaderDropped(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	h := newHub(m.Store, "bw:events")
 	t.Cleanup(h.close)
-	slow, _ := h.add("a", "", 10)
 	fast, _ := h.add("b", "", 10)
+	// The subscription is live once an event gets through.
+	for live := false; !live; {
+		m.M.Publish("bw:events", `{"type":"breaker.config","name":"warmup","at_ms":1}`)
+		select {
+		case <-fast.ch:
+			live = true
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for len(fast.ch) > 0 {
+		<-fast.ch
+	}
+	slow, _ := h.add("a", "", 10)
 	got := make(chan int)
 	go func() {
 		n := 0

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -12,7 +11,7 @@ import (
 // what api/openapi.yaml says; a test compares the two.
 func (a *API) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(a.recoverer)
 	r.Use(a.metrics.middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &requestError{status: http.StatusNotFound, detail: "no such route: " + r.URL.Path})

@@ -235,3 +235,13 @@ func translate(err error) error {
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
+
+// SetLogger sends go-redis's own messages (reconnects, pool errors) to l at
+// warn level. It is process-wide, as go-redis's logger is.
+func SetLogger(l *slog.Logger) { redis.SetLogger(slogAdapter{l}) }
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}

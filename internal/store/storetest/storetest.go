@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,11 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
+
+func init() {
+	// Tests stop Redis on purpose; go-redis's reconnect chatter is noise.
+	store.SetLogger(slog.New(slog.DiscardHandler))
+}
 
 // Mini is a miniredis whose clock the test sets.
 type Mini struct {

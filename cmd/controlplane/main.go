@@ -117,14 +117,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	st, err := store.Open(store.Config{URL: cfg.Redis, Timeout: cfg.StoreTimeout, Logger: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st, err := store.Open(store.Config{URL: cfg.Redis, Timeout: cfg.StoreTimeout, Logger: log, Observer: httpapi.StoreObserver(reg)})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(httpapi.Options{
 		Breakers:      breaker.NewService(st),
 		Store:         st,

@@ -24,6 +24,15 @@ type model struct {
 
 	window []seg            // oldest first
 	probes map[string]int64 // permit -> expiry ms
+	tr     map[[2]string]int64
+}
+
+// count records a state change, as publish() does in the scripts.
+func (m *model) count(from, to string) {
+	if m.tr == nil {
+		m.tr = map[[2]string]int64{}
+	}
+	m.tr[[2]string{from, to}]++
 }
 
 // seg is a window segment: a second's bucket (time window) or a run of like
@@ -45,6 +54,7 @@ func (m *model) clearWindow() {
 }
 
 func (m *model) transition(now int64, to string) {
+	m.count(m.effective(), to)
 	m.st, m.since, m.gen = to, now, m.gen+1
 	m.probes = nil
 	m.hoOK = 0
@@ -60,6 +70,7 @@ func (m *model) transition(now int64, to string) {
 }
 
 func (m *model) endOverride(now int64) {
+	m.count(m.ov, StateClosed)
 	m.ov, m.ovReason, m.ovBy, m.ovAt, m.ovExp = "", "", "", 0, 0
 	m.st, m.since, m.until, m.gen, m.hoOK = StateClosed, now, 0, m.gen+1, 0
 	m.probes = nil
@@ -292,6 +303,7 @@ func (m *model) force(now int64, r ForceRequest) error {
 		m.ovExp = now + r.TTLMS
 	}
 	if from != r.State {
+		m.count(from, r.State)
 		m.ov, m.st, m.since, m.until, m.hoOK, m.gen = r.State, StateClosed, now, 0, 0, m.gen+1
 		m.probes = nil
 	}
@@ -314,6 +326,9 @@ func (m *model) reset(now int64) error {
 		return ErrNotFound
 	}
 	m.tick(now)
+	if from := m.effective(); from != StateClosed {
+		m.count(from, StateClosed)
+	}
 	m.ov, m.ovReason, m.ovBy, m.ovAt, m.ovExp = "", "", "", 0, 0
 	m.st, m.since, m.until, m.hoOK, m.gen = StateClosed, now, 0, 0, m.gen+1
 	m.probes = nil
@@ -331,6 +346,12 @@ func (m *model) view(now int64) (Breaker, error) {
 		Name: m.name, Config: m.cfg, State: m.st, Since: msTime(m.since), Generation: m.gen,
 		Stats: Stats{Calls: m.calls, Failures: m.fails, SlowCalls: m.slows},
 	}
+	for k, n := range m.tr {
+		b.Transitions = append(b.Transitions, Transition{From: k[0], To: k[1], Count: n})
+	}
+	sort.Slice(b.Transitions, func(i, j int) bool {
+		return b.Transitions[i].From+":"+b.Transitions[i].To < b.Transitions[j].From+":"+b.Transitions[j].To
+	})
 	if m.calls > 0 {
 		b.Stats.FailureRate = percent(m.fails, m.calls)
 		b.Stats.SlowCallRate = percent(m.slows, m.calls)

@@ -36,6 +36,15 @@ type Breaker struct {
 	Stats    Stats     `json:"stats"`
 	// Generation moves at every transition; see Decision.
 	Generation int64 `json:"generation"`
+	// Transitions counts every state change since the breaker was created,
+	// fleet-wide, by "from", "to" pair. Metrics read it.
+	Transitions []Transition `json:"-"`
+}
+
+// Transition is how many times a breaker went From -> To.
+type Transition struct {
+	From, To string
+	Count    int64
 }
 
 // Override is an operator's forced state.
@@ -364,6 +373,16 @@ func parseView(name string, arr []any) (Breaker, error) {
 			SlowCalls: n("slows"),
 		},
 	}
+	for f, v := range h {
+		if rest, ok := strings.CutPrefix(f, "tr:"); ok {
+			from, to, _ := strings.Cut(rest, ":")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			b.Transitions = append(b.Transitions, Transition{From: from, To: to, Count: n})
+		}
+	}
+	slices.SortFunc(b.Transitions, func(x, y Transition) int {
+		return strings.Compare(x.From+":"+x.To, y.From+":"+y.To)
+	})
 	if b.Stats.Calls > 0 {
 		b.Stats.FailureRate = percent(b.Stats.Failures, b.Stats.Calls)
 		b.Stats.SlowCallRate = percent(b.Stats.SlowCalls, b.Stats.Calls)

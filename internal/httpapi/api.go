@@ -68,6 +68,9 @@ func New(o Options) *API {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.metrics = newHTTPMetrics(a.reg)
+	if a.breakers != nil {
+		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log))
+	}
 	a.maxStreams, a.heartbeat = o.MaxStreamsPerToken, o.Heartbeat
 	if a.maxStreams <= 0 {
 		a.maxStreams = 16

@@ -112,10 +112,25 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 			outs[i].Generation = *o.Generation
 		}
 	}
-	d, err := a.breakers.Report(r.Context(), chi.URLParam(r, "name"), outs)
+	name := chi.URLParam(r, "name")
+	d, err := a.breakers.Report(r.Context(), name, outs)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	var ok, failed int64
+	for _, o := range outs {
+		if o.Success {
+			ok += o.Count
+		} else {
+			failed += o.Count
+		}
+	}
+	if ok > 0 {
+		a.metrics.calls.WithLabelValues(name, "success").Add(float64(ok))
+	}
+	if failed > 0 {
+		a.metrics.calls.WithLabelValues(name, "failure").Add(float64(failed))
 	}
 	writeDecision(w, d)
 }

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,12 +10,15 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
 )
 
 // httpMetrics measures every request by route pattern, never by raw path,
 // so names in URLs cannot grow the label set.
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
+	calls    *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -24,7 +29,11 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "method", "code"}),
 	}
-	reg.MustRegister(m.duration)
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "breakwater_breaker_calls_total",
+		Help: "Calls reported to this replica, by breaker and outcome (success or failure); sum across replicas for the fleet.",
+	}, []string{"breaker", "outcome"})
+	reg.MustRegister(m.duration, m.calls)
 	return m
 }
 
@@ -55,4 +64,75 @@ func routeName(p string) string {
 		return p[:len(p)-1]
 	}
 	return p
+}
+
+// breakerCollector reads every breaker's state from the store at scrape
+// time, so every replica reports the fleet's state, not its own memory.
+type breakerCollector struct {
+	breakers    *breaker.Service
+	log         *slog.Logger
+	state       *prometheus.Desc
+	transitions *prometheus.Desc
+	up          *prometheus.Desc
+}
+
+var breakerStates = []string{breaker.StateClosed, breaker.StateOpen, breaker.StateHalfOpen, breaker.StateForcedOpen, breaker.StateForcedClosed}
+
+func newBreakerCollector(b *breaker.Service, log *slog.Logger) *breakerCollector {
+	return &breakerCollector{
+		breakers: b,
+		log:      log,
+		state: prometheus.NewDesc("breakwater_breaker_state",
+			"Breaker state, fleet-wide, read from the store: 1 for the current state, 0 for the others.",
+			[]string{"breaker", "state"}, nil),
+		transitions: prometheus.NewDesc("breakwater_breaker_transitions_total",
+			"State changes of a breaker since it was created, fleet-wide, read from the store (every replica reports the same value: aggregate with max, not sum).",
+			[]string{"breaker", "from", "to"}, nil),
+		up: prometheus.NewDesc("breakwater_store_up",
+			"Whether the last scrape could read breaker state from the store.", nil, nil),
+	}
+}
+
+func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.transitions
+	ch <- c.up
+}
+
+func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	bs, err := c.breakers.List(ctx)
+	if err != nil {
+		c.log.Warn("metrics: cannot read breakers", "err", err)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	for _, b := range bs {
+		for _, s := range breakerStates {
+			v := 0.0
+			if b.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, b.Name, s)
+		}
+		for _, t := range b.Transitions {
+			ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(t.Count), b.Name, t.From, t.To)
+		}
+	}
+}
+
+// StoreObserver returns a store.Observer that records the latency of every
+// store round trip in breakwater_store_duration_seconds{op}, registered on reg.
+func StoreObserver(reg prometheus.Registerer) func(op string, d time.Duration, err error) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "breakwater_store_duration_seconds",
+		Help:    "Time of store round trips, by operation (script name or command).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 2.5},
+	}, []string{"op"})
+	reg.MustRegister(h)
+	return func(op string, d time.Duration, err error) {
+		h.WithLabelValues(op).Observe(d.Seconds())
+	}
 }

@@ -85,7 +85,10 @@ local function effective()
   return b.st
 end
 
+-- publish announces a state change and counts it in the hash (tr:from:to),
+-- so every replica's metrics read the fleet's transition counts.
 local function publish(from, to, reason)
+  redis.call('HINCRBY', S, 'tr:' .. from .. ':' .. to, 1)
   redis.call('PUBLISH', CH, cjson.encode({
     type = 'breaker.state', name = NAME, from = from, to = to,
     reason = reason, at_ms = now, generation = b.gen,

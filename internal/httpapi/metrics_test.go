@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/breakwater-dev/breakwater/internal/store/storetest"
+)
+
+// TestMetricsShowFleetState: a trip made through one replica shows as the
+// same one-hot state and transition count on both replicas' /metrics.
+func TestMetricsShowFleetState(t *testing.T) {
+	r := storetest.StartRedis(t)
+	a := serveAPI(t, r.Open(t), nil)
+	b := serveAPI(t, r.Open(t), nil)
+	a.do("PUT", "/v1/breakers/pay", `{"minimum_calls":2}`, "")
+	a.do("PUT", "/v1/breakers/inv", `{}`, "")
+	a.do("POST", "/v1/breakers/pay/outcomes", `{"outcomes":[{"success":false,"count":2}]}`, "")
+
+	want := []string{
+		`breakwater_breaker_state{breaker="pay",state="open"} 1`,
+		`breakwater_breaker_state{breaker="pay",state="closed"} 0`,
+		`breakwater_breaker_state{breaker="pay",state="forced_open"} 0`,
+		`breakwater_breaker_state{breaker="inv",state="closed"} 1`,
+		`breakwater_breaker_transitions_total{breaker="pay",from="closed",to="open"} 1`,
+		`breakwater_store_up 1`,
+	}
+	for name, cp := range map[string]*testAPI{"A": a, "B": b} {
+		body := string(cp.do("GET", "/metrics", nil, "").Body)
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("replica %s /metrics lacks %s", name, w)
+			}
+		}
+	}
+	// Calls are counted by the replica that heard them.
+	if body := string(a.do("GET", "/metrics", nil, "").Body); !strings.Contains(body, `breakwater_breaker_calls_total{breaker="pay",outcome="failure"} 2`) {
+		t.Errorf("replica A /metrics lacks the 2 reported failures")
+	}
+	if body := string(a.do("GET", "/metrics", nil, "").Body); !strings.Contains(body, `breakwater_http_request_duration_seconds_count{code="200",method="POST",route="/v1/breakers/{name}/outcomes"} 1`) {
+		t.Errorf("replica A /metrics lacks the outcomes request by route pattern")
+	}
+}

@@ -131,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Tokens:        tokens,
 		Registry:      reg,
 		Logger:        log,
+		Audit:         st,
 		Events:        st,
 		EventsChannel: store.EventsChannel,
 	})

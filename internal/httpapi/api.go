@@ -31,6 +31,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives errors the client cannot cause. Nil discards.
 	Logger *slog.Logger
+	// Audit records operator actions; nil records none (tests of other
+	// concerns only: production always wires the store).
+	Audit AuditLog
 	// Events feeds /v1/events; nil serves no events (503).
 	Events Subscriber
 	// EventsChannel is the store channel events are published on.
@@ -53,6 +56,7 @@ type API struct {
 	metrics  *httpMetrics
 	handler  http.Handler
 
+	audit      AuditLog
 	hub        *hub
 	maxStreams int
 	heartbeat  time.Duration
@@ -60,7 +64,7 @@ type API struct {
 
 // New returns the API's handler.
 func New(o Options) *API {
-	a := &API{breakers: o.Breakers, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger}
+	a := &API{breakers: o.Breakers, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit}
 	if a.reg == nil {
 		a.reg = prometheus.NewRegistry()
 	}

@@ -37,7 +37,16 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	b, created, err := a.breakers.Put(r.Context(), name, cfg)
+	if err := cfg.Validate(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var b breaker.Breaker
+	var created bool
+	err := a.audited(r, "breaker.put", name, "", func() (err error) {
+		b, created, err = a.breakers.Put(r.Context(), name, cfg)
+		return err
+	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -51,7 +60,12 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteBreaker(w http.ResponseWriter, r *http.Request) {
-	if err := a.breakers.Delete(r.Context(), chi.URLParam(r, "name")); err != nil {
+	name := chi.URLParam(r, "name")
+	if err := breaker.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.audited(r, "breaker.delete", name, "", func() error { return a.breakers.Delete(r.Context(), name) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -164,7 +178,20 @@ func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
 		}
 		req.TTLMS = *body.TTLMS
 	}
-	b, err := a.breakers.Force(r.Context(), chi.URLParam(r, "name"), req)
+	name := chi.URLParam(r, "name")
+	if err := breaker.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := breaker.ValidateForce(req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var b breaker.Breaker
+	err := a.audited(r, "breaker.override.put", name, req.State+": "+trimReason(req.Reason), func() (err error) {
+		b, err = a.breakers.Force(r.Context(), name, req)
+		return err
+	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -173,7 +200,16 @@ func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
-	b, err := a.breakers.Unforce(r.Context(), chi.URLParam(r, "name"))
+	name := chi.URLParam(r, "name")
+	if err := breaker.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var b breaker.Breaker
+	err := a.audited(r, "breaker.override.delete", name, "", func() (err error) {
+		b, err = a.breakers.Unforce(r.Context(), name)
+		return err
+	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -187,7 +223,16 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	b, err := a.breakers.Reset(r.Context(), chi.URLParam(r, "name"))
+	name := chi.URLParam(r, "name")
+	if err := breaker.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var b breaker.Breaker
+	err := a.audited(r, "breaker.reset", name, "", func() (err error) {
+		b, err = a.breakers.Reset(r.Context(), name)
+		return err
+	})
 	if err != nil {
 		a.writeError(w, r, err)
 		return

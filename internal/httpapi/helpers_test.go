@@ -38,7 +38,7 @@ func newTestAPI(t *testing.T, tokens *Tokens) *testAPI {
 func serveAPI(t *testing.T, st *store.Store, tokens *Tokens) *testAPI {
 	t.Helper()
 	api := New(Options{Breakers: breaker.NewService(st), Store: st, Tokens: tokens,
-		Events: st, EventsChannel: store.EventsChannel, Heartbeat: 200 * time.Millisecond})
+		Events: st, EventsChannel: store.EventsChannel, Heartbeat: 200 * time.Millisecond, Audit: st})
 	srv := httptest.NewServer(specChecked(t, api))
 	t.Cleanup(srv.Close)
 	t.Cleanup(api.Close)

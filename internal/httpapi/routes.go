@@ -25,6 +25,7 @@ func (a *API) routes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
 
 	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
+	r.With(a.require(RoleOperator)).Get("/v1/audit", a.listAudit)
 
 	r.Route("/v1/breakers", func(r chi.Router) {
 		r.With(a.require(RoleReader)).Get("/", a.listBreakers)

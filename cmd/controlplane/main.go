@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +47,8 @@ type config struct {
 	Redis          string
 	Tokens         string
 	InsecureListen bool
+	TLSCert        string
+	TLSKey         string
 	LogLevel       slog.Level
 	StoreTimeout   time.Duration
 	ShutdownGrace  time.Duration
@@ -65,6 +68,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.Redis, "redis", env("BREAKWATER_REDIS", ""), "redis://[user:pass@]host:port/db, rediss:// for TLS, redis+sentinel:// or redis+cluster:// (env BREAKWATER_REDIS); empty: embedded in-memory store")
 	fs.StringVar(&c.Tokens, "tokens", env("BREAKWATER_TOKENS", ""), "tokens file, one \"name role secret\" a line (env BREAKWATER_TOKENS); empty: no auth")
 	fs.BoolVar(&c.InsecureListen, "insecure-listen", env("BREAKWATER_INSECURE_LISTEN", "") == "true", "allow a non-loopback --listen without a tokens file (env BREAKWATER_INSECURE_LISTEN=true)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("BREAKWATER_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; env BREAKWATER_TLS_CERT); needs --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", env("BREAKWATER_TLS_KEY", ""), "the certificate's private key (PEM; env BREAKWATER_TLS_KEY)")
 	level := fs.String("log-level", env("BREAKWATER_LOG_LEVEL", "info"), "debug, info, warn or error (env BREAKWATER_LOG_LEVEL)")
 	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -76,6 +81,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, fmt.Errorf("--tls-cert and --tls-key go together")
 	}
 	if c.Tokens == "" && !c.InsecureListen && !isLoopback(c.Listen) {
 		return c, fmt.Errorf("--listen %s is not a loopback address and no --tokens file is set: anyone who can reach it could force circuits; set --tokens, or --insecure-listen to serve open anyway", c.Listen)
@@ -125,6 +133,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
+	if p := st.EvictionPolicy(ctx); p != "" && p != "noeviction" {
+		log.Warn("redis maxmemory-policy "+p+" may evict breaker state and rate-limit buckets under memory pressure; set it to noeviction",
+			"maxmemory_policy", p)
+	}
 	api := httpapi.New(httpapi.Options{
 		Breakers:      breaker.NewService(st),
 		Store:         st,
@@ -148,6 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(api.Close) // event streams end so Shutdown can finish
@@ -161,10 +174,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if tokens == nil {
 		log.Warn("NO AUTH: the API is open to anyone who can reach " + ln.Addr().String() + "; pass --tokens to require bearer tokens")
 	}
-	log.Info("listening", "addr", ln.Addr().String())
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

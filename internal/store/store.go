@@ -245,3 +245,18 @@ type slogAdapter struct{ l *slog.Logger }
 func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
+
+// EvictionPolicy returns Redis's maxmemory-policy, or "" when it cannot be
+// read (a managed Redis may refuse CONFIG) or the store is embedded.
+func (s *Store) EvictionPolicy(ctx context.Context) string {
+	if s.mini != nil {
+		return ""
+	}
+	ctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	v, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return ""
+	}
+	return v["maxmemory-policy"]
+}

@@ -1,0 +1,176 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/store"
+	"github.com/breakwater-dev/breakwater/internal/store/storetest"
+)
+
+// TestClusterRunsEveryScript runs every breaker script for thousands of
+// random names on a 3-node Redis Cluster: each script's keys share one hash
+// tag, so none may fail with CROSSSLOT, and the breakers spread over every
+// node.
+func TestClusterRunsEveryScript(t *testing.T) {
+	c := storetest.StartCluster(t, 3)
+	st, err := store.Open(store.Config{URL: c.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := breaker.NewService(st)
+	ctx := context.Background()
+
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+	names := make([]string, 2000)
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range names {
+		n := 1 + r.IntN(40)
+		var b strings.Builder
+		b.WriteByte(alphabet[r.IntN(62)])
+		for range n {
+			b.WriteByte(alphabet[r.IntN(len(alphabet))])
+		}
+		names[i] = fmt.Sprintf("%s-%d", b.String(), i)
+	}
+	cfg := breaker.DefaultConfig()
+	cfg.MinimumCalls = 2
+	work := make(chan string)
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for name := range work {
+				steps := []func() error{
+					func() error { _, _, err := s.Put(ctx, name, cfg); return err },
+					func() error { _, err := s.Acquire(ctx, name); return err },
+					func() error {
+						_, err := s.Report(ctx, name, []breaker.Outcome{{Success: false, Count: 2, Generation: -1}})
+						return err
+					},
+					func() error { _, err := s.Force(ctx, name, breaker.ForceRequest{State: breaker.StateForcedOpen, Reason: "r"}); return err },
+					func() error { _, err := s.Get(ctx, name); return err },
+					func() error { _, err := s.Unforce(ctx, name); return err },
+					func() error { _, err := s.Reset(ctx, name); return err },
+				}
+				for i, step := range steps {
+					if err := step(); err != nil {
+						if failures.Add(1) < 5 {
+							t.Errorf("breaker %q step %d: %v", name, i, err)
+						}
+					}
+				}
+			}
+		})
+	}
+	for _, n := range names {
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d script runs failed on the cluster", n)
+	}
+	all, err := s.List(ctx)
+	if err != nil || len(all) != len(names) {
+		t.Fatalf("List = %d breakers, %v; want %d", len(all), err, len(names))
+	}
+	for _, node := range c.Nodes {
+		if size := node.Do("DBSIZE"); size == ":0" || size == "" {
+			t.Errorf("node %s holds no keys (DBSIZE %q): breakers did not spread", node.Addr, size)
+		}
+	}
+	for _, n := range names[:200] {
+		if err := s.Delete(ctx, n); err != nil {
+			t.Fatalf("Delete(%q) = %v", n, err)
+		}
+	}
+}
+
+// TestSentinelFailover kills the primary under load and measures how long
+// until writes succeed again through the sentinels, and what was lost.
+func TestSentinelFailover(t *testing.T) {
+	sn := storetest.StartSentinel(t)
+	st, err := store.Open(store.Config{URL: sn.URL(), Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := breaker.NewService(st)
+	ctx := context.Background()
+	cfg := breaker.DefaultConfig()
+	cfg.MinimumCalls = 1_000_000 // counts only, never trips
+	cfg.Window.Size = breaker.MaxTimeWindow
+	if _, _, err := s.Put(ctx, "pay", cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	var acked atomic.Int64
+	var lastErr atomic.Value
+	stop := make(chan struct{})
+	killed := make(chan time.Time, 1)
+	recovered := make(chan time.Time, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var killedAt time.Time
+		for {
+			select {
+			case <-stop:
+				return
+			case killedAt = <-killed:
+			default:
+			}
+			_, err := s.Report(ctx, "pay", []breaker.Outcome{{Success: true, Count: 1, Generation: -1}})
+			if err == nil {
+				acked.Add(1)
+				if !killedAt.IsZero() {
+					recovered <- time.Now()
+					killedAt = time.Time{}
+				}
+			} else {
+				lastErr.Store(err.Error())
+				if !errors.Is(err, store.ErrUnavailable) {
+					t.Errorf("error during failover is not ErrUnavailable: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	before := acked.Load()
+	sn.Primary.Stop()
+	start := time.Now()
+	killed <- start
+	select {
+	case at := <-recovered:
+		t.Logf("writes back %v after the primary was killed (last error meanwhile: %v)", at.Sub(start).Round(10*time.Millisecond), lastErr.Load())
+	case <-time.After(30 * time.Second):
+		close(stop)
+		wg.Wait()
+		t.Fatalf("writes not back within 30s of killing the primary (last error: %v)", lastErr.Load())
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	b, err := s.Get(ctx, "pay")
+	if err != nil {
+		t.Fatalf("Get after failover: %v", err)
+	}
+	// Replication is asynchronous: writes acknowledged by the old primary
+	// just before it died may not have reached the replica.
+	lost := acked.Load() - b.Stats.Calls
+	t.Logf("acknowledged %d outcomes (%d before the kill), the new primary holds %d: %d lost", acked.Load(), before, b.Stats.Calls, lost)
+	if b.Stats.Calls < before/2 {
+		t.Errorf("the new primary holds %d calls of %d acknowledged before the kill", b.Stats.Calls, before)
+	}
+}

@@ -57,7 +57,10 @@ func TestClusterRunsEveryScript(t *testing.T) {
 						_, err := s.Report(ctx, name, []breaker.Outcome{{Success: false, Count: 2, Generation: -1}})
 						return err
 					},
-					func() error { _, err := s.Force(ctx, name, breaker.ForceRequest{State: breaker.StateForcedOpen, Reason: "r"}); return err },
+					func() error {
+						_, err := s.Force(ctx, name, breaker.ForceRequest{State: breaker.StateForcedOpen, Reason: "r"})
+						return err
+					},
 					func() error { _, err := s.Get(ctx, name); return err },
 					func() error { _, err := s.Unforce(ctx, name); return err },
 					func() error { _, err := s.Reset(ctx, name); return err },

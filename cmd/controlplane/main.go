@@ -27,6 +27,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
@@ -139,6 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	api := httpapi.New(httpapi.Options{
 		Breakers:      breaker.NewService(st),
+		Limits:        ratelimit.NewService(st),
 		Store:         st,
 		Tokens:        tokens,
 		Registry:      reg,

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
 
 // Readier says whether the store can serve.
@@ -22,6 +23,7 @@ type Readier interface {
 // Options are what the API serves from.
 type Options struct {
 	Breakers *breaker.Service
+	Limits   *ratelimit.Service
 	// Store answers /readyz.
 	Store Readier
 	// Tokens enforces roles; nil serves every request as an anonymous operator.
@@ -49,6 +51,7 @@ type Options struct {
 // API is the HTTP handler of the control plane. It is safe for concurrent use.
 type API struct {
 	breakers *breaker.Service
+	limits   *ratelimit.Service
 	store    Readier
 	tokens   *Tokens
 	reg      *prometheus.Registry
@@ -64,7 +67,7 @@ type API struct {
 
 // New returns the API's handler.
 func New(o Options) *API {
-	a := &API{breakers: o.Breakers, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit}
+	a := &API{breakers: o.Breakers, limits: o.Limits, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit}
 	if a.reg == nil {
 		a.reg = prometheus.NewRegistry()
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes caps request bodies; larger ones get 413.
@@ -30,6 +31,11 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 			return nil
 		}
 		return badRequest("", "request body is empty; want a JSON object")
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn bad bytes into U+FFFD, and two
+		// different keys into one.
+		return badRequest("", "request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

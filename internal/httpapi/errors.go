@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
@@ -55,7 +56,7 @@ func problemFor(err error) Problem {
 		return Problem{Status: re.status, Detail: re.detail, Field: re.field}
 	case errors.As(err, &fe):
 		return Problem{Status: http.StatusBadRequest, Detail: fe.Error(), Field: fe.InvalidField()}
-	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, errNotFound):
+	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, ratelimit.ErrNotFound), errors.Is(err, errNotFound):
 		return Problem{Status: http.StatusNotFound, Detail: err.Error()}
 	case errors.Is(err, store.ErrUnavailable):
 		return Problem{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; try again shortly"}

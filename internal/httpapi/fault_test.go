@@ -19,6 +19,7 @@ func TestRedisStopped(t *testing.T) {
 	if res := ta.do("PUT", "/v1/breakers/pay", `{}`, ""); res.Status != http.StatusCreated {
 		t.Fatalf("PUT = %d %s", res.Status, res.Body)
 	}
+	ta.do("PUT", "/v1/ratelimits/api", `{"capacity":5,"refill_per_second":1}`, "")
 
 	r.Stop()
 	requests := []struct{ method, path, body string }{
@@ -32,6 +33,12 @@ func TestRedisStopped(t *testing.T) {
 		{"DELETE", "/v1/breakers/pay/override", ""},
 		{"POST", "/v1/breakers/pay/reset", ""},
 		{"DELETE", "/v1/breakers/pay", ""},
+		{"GET", "/v1/ratelimits", ""},
+		{"GET", "/v1/ratelimits/api?key=k", ""},
+		{"PUT", "/v1/ratelimits/api", `{"capacity":5,"refill_per_second":1}`},
+		{"POST", "/v1/ratelimits/api/take", `{"key":"k"}`},
+		{"DELETE", "/v1/ratelimits/api", ""},
+		{"GET", "/v1/audit", ""},
 	}
 	for _, rq := range requests {
 		res := ta.do(rq.method, rq.path, rq.body, "")
@@ -66,6 +73,10 @@ func TestRedisStopped(t *testing.T) {
 	ta.do("POST", "/v1/breakers/pay/acquire", nil, "").JSON(t, &d)
 	if !d.Allowed {
 		t.Fatalf("acquire after recovery = %+v, want allowed", d)
+	}
+	ta.do("PUT", "/v1/ratelimits/api", `{"capacity":5,"refill_per_second":1}`, "")
+	if res := ta.do("POST", "/v1/ratelimits/api/take", `{}`, ""); res.Status != http.StatusOK {
+		t.Fatalf("take after recovery = %d %s, want 200", res.Status, res.Body)
 	}
 }
 

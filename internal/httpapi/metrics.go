@@ -19,6 +19,7 @@ import (
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
 	calls    *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -33,7 +34,11 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		Name: "breakwater_breaker_calls_total",
 		Help: "Calls reported to this replica, by breaker and outcome (success or failure); sum across replicas for the fleet.",
 	}, []string{"breaker", "outcome"})
-	reg.MustRegister(m.duration, m.calls)
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "breakwater_ratelimit_decisions_total",
+		Help: "Takes answered by this replica, by rate limit (never by key) and decision (allowed or denied).",
+	}, []string{"ratelimit", "decision"})
+	reg.MustRegister(m.duration, m.calls, m.limited)
 	return m
 }
 

@@ -40,5 +40,14 @@ func (a *API) routes() http.Handler {
 			r.With(a.require(RoleOperator)).Post("/reset", a.reset)
 		})
 	})
+	r.Route("/v1/ratelimits", func(r chi.Router) {
+		r.With(a.require(RoleReader)).Get("/", a.listRateLimits)
+		r.Route("/{name}", func(r chi.Router) {
+			r.With(a.require(RoleReader)).Get("/", a.getRateLimit)
+			r.With(a.require(RoleOperator)).Put("/", a.putRateLimit)
+			r.With(a.require(RoleOperator)).Delete("/", a.deleteRateLimit)
+			r.With(a.require(RoleAgent)).Post("/take", a.take)
+		})
+	})
 	return r
 }

@@ -11,9 +11,9 @@ import (
 // reads the config and writes a bucket in one Cluster slot (see Service for
 // why the tag is the limit's and not each bucket's):
 //
-//	bw:{r:=NAME}:c          the limit's config (hash)
-//	bw:{r:=NAME}:k=KEY      the bucket of a key made of [A-Za-z0-9._-] only
-//	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded
+//	bw:{r:=NAME}:c          the limit's config (string, see lua/common.lua)
+//	bw:{r:=NAME}:k=KEY      the bucket of a key made of [A-Za-z0-9._-] only (string)
+//	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded (string)
 //	bw:idx:r                names of all limits (set, its own slot)
 //
 // The key of a take is encoded as store encodes ids, "=" and the key when

@@ -112,9 +112,12 @@ func (s *Store) Subscribe(ctx context.Context, channel string) <-chan string {
 				if !ok {
 					return
 				}
+				// The consumer must keep up (the event hub never blocks on its
+				// streams); go-redis buffers meanwhile.
 				select {
 				case out <- m.Payload:
-				default: // a slow consumer loses messages rather than stalling the subscription
+				case <-ctx.Done():
+					return
 				}
 			}
 		}

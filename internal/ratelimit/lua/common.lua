@@ -2,12 +2,15 @@
 -- script. It defines no reply of its own.
 --
 -- Keys (all in the limit's hash tag, so one script touches one slot):
---   C  the limit's config hash: cap (tokens), r (rate, see below),
---      inc (the limit's incarnation: a fresh random id each time the limit
---      is created, so buckets of a deleted limit are never read by a new one)
---   B  one key's bucket hash: l (level), t (time of l), i (the incarnation
---      it was written under). A bucket that is absent, or from another
---      incarnation, is full.
+--   C  the limit's config, a string "cap r inc": capacity in tokens, rate
+--      (r, below), and the limit's incarnation, a random id drawn each time
+--      the limit is created so that a limit made again under an old name
+--      never reads the old limit's buckets.
+--   B  one key's bucket, a string "l t inc": level (l, below), the store's
+--      time when it was true (t, ms), and the incarnation it was written
+--      under. A bucket that is absent, or of another incarnation, is full.
+-- Strings rather than hashes: one GET or SET each, which is most of what a
+-- take costs inside Redis.
 -- CH, the pub/sub channel for events, is defined by the Go code that loads
 -- the script (a channel is not a key: it must not be in KEYS on a Cluster).
 --
@@ -15,22 +18,21 @@
 -- (all below 2^53):
 --   time    milliseconds of the store's clock (TIME), never the caller's
 --   level   millionths of a token (U per token): at most 1e9 * 1e6 = 1e15
---   r       millionths of a token per millisecond, which is thousandths
---           of a token per second: 1 .. 1e12
+--   r       millionths of a token per millisecond, which is thousandths of
+--           a token per second: 1 .. 1e12
 -- A bucket's level at time now is min(cap*U, l + (now - t) * r): a sum of
 -- integers, so no rounding error builds up however long a bucket lives and
 -- however many takes it sees. A store clock that seems to go backwards
--- (now < t) adds nothing, and t is never moved back, so the same span is
--- never refilled twice.
+-- (now < t) adds nothing, and t is never moved back, so no span of the
+-- clock is refilled twice.
+--
+-- Numbers written to the store go through string.format('%d'): Lua's own
+-- number-to-string conversion keeps 14 digits.
 
 local U = 1000000
 
 local tm = redis.call('TIME')
-local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
-
-local function int(n)
-  return string.format('%d', n)
-end
+local now = tm[1] * 1000 + math.floor(tm[2] / 1000)
 
 -- idiv is floor(a / b) for integers a >= 0, b > 0. A double quotient can
 -- round across an integer when a is large; the correction makes it exact.
@@ -49,32 +51,36 @@ local function cdiv(a, b)
   return idiv(a + b - 1, b)
 end
 
--- config reads C: capacity, rate, incarnation; nil when the limit does not
--- exist.
-local function config(C)
-  local c = redis.call('HMGET', C, 'cap', 'r', 'inc')
-  if not c[1] then
-    return nil
-  end
-  return tonumber(c[1]), tonumber(c[2]), c[3]
+-- Every script starts by reading the limit: cap, r and inc are nil when it
+-- does not exist. Given KEYS[2], it reads that bucket too: l and t are its
+-- level now and the time that level is true at, which is now, or the
+-- bucket's own time when the clock is behind it. A capacity lowered since
+-- the bucket was written caps it. (Straight-line code rather than
+-- functions: this is the hot path, and calls cost.)
+
+local cap, r, inc
+local cs = redis.call('GET', KEYS[1])
+if cs then
+  cap, r, inc = string.match(cs, '^(%d+) (%d+) (.+)$')
+  cap, r = cap + 0, r + 0
 end
 
--- level returns bucket B's level and the time it is taken at: now, or the
--- bucket's own time when the clock is behind it. capu is the capacity in
--- millionths. A capacity lowered since the bucket was written caps it.
-local function level(B, capu, r, inc)
-  local f = redis.call('HMGET', B, 'l', 't', 'i')
-  if not f[1] or f[3] ~= inc then
-    return capu, now
+local capu, l, t
+if cap and KEYS[2] then
+  capu, l, t = cap * U, cap * U, now
+  local bs = redis.call('GET', KEYS[2])
+  if bs then
+    local bl, bt, bi = string.match(bs, '^(%d+) (%d+) (.+)$')
+    if bi == inc then
+      l, t = bl + 0, bt + 0
+      if now > t then
+        -- when (now - t) * r is too large to be exact it is far above capu
+        l = l + (now - t) * r
+        t = now
+      end
+      if l > capu then
+        l = capu
+      end
+    end
   end
-  local l, t = tonumber(f[1]), tonumber(f[2])
-  if now > t then
-    -- when (now - t) * r is too large to be exact it is far above capu
-    l = l + (now - t) * r
-    t = now
-  end
-  if l > capu then
-    l = capu
-  end
-  return l, t
 end

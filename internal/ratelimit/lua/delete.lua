@@ -5,10 +5,10 @@
 -- Reply: 1 when the limit existed, else 0.
 --
 -- Only the config is deleted: takes find no limit from now on. The buckets
--- cannot be listed in one slot-safe call, and need not be: each expires by
--- its TTL (by the time it would be full, at most capacity / rate after its
--- last take), and a limit created again under the same name gets a new
--- incarnation, so it never reads them.
+-- could be found only by scanning the keyspace, and need not be: each
+-- expires by its TTL (when it would be full under the config of its last
+-- grant, at most capacity / rate after it), and a limit created again under
+-- the same name gets a new incarnation, so it never reads them.
 
 if redis.call('DEL', KEYS[1]) == 0 then
   return 0

@@ -1,5 +1,5 @@
 -- get.lua: a limit's config and, when asked, one key's bucket now.
--- (prepended with common.lua)
+-- (prepended with common.lua, which has read both)
 --
 -- KEYS[1]  C  the limit's config (see common.lua)
 -- KEYS[2]  B  a key's bucket; optional
@@ -8,13 +8,7 @@
 --   millionths of a token, -1 without KEYS[2].
 -- It writes nothing.
 
-local C, B = KEYS[1], KEYS[2]
-local cap, r, inc = config(C)
 if not cap then
   return false
 end
-local l = -1
-if B then
-  l = level(B, cap * U, r, inc)
-end
-return {cap, r, now, l}
+return {cap, r, now, l or -1}

@@ -1,4 +1,5 @@
--- take.lua: take tokens from one key's bucket. (prepended with common.lua)
+-- take.lua: take tokens from one key's bucket. (prepended with common.lua,
+-- which has read the config and the bucket)
 --
 -- KEYS[1]  C  the limit's config (see common.lua)
 -- KEYS[2]  B  the key's bucket
@@ -13,13 +14,11 @@
 --                     number of ms after which all n tokens would be there
 --     reset_ms        ms until the bucket is full again
 --
--- Only a grant writes. The bucket then expires (PEXPIREAT) at the first
+-- Only a grant writes. The bucket then expires (PXAT) at the first
 -- millisecond it is full again, so an idle key costs no memory and an
 -- absent bucket is a full one. A denial writes nothing: the level is a
 -- function of time, so there is nothing to record.
 
-local C, B = KEYS[1], KEYS[2]
-local cap, r, inc = config(C)
 if not cap then
   return false
 end
@@ -28,10 +27,7 @@ if n > cap then
   return {-1, cap}
 end
 
-local capu = cap * U
-local l, t = level(B, capu, r, inc)
 local want = n * U
-
 local granted = 0
 if l >= want then
   granted = n
@@ -39,14 +35,15 @@ elseif ARGV[2] == '1' then
   granted = idiv(l, U)
 end
 
-local allowed, retry = 0, 0
+local allowed, retry, reset = 0, 0, 0
 if granted > 0 then
   allowed = 1
   l = l - granted * U
-  redis.call('HSET', B, 'l', int(l), 't', int(t), 'i', inc)
-  redis.call('PEXPIREAT', B, int(t + cdiv(capu - l, r)))
+  reset = cdiv(capu - l, r)
+  redis.call('SET', KEYS[2], string.format('%d %d %s', l, t, inc), 'PXAT', string.format('%d', t + reset))
 else
+  reset = cdiv(capu - l, r)
   retry = t - now + cdiv(want - l, r)
 end
 
-return {allowed, granted, idiv(l, U), retry, t - now + cdiv(capu - l, r), cap, now}
+return {allowed, granted, idiv(l, U), retry, t - now + reset, cap, now}

@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+)
+
+func (a *API) listRateLimits(w http.ResponseWriter, r *http.Request) {
+	ls, err := a.limits.List(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ratelimits": ls})
+}
+
+func (a *API) getRateLimit(w http.ResponseWriter, r *http.Request) {
+	var key *string
+	if q := r.URL.Query(); q.Has("key") {
+		k := q.Get("key")
+		key = &k
+	}
+	l, err := a.limits.Get(r.Context(), chi.URLParam(r, "name"), key)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := ratelimit.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Capacity        *int64   `json:"capacity"`
+		RefillPerSecond *float64 `json:"refill_per_second"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if body.Capacity == nil {
+		a.writeError(w, r, badRequest("capacity", "capacity: required"))
+		return
+	}
+	if body.RefillPerSecond == nil {
+		a.writeError(w, r, badRequest("refill_per_second", "refill_per_second: required"))
+		return
+	}
+	cfg := ratelimit.Config{Capacity: *body.Capacity, RefillPerSecond: *body.RefillPerSecond}
+	if err := cfg.Validate(); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var l ratelimit.Limit
+	var created bool
+	err := a.audited(r, "ratelimit.put", name, "", func() (err error) {
+		l, created, err = a.limits.Put(r.Context(), name, cfg)
+		return err
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/ratelimits/"+name)
+	}
+	writeJSON(w, status, l)
+}
+
+func (a *API) deleteRateLimit(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := ratelimit.ValidateName(name); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.audited(r, "ratelimit.delete", name, "", func() error { return a.limits.Delete(r.Context(), name) }); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) take(w http.ResponseWriter, r *http.Request) {
+	req := ratelimit.TakeRequest{Tokens: 1}
+	if err := decode(w, r, &req, true); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	res, err := a.limits.Take(r.Context(), name, req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	decision := "allowed"
+	if !res.Allowed {
+		decision = "denied"
+	}
+	a.metrics.limited.WithLabelValues(name, decision).Inc()
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.FormatInt(res.Limit, 10))
+	h.Set("RateLimit-Remaining", strconv.FormatInt(res.Remaining, 10))
+	h.Set("RateLimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))
+	if !res.Allowed {
+		setRetryAfter(w, res.RetryAfterMS)
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -52,6 +52,8 @@ type config struct {
 	TLSKey         string
 	LogLevel       slog.Level
 	StoreTimeout   time.Duration
+	APIRate        float64
+	APIBurst       int64
 	ShutdownGrace  time.Duration
 }
 
@@ -72,6 +74,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TLSCert, "tls-cert", env("BREAKWATER_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; env BREAKWATER_TLS_CERT); needs --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", env("BREAKWATER_TLS_KEY", ""), "the certificate's private key (PEM; env BREAKWATER_TLS_KEY)")
 	level := fs.String("log-level", env("BREAKWATER_LOG_LEVEL", "info"), "debug, info, warn or error (env BREAKWATER_LOG_LEVEL)")
+	fs.Float64Var(&c.APIRate, "api-rate", 500, "requests per second each token may make to the API, fleet-wide; 0 turns the cap off")
+	fs.Int64Var(&c.APIBurst, "api-burst", 1000, "burst of --api-rate")
 	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
 	if err := fs.Parse(args); err != nil {
@@ -82,6 +86,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.APIRate < 0 || c.APIBurst < 1 {
+		return c, fmt.Errorf("--api-rate must be >= 0 and --api-burst >= 1")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
@@ -148,6 +155,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Audit:         st,
 		Events:        st,
 		EventsChannel: store.EventsChannel,
+		APIRate:       cfg.APIRate,
+		APIBurst:      cfg.APIBurst,
 	})
 	defer api.Close()
 

@@ -46,6 +46,11 @@ type Options struct {
 	// Heartbeat is how often an idle event stream gets a comment. Zero
 	// means 15s.
 	Heartbeat time.Duration
+	// APIRate caps each token's requests per second to the API, fleet-wide,
+	// with a burst of APIBurst, using the rate limit APILimitName. Zero
+	// turns the cap off. It needs Limits.
+	APIRate  float64
+	APIBurst int64
 }
 
 // API is the HTTP handler of the control plane. It is safe for concurrent use.
@@ -60,6 +65,7 @@ type API struct {
 	handler  http.Handler
 
 	audit      AuditLog
+	apiLimit   *apiLimiter
 	hub        *hub
 	maxStreams int
 	heartbeat  time.Duration
@@ -84,6 +90,9 @@ func New(o Options) *API {
 	}
 	if a.heartbeat <= 0 {
 		a.heartbeat = 15 * time.Second
+	}
+	if o.APIRate > 0 && o.Limits != nil {
+		a.apiLimit = newAPILimiter(o.Limits, o.APIRate, max(o.APIBurst, 1))
 	}
 	if o.Events != nil {
 		a.hub = newHub(o.Events, o.EventsChannel)

@@ -144,7 +144,10 @@ func (a *API) require(role Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if a.tokens == nil {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, anonymous)))
+				r = r.WithContext(context.WithValue(r.Context(), identityKey{}, anonymous))
+				if a.limitAPI(w, r) {
+					next.ServeHTTP(w, r)
+				}
 				return
 			}
 			secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -165,7 +168,10 @@ func (a *API) require(role Role) func(http.Handler) http.Handler {
 				return
 			}
 			id := Identity{Name: tok.Name, Role: tok.Role}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+			if a.limitAPI(w, r) {
+				next.ServeHTTP(w, r)
+			}
 		})
 	}
 }

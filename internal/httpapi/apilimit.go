@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+)
+
+// APILimitName is the rate limit that caps each token's requests to the
+// API itself, fleet-wide, keyed by token name. It is an ordinary rate
+// limit: operators see it in GET /v1/ratelimits and may change it.
+const APILimitName = "breakwater-api"
+
+// apiLimiter caps each token's API requests with our own token buckets.
+// Each replica leases a few tokens at a time per token name, so the limit
+// costs one store round trip per lease, not per request. A lease lasts
+// about a second; unused tokens expire with it.
+type apiLimiter struct {
+	limits *ratelimit.Service
+	cfg    ratelimit.Config
+	lease  int64
+
+	mu     sync.Mutex
+	leases map[string]*apiLease
+}
+
+type apiLease struct {
+	tokens      int64
+	expires     time.Time
+	deniedUntil time.Time
+}
+
+func newAPILimiter(limits *ratelimit.Service, perSecond float64, burst int64) *apiLimiter {
+	lease := max(1, min(burst/10, int64(perSecond/20)))
+	return &apiLimiter{limits: limits, cfg: ratelimit.Config{Capacity: burst, RefillPerSecond: perSecond},
+		lease: lease, leases: map[string]*apiLease{}}
+}
+
+// allow says whether who may make one more request, and if not, when.
+func (l *apiLimiter) allow(ctx context.Context, who string) (bool, time.Duration) {
+	now := time.Now()
+	l.mu.Lock()
+	le := l.leases[who]
+	if le == nil {
+		le = &apiLease{}
+		l.leases[who] = le
+	}
+	if now.Before(le.deniedUntil) {
+		l.mu.Unlock()
+		return false, le.deniedUntil.Sub(now)
+	}
+	if le.tokens > 0 && now.Before(le.expires) {
+		le.tokens--
+		l.mu.Unlock()
+		return true, 0
+	}
+	l.mu.Unlock()
+
+	res, err := l.take(ctx, who)
+	if err != nil {
+		// The store is unreachable: the request will meet the same outage
+		// and get its 503; a limiter must not turn it into 429s.
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if res.Granted == 0 {
+		le.deniedUntil = now.Add(time.Duration(res.RetryAfterMS) * time.Millisecond)
+		return false, time.Duration(res.RetryAfterMS) * time.Millisecond
+	}
+	le.tokens, le.expires = res.Granted-1, now.Add(time.Second)
+	return true, 0
+}
+
+func (l *apiLimiter) take(ctx context.Context, who string) (ratelimit.TakeResult, error) {
+	req := ratelimit.TakeRequest{Tokens: l.lease, Key: who, Partial: true}
+	res, err := l.limits.Take(ctx, APILimitName, req)
+	if errors.Is(err, ratelimit.ErrNotFound) {
+		if _, _, err := l.limits.Put(ctx, APILimitName, l.cfg); err != nil {
+			return res, err
+		}
+		res, err = l.limits.Take(ctx, APILimitName, req)
+	}
+	var ve *ratelimit.ValidationError
+	if errors.As(err, &ve) {
+		// An operator made the capacity smaller than our lease: ask for one.
+		req.Tokens = 1
+		res, err = l.limits.Take(ctx, APILimitName, req)
+	}
+	return res, err
+}
+
+// limitAPI answers 429 to a token over its request rate.
+func (a *API) limitAPI(w http.ResponseWriter, r *http.Request) bool {
+	if a.apiLimit == nil {
+		return true
+	}
+	who := IdentityFrom(r.Context()).Name
+	ok, retry := a.apiLimit.allow(r.Context(), who)
+	if ok {
+		return true
+	}
+	setRetryAfter(w, retry.Milliseconds())
+	a.writeError(w, r, &requestError{status: http.StatusTooManyRequests,
+		detail: fmt.Sprintf("token %q is over its API request rate; retry in %d ms", who, retry.Milliseconds())})
+	return false
+}

@@ -1,11 +1,6 @@
 package ratelimit
 
-import (
-	"encoding/hex"
-	"strings"
-
-	"github.com/breakwater-dev/breakwater/internal/store"
-)
+import "github.com/breakwater-dev/breakwater/internal/store"
 
 // Key layout. All keys of one limit share its hash tag, so the take script
 // reads the config and writes a bucket in one Cluster slot (see Service for
@@ -16,8 +11,8 @@ import (
 //	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded (string)
 //	bw:idx:r                names of all limits (set, its own slot)
 //
-// The key of a take is encoded as store encodes ids, "=" and the key when
-// it is plain, "~" and its hex otherwise, so the encoding is injective and
+// The key of a take is encoded by store.Suffix as store encodes ids, "="
+// and the key when it is plain, "~" and its hex otherwise, so the encoding is injective and
 // no key, whatever bytes it holds, can reach another key's bucket or
 // another limit's data. It comes after the hash tag, so it cannot change
 // the slot. The empty key, the default bucket, is "k=".
@@ -30,36 +25,12 @@ func keys(name, key string) []string {
 	return store.ObjectKeys(keyKind, []string{name}, "c", bucketSuffix(key))
 }
 
-// configKey is the config key of a limit, alone.
-func configKey(name string) []string {
+// configKeys is the config key of a limit, alone.
+func configKeys(name string) []string {
 	return store.ObjectKeys(keyKind, []string{name}, "c")
 }
 
 // indexKey is the set of every limit's name.
 var indexKey = store.IndexKey(keyKind)
 
-func bucketSuffix(key string) string {
-	var b strings.Builder
-	b.Grow(2 + 2*len(key))
-	b.WriteByte('k')
-	if plainKey(key) {
-		b.WriteByte('=')
-		b.WriteString(key)
-	} else {
-		b.WriteByte('~')
-		b.WriteString(hex.EncodeToString([]byte(key)))
-	}
-	return b.String()
-}
-
-func plainKey(key string) bool {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func bucketSuffix(key string) string { return store.Suffix("k", key) }

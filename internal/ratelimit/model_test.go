@@ -37,7 +37,21 @@ func newRefModel(now time.Time) *refModel {
 }
 
 // advance moves the clock, forward or back.
-func (m *refModel) advance(d time.Duration) { m.now += d.Milliseconds() }
+func (m *refModel) advance(d time.Duration) { m.setNow(m.now + d.Milliseconds()) }
+
+// setNow sets the clock. A bucket whose clock has reached the time it is
+// full is dropped, as the store drops an expired key, and stays dropped if
+// the clock then steps back: it was full, and an absent bucket is full.
+func (m *refModel) setNow(ms int64) {
+	m.now = ms
+	for _, l := range m.limits {
+		for k, b := range l.buckets {
+			if m.now >= b.fullAt {
+				delete(l.buckets, k)
+			}
+		}
+	}
+}
 
 func (m *refModel) put(name string, cfg Config) (Limit, bool) {
 	l, ok := m.limits[name]
@@ -63,7 +77,7 @@ func (m *refModel) delete(name string) error {
 func (m *refModel) level(l *refLimit, key string) (level, at int64) {
 	full := l.capacity * unit
 	b, ok := l.buckets[key]
-	if !ok || m.now >= b.fullAt {
+	if !ok {
 		return full, m.now
 	}
 	level, at = b.level, b.at
@@ -89,6 +103,9 @@ func (m *refModel) tokens(name, key string) (float64, error) {
 }
 
 func (m *refModel) take(name string, req TakeRequest) (TakeResult, error) {
+	if req.Tokens < 1 || req.Tokens > MaxCapacity {
+		return TakeResult{}, tokensError(req.Tokens, MaxCapacity) // checked before the store is asked
+	}
 	l, ok := m.limits[name]
 	if !ok {
 		return TakeResult{}, ErrNotFound

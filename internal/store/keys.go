@@ -68,3 +68,15 @@ func isPlain(id string) bool {
 	}
 	return true
 }
+
+// Suffix returns a key suffix made of prefix and id, with id encoded as
+// ObjectKeys encodes ids: it cannot hold a separator or a brace, and two
+// ids never give the same suffix. Use it for one object's many members (a
+// rate limit's buckets, one per key) that share the object's hash tag.
+func Suffix(prefix, id string) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + 1 + 2*len(id))
+	b.WriteString(prefix)
+	writeID(&b, id)
+	return b.String()
+}

@@ -24,7 +24,9 @@
 -- integers, so no rounding error builds up however long a bucket lives and
 -- however many takes it sees. A store clock that seems to go backwards
 -- (now < t) adds nothing, and t is never moved back, so no span of the
--- clock is refilled twice.
+-- clock is refilled twice. Expiry is at an absolute time (PXAT) of the same
+-- clock: a bucket the clock has gone past was full, and stays full (absent)
+-- if the clock then steps back.
 --
 -- Numbers written to the store go through string.format('%d'): Lua's own
 -- number-to-string conversion keeps 14 digits.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,11 @@ func TestSentinelFailover(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	before := acked.Load()
 	sn.Primary.Stop()
+	// Hold the dead primary's port: another test's redis-server must not
+	// start there, or the sentinels would see the primary come back.
+	if hold, err := net.Listen("tcp", sn.Primary.Addr); err == nil {
+		defer hold.Close()
+	}
 	start := time.Now()
 	killed <- start
 	select {

@@ -44,12 +44,9 @@ func (h observeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h observeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		start := time.Now()
+		// Script pipelines are observed per script by the pipeliner.
 		err := next(ctx, cmds)
 		h.calls.Add(1)
-		if h.observer != nil {
-			h.observer("pipeline", time.Since(start), err)
-		}
 		return err
 	}
 }

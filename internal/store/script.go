@@ -29,11 +29,10 @@ func (sc *Script) Name() string { return sc.name }
 //
 // A script that changes state must not be retried blindly after a late
 // reply; the client is built with retries off for that reason (see newClient).
+//
+// Concurrent runs share round trips: see pipeline.go.
 func (s *Store) Run(ctx context.Context, sc *Script, keys []string, args ...any) (any, error) {
-	ctx, cancel := s.withDeadline(ctx)
-	defer cancel()
-	ctx = context.WithValue(ctx, opKey{}, sc.name)
-	v, err := sc.script.Run(ctx, s.rdb, keys, args...).Result()
+	v, err := s.runPipelined(ctx, sc, keys, args)
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

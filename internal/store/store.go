@@ -22,6 +22,9 @@ import (
 // DefaultTimeout is the deadline of one store call when Config.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
 
+// senders is how many pipelines may be in flight at once.
+const senders = 8
+
 // ErrUnavailable is returned (wrapped) when the store cannot be reached or
 // does not answer within its deadline. The HTTP layer answers 503.
 var ErrUnavailable = errors.New("store unavailable")
@@ -49,6 +52,9 @@ type Store struct {
 	done    chan struct{}
 	desc    string
 	calls   atomic.Int64
+
+	observer Observer
+	pipe     *pipeliner
 }
 
 // Open connects to the store cfg names, or starts the embedded store when
@@ -63,7 +69,7 @@ func Open(cfg Config) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	s := &Store{timeout: timeout}
+	s := &Store{timeout: timeout, observer: cfg.Observer}
 	if cfg.URL == "" {
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
@@ -78,6 +84,7 @@ func Open(cfg Config) (*Store, error) {
 			WriteTimeout: timeout,
 		})
 		s.rdb.AddHook(observeHook{calls: &s.calls, observer: cfg.Observer})
+		s.pipe = newPipeliner(s, senders)
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.driveClock()
 		s.desc = "embedded"
@@ -90,6 +97,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.rdb, s.desc = rdb, desc
 	s.rdb.AddHook(observeHook{calls: &s.calls, observer: cfg.Observer})
+	s.pipe = newPipeliner(s, senders)
 	return s, nil
 }
 
@@ -198,6 +206,7 @@ func (s *Store) Embedded() bool { return s.mini != nil }
 
 // Close releases the connection and stops the embedded store if there is one.
 func (s *Store) Close() error {
+	s.pipe.close()
 	err := s.rdb.Close()
 	if s.mini != nil {
 		close(s.stop)

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The store pipelines script runs automatically. Run hands its call to one
+// of a few senders; a sender takes every call that is waiting and writes
+// them to Redis as one pipeline: one write and one read for the batch. Idle,
+// a call goes out alone at once, so nothing waits for a batch to fill; busy,
+// concurrent decisions share round trips, which saves Redis and the control
+// plane a system call pair per decision. Each script still runs atomically
+// on its own, and in the order Redis receives it.
+
+// maxBatch bounds the calls in one pipeline.
+const maxBatch = 128
+
+// call is one script run waiting for its reply.
+type call struct {
+	sc       *Script
+	keys     []string
+	args     []any
+	deadline time.Time
+	done     chan struct{}
+	val      any
+	err      error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+type pipeliner struct {
+	s     *Store
+	queue chan *call
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newPipeliner(s *Store, senders int) *pipeliner {
+	p := &pipeliner{s: s, queue: make(chan *call, 4096), stop: make(chan struct{})}
+	for range senders {
+		p.wg.Add(1)
+		go p.send()
+	}
+	return p
+}
+
+func (p *pipeliner) close() {
+	close(p.stop)
+	p.wg.Wait()
+}
+
+// send is one sender's loop.
+func (p *pipeliner) send() {
+	defer p.wg.Done()
+	batch := make([]*call, 0, maxBatch)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case c := <-p.queue:
+			batch = append(batch[:0], c)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-p.queue:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		p.run(batch)
+	}
+}
+
+// run sends a batch and hands every call its reply.
+func (p *pipeliner) run(batch []*call) {
+	deadline := batch[0].deadline
+	for _, c := range batch[1:] {
+		if c.deadline.After(deadline) {
+			deadline = c.deadline
+		}
+	}
+	// The batch runs under the latest of its deadlines: a caller whose own
+	// deadline passes first stops waiting (see Run), and the batch is not
+	// cut short for the others.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	if len(batch) == 1 {
+		c := batch[0]
+		c.val, c.err = c.sc.script.Run(context.WithValue(ctx, opKey{}, c.sc.name), p.s.rdb, c.keys, c.args...).Result()
+		c.done <- struct{}{}
+		return
+	}
+	pipe := p.s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		cmds[i] = c.sc.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	var retry []int
+	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			retry = append(retry, i) // not run: safe to send again
+			continue
+		}
+		batch[i].val, batch[i].err = cmd.Result()
+	}
+	if len(retry) > 0 {
+		// Redis restarted or flushed its scripts: EVAL loads them.
+		pipe := p.s.rdb.Pipeline()
+		for _, i := range retry {
+			c := batch[i]
+			cmds[i] = c.sc.script.Eval(ctx, pipe, c.keys, c.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, i := range retry {
+			batch[i].val, batch[i].err = cmds[i].Result()
+		}
+	}
+	if obs := p.s.observer; obs != nil {
+		d := time.Since(start)
+		for _, c := range batch {
+			obs(c.sc.name, d, c.err)
+		}
+	}
+	for _, c := range batch {
+		c.done <- struct{}{}
+	}
+}
+
+// runPipelined queues a call and waits for its reply or its deadline.
+func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, args []any) (any, error) {
+	deadline := time.Now().Add(s.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c := callPool.Get().(*call)
+	c.sc, c.keys, c.args, c.deadline = sc, keys, args, deadline
+	select {
+	case s.pipe.queue <- c:
+	case <-ctx.Done():
+		callPool.Put(c)
+		return nil, ctx.Err()
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-c.done:
+		v, err := c.val, c.err
+		c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil
+		callPool.Put(c)
+		return v, err
+	case <-timer.C:
+		// The sender still owns c and will signal its buffered done
+		// channel; c is not reused.
+		return nil, context.DeadlineExceeded
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

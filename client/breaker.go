@@ -1,0 +1,565 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// States as the API names them, and stateUnknown for a breaker the
+// control plane does not have.
+const (
+	stateClosedAPI    = "closed"
+	stateOpenAPI      = "open"
+	stateHalfOpenAPI  = "half_open"
+	stateForcedOpen   = "forced_open"
+	stateForcedClosed = "forced_closed"
+	stateUnknown      = "unknown"
+)
+
+// unknownTTL is how long the answer "no such breaker or limit" is kept.
+const unknownTTL = time.Second
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// answer is a cached answer of the control plane about one breaker. It is
+// never changed once published; a new answer replaces it.
+type answer struct {
+	state   string
+	allowed bool  // calls may go out with no permit
+	gen     int64 // the breaker's generation the answer was given in
+	expires int64 // coarse Unix ns; the answer is fresh before it
+	retryAt int64 // coarse Unix ns; when refused, when a call may be allowed
+	batch   *outcomeBatch
+}
+
+// A Breaker is a circuit breaker kept by the control plane for the whole
+// fleet: it opens when the fleet's calls to a dependency fail (or are
+// slow) too often, and then refuses calls until the control plane lets
+// probes through.
+//
+// A Breaker decides from the control plane's last answer, cached for that
+// answer's cache_ttl_ms: with a fresh "closed" answer, Allow makes no
+// network call, takes no lock and allocates nothing, and done adds the
+// outcome to counters that the Client reports in one request per breaker
+// every flush interval. An open breaker refuses locally until its open
+// time ends. When the answer has expired, one caller asks the control
+// plane again while concurrent callers keep deciding from the expired
+// answer, so no more than one caller per breaker waits on the network. In
+// half-open each call asks the control plane for a probe permit, and its
+// outcome is reported at once. The event stream updates answers as soon
+// as the state changes anywhere in the fleet.
+//
+// When no control plane answers, a Breaker decides with a local breaker
+// (see Config.FailClosed).
+//
+// Get one with Client.Breaker. Most callers want Do; Allow is for calls
+// whose end is not the end of a function. A Breaker is a Policy, so it
+// composes with Retry, Timeout and the others. It is safe for concurrent
+// use.
+type Breaker struct {
+	c    *Client
+	name string
+	err  error // the name is not valid
+
+	cur    atomic.Pointer[answer]
+	slowNS atomic.Int64 // slow_call_duration_ms in ns; 0 until known
+	cfg    atomic.Pointer[BreakerConfig]
+
+	mu          sync.Mutex // guards the fields below and answer changes
+	flight      *flight
+	retired     []*outcomeBatch // batches of older generations, to report once more
+	local       *localBreaker   // while degraded, and until the next server answer
+	fetchingCfg bool
+	warned      bool // logged that the breaker is unknown
+}
+
+// flight is a request in progress that other callers may wait for.
+type flight struct{ done chan struct{} }
+
+func newBreaker(c *Client, name string) *Breaker {
+	b := &Breaker{c: c, name: name}
+	if !nameRE.MatchString(name) {
+		b.err = fmt.Errorf("breakwater: breaker name %q: must match %s", name, nameRE)
+	}
+	return b
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.name }
+
+// State returns the breaker's state as last learned from the control
+// plane: "closed", "open", "half_open", "forced_open", "forced_closed",
+// or "" before the first answer ("unknown" when the control plane has no
+// breaker of that name). While the client is degraded it is the state of
+// the local breaker.
+func (b *Breaker) State() string {
+	if b.c.degraded.Load() {
+		b.mu.Lock()
+		l := b.local
+		b.mu.Unlock()
+		if l != nil {
+			return l.status(b.c.clock.now()).state.String()
+		}
+	}
+	if a := b.cur.Load(); a != nil {
+		return a.state
+	}
+	return ""
+}
+
+// noopDone is the done func of calls whose outcome is not reported.
+var noopDone = func(error) {}
+
+// Allow asks whether a call may go out now. When it may, Allow returns a
+// nil error and a done func to call exactly once with the call's error
+// when the call ends: done measures the call's duration from Allow,
+// counts the outcome, and must not be called again (the func is reused
+// for later calls). When the call must not go out, the error matches
+// ErrOpen and is a *RetryAfterError with the time until a call may be
+// allowed, if known; done is then a func that does nothing, never nil.
+//
+// A nil error passed to done is a success. A non-nil one is a failure
+// unless Config.IsFailure says otherwise, except that these never count:
+// context.Canceled when ctx has ended (the caller gave up; a deadline
+// that passed does count, since a dependency too slow for its callers is
+// failing them), and ErrOpen, ErrRateLimited and ErrBulkheadFull (the
+// call never reached the dependency).
+//
+// With a fresh cached answer Allow makes no network call. Otherwise it
+// may ask the control plane, within ctx; it returns ctx's error if ctx
+// ends first.
+func (b *Breaker) Allow(ctx context.Context) (done func(error), err error) {
+	now := b.c.clock.unixNano()
+	if a := b.cur.Load(); a != nil && now < a.expires {
+		if a.allowed && a.batch != nil {
+			t := getTracker()
+			t.b, t.ctx, t.batch, t.start, t.mode = b, ctx, a.batch, now, modeBatch
+			if h := b.c.hooks.OnDecision; h != nil {
+				h(KindBreaker, b.name, SourceCache, true)
+			}
+			return t.done, nil
+		}
+		return b.fromAnswer(ctx, a, now, SourceCache)
+	}
+	return b.allowSlow(ctx, now)
+}
+
+// Do calls fn if the breaker allows it, and counts its outcome: it is
+// Allow, fn, done. It returns Allow's error without calling fn, or fn's
+// error. A panic in fn counts as a failure and goes on up.
+func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
+	done, err := b.Allow(ctx)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			done(errPanicked)
+		}
+	}()
+	err = fn(ctx)
+	ok = true
+	done(err)
+	return err
+}
+
+var errPanicked = errors.New("breakwater: call panicked")
+
+// Execute is Do, so that a Breaker is a Policy.
+func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) error {
+	return b.Do(ctx, fn)
+}
+
+// fromAnswer decides from answer a that is not a plain "allowed" one, or
+// that is stale: a refusal, an allowance, or an unknown breaker.
+func (b *Breaker) fromAnswer(ctx context.Context, a *answer, now int64, src Source) (func(error), error) {
+	switch {
+	case a.allowed && a.batch != nil:
+		t := getTracker()
+		t.b, t.ctx, t.batch, t.start, t.mode = b, ctx, a.batch, now, modeBatch
+		b.c.decided(KindBreaker, b.name, src, true)
+		return t.done, nil
+	case a.allowed:
+		b.c.decided(KindBreaker, b.name, src, true)
+		return noopDone, nil
+	}
+	b.c.decided(KindBreaker, b.name, src, false)
+	return noopDone, &RetryAfterError{Err: ErrOpen, After: time.Duration(max(a.retryAt-now, 0))}
+}
+
+// allowSlow decides when the cached answer is missing or expired.
+func (b *Breaker) allowSlow(ctx context.Context, now int64) (func(error), error) {
+	if b.err != nil {
+		return noopDone, b.err
+	}
+	c := b.c
+	for {
+		if c.closed.Load() {
+			return noopDone, ErrClosed
+		}
+		if c.degraded.Load() {
+			return b.allowDegraded(ctx, now)
+		}
+		b.mu.Lock()
+		if a := b.cur.Load(); a != nil && now < a.expires {
+			b.mu.Unlock()
+			return b.fromAnswer(ctx, a, now, SourceCache)
+		}
+		if f := b.flight; f != nil {
+			local, a := b.local, b.cur.Load()
+			b.mu.Unlock()
+			// Someone is asking already: decide from what is known.
+			if local != nil {
+				return b.allowLocal(ctx, local, now)
+			}
+			if a != nil {
+				return b.fromAnswer(ctx, a, now, SourceCache)
+			}
+			select {
+			case <-f.done:
+				now = c.clock.unixNano()
+				continue
+			case <-ctx.Done():
+				return noopDone, ctx.Err()
+			}
+		}
+		f := &flight{done: make(chan struct{})}
+		b.flight = f
+		b.mu.Unlock()
+		done, err := b.acquire(ctx)
+		b.mu.Lock()
+		b.flight = nil
+		b.mu.Unlock()
+		close(f.done)
+		return done, err
+	}
+}
+
+// acquire asks the control plane whether a call may go out now.
+func (b *Breaker) acquire(ctx context.Context) (func(error), error) {
+	c := b.c
+	d, err := c.cp.acquire(ctx, b.name)
+	now := c.clock.unixNano()
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return noopDone, ctx.Err()
+	case isNotFound(err):
+		b.setUnknown(now)
+		c.decided(KindBreaker, b.name, SourceServer, true)
+		return noopDone, nil
+	case errors.Is(err, errUnreachable), isAuthError(err):
+		c.enterDegraded(err)
+		return b.allowDegraded(ctx, now)
+	default:
+		return noopDone, err
+	}
+	a := b.apply(d, now)
+	if b.cfg.Load() == nil {
+		b.fetchConfig()
+	}
+	if d.Permit != "" {
+		c.decided(KindBreaker, b.name, SourceServer, true)
+		t := getTracker()
+		t.b, t.ctx, t.start, t.mode, t.permit, t.gen = b, ctx, now, modeProbe, d.Permit, d.Generation
+		return t.done, nil
+	}
+	if d.Allowed {
+		c.decided(KindBreaker, b.name, SourceServer, true)
+		if a == nil || a.batch == nil { // an answer older than one already cached
+			return noopDone, nil
+		}
+		t := getTracker()
+		t.b, t.ctx, t.batch, t.start, t.mode = b, ctx, a.batch, now, modeBatch
+		return t.done, nil
+	}
+	c.decided(KindBreaker, b.name, SourceServer, false)
+	return noopDone, &RetryAfterError{Err: ErrOpen, After: ms(d.RetryAfterMS)}
+}
+
+// apply caches the control plane's decision d, received at now, unless an
+// answer of a later generation is cached already. It returns the answer
+// cached, or nil.
+func (b *Breaker) apply(d decision, now int64) *answer {
+	c := b.c
+	b.mu.Lock()
+	cur := b.cur.Load()
+	if cur != nil && cur.state != stateUnknown && cur.gen > d.Generation {
+		b.mu.Unlock()
+		return nil
+	}
+	a := &answer{state: d.State, allowed: d.Allowed && d.Permit == "", gen: d.Generation}
+	ttl := ms(d.CacheTTLMS)
+	if a.allowed && c.cfg.CacheTTL > 0 {
+		ttl = c.cfg.CacheTTL
+	}
+	if d.Permit != "" {
+		ttl = 0 // a permit is for one call
+	}
+	a.expires = now + int64(ttl)
+	if !d.Allowed || d.Permit != "" {
+		a.retryAt = now + int64(ms(d.RetryAfterMS))
+	}
+	if !c.degraded.Load() {
+		b.local = nil
+	}
+	b.publish(cur, a)
+	b.mu.Unlock()
+	if cur != nil {
+		c.stateChanged(b.name, cur.state, a.state)
+	}
+	return a
+}
+
+// publish replaces the cached answer cur with a, carrying over the
+// outcome batch when the generation is the same and retiring it
+// otherwise. While the client is degraded or closed, a is published
+// stale, so that Allow does not decide from it. b.mu must be held.
+func (b *Breaker) publish(cur, a *answer) {
+	if b.c.degraded.Load() || b.c.closed.Load() {
+		a.expires = 0
+	}
+	switch {
+	case a.state == stateUnknown:
+		a.batch = nil
+	case cur != nil && cur.batch != nil && cur.gen == a.gen:
+		a.batch = cur.batch
+	default:
+		a.batch = newOutcomeBatch(a.gen)
+		if cur != nil && cur.batch != nil {
+			b.retire(cur.batch)
+		}
+	}
+	b.cur.Store(a)
+}
+
+// maxRetired bounds the batches of older generations kept for the next
+// report: the control plane ignores them anyway.
+const maxRetired = 8
+
+func (b *Breaker) retire(old *outcomeBatch) {
+	if len(b.retired) >= maxRetired {
+		copy(b.retired, b.retired[1:])
+		b.retired = b.retired[:len(b.retired)-1]
+	}
+	b.retired = append(b.retired, old)
+}
+
+// setUnknown caches that the control plane has no breaker of this name:
+// calls are let through and nothing is reported, until asked again.
+func (b *Breaker) setUnknown(now int64) {
+	ttl := unknownTTL
+	if b.c.cfg.CacheTTL > 0 {
+		ttl = b.c.cfg.CacheTTL
+	}
+	b.mu.Lock()
+	cur := b.cur.Load()
+	a := &answer{state: stateUnknown, allowed: true, expires: now + int64(ttl)}
+	b.publish(cur, a)
+	warn := !b.warned
+	b.warned = true
+	b.mu.Unlock()
+	if warn {
+		b.c.log.Warn("breakwater: the control plane has no such breaker; calls go out unguarded until it is created",
+			"breaker", b.name)
+	}
+}
+
+// onStateEvent applies a breaker.state event: the breaker moved to state
+// to at generation gen somewhere in the fleet.
+func (b *Breaker) onStateEvent(to string, gen int64) {
+	c := b.c
+	now := c.clock.unixNano()
+	b.mu.Lock()
+	cur := b.cur.Load()
+	if cur == nil || (cur.state != stateUnknown && cur.gen > gen) {
+		b.mu.Unlock()
+		return
+	}
+	a := &answer{state: to, gen: gen}
+	switch to {
+	case stateClosedAPI, stateForcedClosed:
+		a.allowed = true
+		ttl := time.Duration(0)
+		if cfg := b.cfg.Load(); cfg != nil {
+			ttl = ms(cfg.CacheTTLMS)
+		}
+		if c.cfg.CacheTTL > 0 {
+			ttl = c.cfg.CacheTTL
+		}
+		a.expires = now + int64(ttl)
+	default:
+		// Refuse at once; the next Allow asks for the exact wait (or a
+		// probe permit), while concurrent ones keep refusing.
+		a.expires = now
+		a.retryAt = now
+		if cfg := b.cfg.Load(); cfg != nil && to == stateOpenAPI {
+			a.retryAt = now + int64(ms(cfg.OpenDurationMS))
+		}
+	}
+	b.publish(cur, a)
+	b.mu.Unlock()
+	c.stateChanged(b.name, cur.state, to)
+}
+
+// expire makes the cached answer stale, so that the next Allow asks the
+// control plane (or, degraded or closed, decides otherwise).
+func (b *Breaker) expire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur := b.cur.Load(); cur != nil && cur.expires != 0 {
+		a := *cur
+		a.expires = 0
+		b.cur.Store(&a)
+	}
+}
+
+// fetchConfig reads the breaker's config in the background: its slow-call
+// duration classifies outcomes, and the rest serves the local breaker of
+// degraded mode.
+func (b *Breaker) fetchConfig() {
+	b.mu.Lock()
+	if b.fetchingCfg {
+		b.mu.Unlock()
+		return
+	}
+	b.fetchingCfg = true
+	b.mu.Unlock()
+	started := b.c.goBackground(func() {
+		defer func() {
+			b.mu.Lock()
+			b.fetchingCfg = false
+			b.mu.Unlock()
+		}()
+		ctx, cancel := b.c.requestCtx()
+		defer cancel()
+		v, err := b.c.cp.getBreaker(ctx, b.name)
+		if err != nil {
+			return // asked again after the next answer
+		}
+		b.setConfig(v.Config)
+	})
+	if !started {
+		b.mu.Lock()
+		b.fetchingCfg = false
+		b.mu.Unlock()
+	}
+}
+
+func (b *Breaker) setConfig(cfg BreakerConfig) {
+	b.cfg.Store(&cfg)
+	b.slowNS.Store(int64(ms(cfg.withDefaults().SlowCallDurationMS)))
+}
+
+// tracker carries one allowed call from Allow to done. Trackers are
+// pooled, and each holds its own done func (a method value made once), so
+// that Allow hands out a done func without allocating.
+type tracker struct {
+	b      *Breaker
+	ctx    context.Context
+	batch  *outcomeBatch // modeBatch
+	local  *localBreaker // modeLocal
+	lp     localPermit   // modeLocal
+	permit string        // modeProbe
+	gen    int64         // modeProbe
+	start  int64         // coarse Unix ns
+	mode   uint8
+	stripe uint32
+	done   func(error) // t.finish
+}
+
+const (
+	modeBatch uint8 = iota + 1 // count in the batch, report later
+	modeProbe                  // report at once with the permit
+	modeLocal                  // record in the local breaker
+)
+
+var (
+	trackerSeq atomic.Uint32
+	trackers   sync.Pool
+)
+
+func init() {
+	trackers.New = func() any {
+		t := &tracker{stripe: trackerSeq.Add(1)}
+		t.done = t.finish
+		return t
+	}
+}
+
+func getTracker() *tracker { return trackers.Get().(*tracker) }
+
+// finish is the done func of an allowed call.
+func (t *tracker) finish(err error) {
+	b := t.b
+	if b == nil {
+		return // done called twice in a row: the tracker is back in the pool
+	}
+	c := b.c
+	now := c.clock.unixNano()
+	dur := now - t.start
+	count, success := true, err == nil
+	if err != nil {
+		count = c.isFailure(t.ctx, err)
+	}
+	if count {
+		switch t.mode {
+		case modeBatch:
+			t.batch.add(c, t.stripe, success, dur, b.slowNS.Load())
+		case modeProbe:
+			b.reportProbe(t.permit, t.gen, success, dur)
+		case modeLocal:
+			t.local.record(time.Unix(0, now), t.lp, success, time.Duration(dur))
+		}
+	}
+	*t = tracker{stripe: t.stripe, done: t.done}
+	trackers.Put(t)
+}
+
+// isFailure reports whether err, a call's non-nil error, counts as a
+// failure; false means the outcome is not counted at all.
+func (c *Client) isFailure(ctx context.Context, err error) bool {
+	if errors.Is(err, ErrOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrBulkheadFull) {
+		return false
+	}
+	if ctx != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return false
+	}
+	if f := c.cfg.IsFailure; f != nil && !f(err) {
+		return false
+	}
+	return true
+}
+
+// reportProbe reports a probe's outcome at once, in the background, and
+// caches the answer.
+func (b *Breaker) reportProbe(permit string, gen int64, success bool, dur int64) {
+	c := b.c
+	out := []outcome{{Success: success, DurationMS: durationMS(dur), Count: 1, Permit: permit, Generation: gen}}
+	c.goBackground(func() {
+		ctx, cancel := c.requestCtx()
+		defer cancel()
+		d, err := c.cp.report(ctx, b.name, out)
+		switch {
+		case err == nil:
+			b.apply(d, c.clock.unixNano())
+		case errors.Is(err, errUnreachable), isAuthError(err):
+			c.enterDegraded(err)
+		}
+	})
+}
+
+// maxDurationMS is the longest duration the API takes.
+const maxDurationMS = 86_400_000
+
+// durationMS converts coarse nanoseconds to whole milliseconds in the
+// API's range.
+func durationMS(ns int64) int64 {
+	return min(max(ns/int64(time.Millisecond), 0), maxDurationMS)
+}

@@ -1,0 +1,399 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// endpointDownFor is how long an endpoint that failed is tried only after
+// the others.
+const endpointDownFor = 5 * time.Second
+
+// maxResponse caps how much of an answer is read: every answer of the
+// contract is a few hundred bytes.
+const maxResponse = 1 << 20
+
+// controlPlane sends requests to the control plane's replicas: it spreads
+// them round-robin over the endpoints and fails over to the next one on a
+// connection error, a timeout or a 5xx. An endpoint that failed is tried
+// after the others for endpointDownFor, so a dead replica costs callers no
+// timeout while others answer. It is safe for concurrent use.
+type controlPlane struct {
+	endpoints []*endpoint
+	token     string
+	hc        *http.Client
+	timeout   time.Duration // of each attempt
+	next      atomic.Uint32
+}
+
+type endpoint struct {
+	base      string       // scheme://host[:port][/prefix], no trailing slash
+	downUntil atomic.Int64 // Unix ns; zero when up
+}
+
+// errUnreachable is matched by the error of a request that no endpoint
+// answered: every one refused the connection, timed out or answered 5xx.
+var errUnreachable = errors.New("breakwater: no control plane answered")
+
+// unreachableError is the error of a request no endpoint answered. It
+// matches errUnreachable and wraps the last endpoint's error.
+type unreachableError struct{ last error }
+
+func (e *unreachableError) Error() string {
+	return "breakwater: no control plane answered: " + e.last.Error()
+}
+func (e *unreachableError) Unwrap() []error { return []error{errUnreachable, e.last} }
+
+// errIndeterminate is matched by the error of a request that must not be
+// applied twice (an outcomes report) when it was sent but no answer came
+// back: it may or may not have been applied, so it is not sent again.
+var errIndeterminate = errors.New("breakwater: request sent, no answer")
+
+type indeterminateError struct{ err error }
+
+func (e *indeterminateError) Error() string {
+	return "breakwater: request sent, no answer: " + e.err.Error()
+}
+func (e *indeterminateError) Unwrap() []error { return []error{errIndeterminate, e.err} }
+
+// StatusError is a control plane's answer that is an error of the
+// request (a 4xx problem document): the token is unknown (401) or too weak
+// (403), the breaker or limit does not exist (404), a value is out of
+// range (400).
+type StatusError struct {
+	// Method and Path are the request's.
+	Method, Path string
+	// Status is the HTTP status code.
+	Status int
+	// Detail is the problem document's detail, or the body's start.
+	Detail string
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("breakwater: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+// isNotFound reports whether err is a control plane's 404.
+func isNotFound(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusNotFound
+}
+
+func newControlPlane(endpoints []string, token string, hc *http.Client, timeout time.Duration) (*controlPlane, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("breakwater: Config.Endpoints is empty")
+	}
+	cp := &controlPlane{token: token, hc: hc, timeout: timeout}
+	for _, e := range endpoints {
+		u, err := url.Parse(strings.TrimSpace(e))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("breakwater: endpoint %q: want an http:// or https:// URL", e)
+		}
+		cp.endpoints = append(cp.endpoints, &endpoint{base: strings.TrimRight(u.String(), "/")})
+	}
+	return cp, nil
+}
+
+// order returns the endpoints in the order to try them: round-robin from
+// the next one, with those that failed lately moved to the end.
+func (cp *controlPlane) order(now int64) []*endpoint {
+	n := len(cp.endpoints)
+	if n == 1 {
+		return cp.endpoints
+	}
+	start := int(cp.next.Add(1)-1) % n
+	out := make([]*endpoint, 0, n)
+	var down []*endpoint
+	for i := range n {
+		e := cp.endpoints[(start+i)%n]
+		if e.downUntil.Load() > now {
+			down = append(down, e)
+			continue
+		}
+		out = append(out, e)
+	}
+	return append(out, down...)
+}
+
+// do sends a request with body (nil for none) as JSON and decodes a 2xx
+// answer into out (nil to discard it). It returns the answer's headers.
+// A 4xx is a *StatusError; an answer from no endpoint is an error that
+// matches errUnreachable; when ctx ends first, ctx's error.
+func (cp *controlPlane) do(ctx context.Context, method, path string, body, out any) (http.Header, error) {
+	return cp.send(ctx, method, path, body, out, false)
+}
+
+// doOnce is do for a request that must not be applied twice: once it has
+// been written to an endpoint that then gives no answer, it is not sent
+// to the next one, and the error matches errIndeterminate.
+func (cp *controlPlane) doOnce(ctx context.Context, method, path string, body, out any) (http.Header, error) {
+	return cp.send(ctx, method, path, body, out, true)
+}
+
+func (cp *controlPlane) send(ctx context.Context, method, path string, body, out any, once bool) (http.Header, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	var last error
+	for _, e := range cp.order(time.Now().UnixNano()) {
+		h, retry, err := cp.attempt(ctx, e, method, path, payload, out, once)
+		if !retry {
+			if err == nil {
+				e.downUntil.Store(0)
+			}
+			return h, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		e.downUntil.Store(time.Now().Add(endpointDownFor).UnixNano())
+		last = err
+	}
+	return nil, &unreachableError{last: last}
+}
+
+// attempt sends one request to one endpoint. It reports retry when the
+// next endpoint should be tried: the endpoint did not answer in time or
+// answered 5xx.
+func (cp *controlPlane) attempt(ctx context.Context, e *endpoint, method, path string, payload []byte, out any, once bool) (http.Header, bool, error) {
+	actx, cancel := context.WithTimeout(ctx, cp.timeout)
+	defer cancel()
+	var wrote atomic.Bool
+	if once {
+		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+		})
+	}
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(actx, method, e.base+path, rd)
+	if err != nil {
+		return nil, false, err
+	}
+	cp.header(req, payload != nil)
+	resp, err := cp.hc.Do(req)
+	if err != nil {
+		if wrote.Load() && ctx.Err() == nil {
+			e.downUntil.Store(time.Now().Add(endpointDownFor).UnixNano())
+			return nil, false, &indeterminateError{err: err}
+		}
+		return nil, true, err
+	}
+	defer resp.Body.Close()
+	body := io.LimitReader(resp.Body, maxResponse)
+	switch {
+	case resp.StatusCode >= 500:
+		io.Copy(io.Discard, body)
+		return nil, true, &StatusError{Method: method, Path: path, Status: resp.StatusCode, Detail: "server error"}
+	case resp.StatusCode >= 400:
+		return nil, false, statusError(method, path, resp.StatusCode, body)
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.NewDecoder(body).Decode(out); err != nil {
+			return nil, true, fmt.Errorf("breakwater: %s %s: decode answer: %w", method, path, err)
+		}
+	}
+	io.Copy(io.Discard, body)
+	return resp.Header, false, nil
+}
+
+// stream opens a long-lived GET (the event stream) on the first endpoint
+// that answers 200, waiting at most the request timeout for its headers.
+// The caller reads and closes the body; cancelling ctx ends the stream.
+func (cp *controlPlane) stream(ctx context.Context, path string) (*http.Response, error) {
+	var last error
+	for _, e := range cp.order(time.Now().UnixNano()) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		cp.header(req, false)
+		req.Header.Set("Accept", "text/event-stream")
+		// The client's own Timeout would cut the stream: wait for the
+		// headers only.
+		timedOut := atomic.Bool{}
+		sctx, cancel := context.WithCancel(ctx)
+		timer := time.AfterFunc(cp.timeout, func() { timedOut.Store(true); cancel() })
+		resp, err := cp.hc.Do(req.WithContext(sctx))
+		stopped := timer.Stop()
+		if err == nil && resp.StatusCode == http.StatusOK && stopped {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+			return resp, nil
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch {
+		case err != nil:
+			last = err
+		case timedOut.Load():
+			resp.Body.Close()
+			last = errors.New("timed out")
+		default:
+			last = statusError(http.MethodGet, path, resp.StatusCode, io.LimitReader(resp.Body, maxResponse))
+			if ra, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && resp.StatusCode == http.StatusTooManyRequests {
+				last = &RetryAfterError{Err: last, After: time.Duration(ra) * time.Second}
+			}
+			resp.Body.Close()
+		}
+	}
+	return nil, &unreachableError{last: last}
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	c.cancel()
+	return c.ReadCloser.Close()
+}
+
+func (cp *controlPlane) header(req *http.Request, hasBody bool) {
+	if hasBody {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "breakwater-go-client/1")
+	if cp.token != "" {
+		req.Header.Set("Authorization", "Bearer "+cp.token)
+	}
+}
+
+// statusError reads a problem document into a *StatusError.
+func statusError(method, path string, status int, body io.Reader) *StatusError {
+	b, _ := io.ReadAll(body)
+	var p struct {
+		Detail string `json:"detail"`
+	}
+	detail := ""
+	if json.Unmarshal(b, &p) == nil {
+		detail = p.Detail
+	} else if len(b) > 0 {
+		detail = strings.TrimSpace(string(b[:min(len(b), 200)]))
+	}
+	return &StatusError{Method: method, Path: path, Status: status, Detail: detail}
+}
+
+// decision is the control plane's answer to acquire and outcomes.
+type decision struct {
+	Allowed      bool   `json:"allowed"`
+	State        string `json:"state"`
+	Permit       string `json:"permit"`
+	RetryAfterMS int64  `json:"retry_after_ms"`
+	CacheTTLMS   int64  `json:"cache_ttl_ms"`
+	Generation   int64  `json:"generation"`
+	Ignored      int64  `json:"ignored"`
+}
+
+// outcome is one entry of an outcomes report.
+type outcome struct {
+	Success    bool   `json:"success"`
+	DurationMS int64  `json:"duration_ms"`
+	Count      int64  `json:"count,omitempty"`
+	Permit     string `json:"permit,omitempty"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// breakerView is the part of GET /v1/breakers/{name} the client reads.
+type breakerView struct {
+	Config     BreakerConfig `json:"config"`
+	State      string        `json:"state"`
+	Generation int64         `json:"generation"`
+}
+
+// takeRequest and takeResult are the body and answer of a rate limit's take.
+type takeRequest struct {
+	Tokens  int64  `json:"tokens"`
+	Key     string `json:"key,omitempty"`
+	Partial bool   `json:"partial"`
+}
+
+type takeResult struct {
+	Allowed      bool  `json:"allowed"`
+	Granted      int64 `json:"granted"`
+	Remaining    int64 `json:"remaining"`
+	RetryAfterMS int64 `json:"retry_after_ms"`
+}
+
+// limitView is the part of GET /v1/ratelimits/{name} the client reads.
+type limitView struct {
+	Config struct {
+		Capacity        int64   `json:"capacity"`
+		RefillPerSecond float64 `json:"refill_per_second"`
+	} `json:"config"`
+}
+
+func breakerPath(name, op string) string {
+	p := "/v1/breakers/" + url.PathEscape(name)
+	if op != "" {
+		p += "/" + op
+	}
+	return p
+}
+
+func limitPath(name, op string) string {
+	p := "/v1/ratelimits/" + url.PathEscape(name)
+	if op != "" {
+		p += "/" + op
+	}
+	return p
+}
+
+func (cp *controlPlane) acquire(ctx context.Context, name string) (decision, error) {
+	var d decision
+	_, err := cp.do(ctx, http.MethodPost, breakerPath(name, "acquire"), struct{}{}, &d)
+	return d, err
+}
+
+func (cp *controlPlane) report(ctx context.Context, name string, outs []outcome) (decision, error) {
+	var d decision
+	_, err := cp.doOnce(ctx, http.MethodPost, breakerPath(name, "outcomes"), map[string][]outcome{"outcomes": outs}, &d)
+	return d, err
+}
+
+func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {
+	var v breakerView
+	v.Config = DefaultBreakerConfig()
+	_, err := cp.do(ctx, http.MethodGet, breakerPath(name, ""), nil, &v)
+	return v, err
+}
+
+func (cp *controlPlane) take(ctx context.Context, name string, req takeRequest) (takeResult, int64, error) {
+	var r takeResult
+	h, err := cp.do(ctx, http.MethodPost, limitPath(name, "take"), req, &r)
+	if err != nil {
+		return r, 0, err
+	}
+	capacity, _ := strconv.ParseInt(h.Get("RateLimit-Limit"), 10, 64)
+	return r, capacity, nil
+}
+
+func (cp *controlPlane) getLimit(ctx context.Context, name string) (limitView, error) {
+	var v limitView
+	_, err := cp.do(ctx, http.MethodGet, limitPath(name, ""), nil, &v)
+	return v, err
+}

@@ -1,0 +1,215 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Degraded mode.
+//
+// When a request finds no control plane that answers (every endpoint
+// refused the connection, timed out or answered 5xx; or the token is
+// refused), the client switches to degraded mode: it logs the switch once,
+// calls Hooks.OnDegraded(true), and from then on decides locally, with no
+// caller waiting on the network:
+//
+//   - each breaker decides with a local breaker (the same state machine
+//     as the control plane's) made with the breaker's last known config,
+//     or the defaults if none is known; if the control plane's last answer
+//     was open, the local breaker starts open until the time it said. Its
+//     window starts empty, and it opens on this replica's failures alone.
+//   - each limiter decides with a local token bucket holding
+//     Config.FleetShare of the limit's last known capacity and refill
+//     rate; a limit whose config was never learned is not enforced.
+//   - with Config.FailClosed (or FailClosedFor), breakers and limiters
+//     refuse every call instead, with an error that matches ErrOpen or
+//     ErrRateLimited, and ErrUnavailable.
+//
+// Outcomes of calls decided locally stay local: they are never reported
+// to the control plane, whose fleet-wide window they would skew long
+// after the fact. Outcomes pending at the switch are dropped.
+//
+// One goroutine probes the control plane every DegradedProbeInterval with
+// one request (a read of a breaker or limit this client uses, else
+// /readyz). When it answers, the client logs it, calls
+// Hooks.OnDegraded(false), and asks the control plane again at the next
+// decision of each breaker and limiter.
+
+// ErrUnavailable means no control plane answered and the breaker or
+// limiter is set to fail closed (Config.FailClosed): the call was not
+// made. The error also matches ErrOpen (a breaker) or ErrRateLimited (a
+// limiter).
+var ErrUnavailable = errors.New("breakwater: control plane unavailable")
+
+// degradedError is a fail-closed refusal: it matches its kind (ErrOpen or
+// ErrRateLimited) and ErrUnavailable.
+type degradedError struct{ kind error }
+
+func (e degradedError) Error() string {
+	return e.kind.Error() + ": control plane unavailable (fail closed)"
+}
+
+func (e degradedError) Is(target error) bool { return target == e.kind || target == ErrUnavailable }
+
+// enterDegraded switches to degraded mode after err, unless the client is
+// in it already.
+func (c *Client) enterDegraded(err error) {
+	if c.closed.Load() || !c.degraded.CompareAndSwap(false, true) {
+		return
+	}
+	c.log.Warn("breakwater: no control plane answers; deciding locally until one does",
+		"err", err.Error(), "probe_interval", c.cfg.DegradedProbeInterval.String())
+	now := c.clock.unixNano()
+	for _, b := range c.breakersNow() {
+		b.enterDegraded(now)
+	}
+	for _, s := range c.limitersNow() {
+		s.dropLeases()
+	}
+	if h := c.hooks.OnDegraded; h != nil {
+		h(true)
+	}
+	if !c.goBackground(c.probeLoop) {
+		c.degraded.Store(false)
+	}
+}
+
+// exitDegraded switches back to the control plane's decisions.
+func (c *Client) exitDegraded() {
+	if !c.degraded.CompareAndSwap(true, false) {
+		return
+	}
+	c.log.Info("breakwater: a control plane answers again; back to fleet-wide decisions")
+	for _, b := range c.breakersNow() {
+		b.expire()
+	}
+	for _, s := range c.limitersNow() {
+		s.exitDegraded()
+	}
+	if h := c.hooks.OnDegraded; h != nil {
+		h(false)
+	}
+}
+
+// probeLoop asks the control plane, one request at a time, a probe
+// interval after the last one ended, until it answers.
+func (c *Client) probeLoop() {
+	for {
+		if sleep(c.ctx, c.cfg.DegradedProbeInterval) != nil {
+			return
+		}
+		if c.probe() {
+			c.exitDegraded()
+			return
+		}
+	}
+}
+
+// probe sends one request that needs the control plane and its store
+// (and the token, when there is a breaker or limit to read), and reports
+// whether it was answered.
+func (c *Client) probe() bool {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	path := "/readyz"
+	if bs := c.breakersNow(); len(bs) > 0 {
+		for _, b := range bs {
+			if b.err == nil {
+				path = breakerPath(b.name, "")
+				break
+			}
+		}
+	} else if ls := c.limitersNow(); len(ls) > 0 && ls[0].root.err == nil {
+		path = limitPath(ls[0].name, "")
+	}
+	_, err := c.cp.do(ctx, http.MethodGet, path, nil, nil)
+	return err == nil || isNotFound(err)
+}
+
+// enterDegraded makes the breaker's local breaker from what the control
+// plane last said, and makes the cached answer stale so that every Allow
+// decides locally.
+func (b *Breaker) enterDegraded(now int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cfg := DefaultBreakerConfig()
+	if p := b.cfg.Load(); p != nil {
+		cfg = *p
+	}
+	t := time.Unix(0, now)
+	local := newLocalBreaker(cfg, t)
+	if cur := b.cur.Load(); cur != nil {
+		switch cur.state {
+		case stateOpenAPI, stateForcedOpen:
+			local.trip(t, time.Unix(0, max(cur.retryAt, now+1)), "open at the control plane")
+		}
+		a := *cur
+		a.expires = 0
+		b.cur.Store(&a)
+	}
+	b.local = local
+}
+
+// allowDegraded decides while no control plane answers.
+func (b *Breaker) allowDegraded(ctx context.Context, now int64) (func(error), error) {
+	c := b.c
+	if c.failClosed(KindBreaker, b.name) {
+		c.decided(KindBreaker, b.name, SourceDegraded, false)
+		return noopDone, c.refuseDegradedBreaker
+	}
+	b.mu.Lock()
+	local := b.local
+	if local == nil {
+		b.mu.Unlock()
+		b.enterDegraded(now)
+		b.mu.Lock()
+		local = b.local
+	}
+	b.mu.Unlock()
+	return b.allowLocal(ctx, local, now)
+}
+
+// allowLocal decides with the local breaker.
+func (b *Breaker) allowLocal(ctx context.Context, local *localBreaker, now int64) (func(error), error) {
+	p, err := local.allow(time.Unix(0, now))
+	if err != nil {
+		b.c.decided(KindBreaker, b.name, SourceDegraded, false)
+		return noopDone, err
+	}
+	b.c.decided(KindBreaker, b.name, SourceDegraded, true)
+	t := getTracker()
+	t.b, t.ctx, t.local, t.lp, t.start, t.mode = b, ctx, local, p, now, modeLocal
+	return t.done, nil
+}
+
+// allowDegraded decides a limiter's call while no control plane answers.
+func (l *Limiter) allowDegraded(n int64, now int64) error {
+	c := l.c
+	if c.failClosed(KindLimiter, l.shared.name) {
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
+		return c.refuseDegradedLimiter
+	}
+	l.mu.Lock()
+	local := l.local
+	if local == nil {
+		if lc := l.shared.cfg.Load(); lc != nil {
+			share := c.cfg.FleetShare
+			local = newLocalLimiter(max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
+			l.local = local
+		}
+	}
+	l.mu.Unlock()
+	if local == nil { // the limit was never learned: nothing to enforce
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
+		return nil
+	}
+	wait, ok := local.reserve(time.Unix(0, now), n, 0)
+	if !ok {
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
+		return &RetryAfterError{Err: ErrRateLimited, After: wait}
+	}
+	c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
+	return nil
+}

@@ -1,0 +1,176 @@
+package client
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Backoff of the event stream's reconnects: exponential from
+// eventsMinBackoff to eventsMaxBackoff, with jitter, and back to the
+// minimum after a stream that stayed up for eventsStable.
+const (
+	eventsMinBackoff = 100 * time.Millisecond
+	eventsMaxBackoff = 10 * time.Second
+	eventsStable     = 10 * time.Second
+)
+
+// eventsIdle is how long a stream may stay silent (the server sends a
+// heartbeat comment at least every 15 s) before it is taken for dead.
+var eventsIdle = 45 * time.Second
+
+// event is the data of an event of /v1/events.
+type event struct {
+	Name       string `json:"name"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Generation int64  `json:"generation"`
+}
+
+// runEvents holds one /v1/events stream for the whole client until Close,
+// reconnecting with exponential backoff and jitter. While it is down,
+// cached answers live out their cache_ttl_ms, as they would without it.
+func (c *Client) runEvents() {
+	backoff := eventsMinBackoff
+	for c.ctx.Err() == nil {
+		start := time.Now()
+		err := c.streamEvents()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) >= eventsStable {
+			backoff = eventsMinBackoff
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if ra := retryAfter(err); ra > wait {
+			wait = ra
+		}
+		backoff = min(backoff*2, eventsMaxBackoff)
+		if sleep(c.ctx, wait) != nil {
+			return
+		}
+	}
+}
+
+// streamEvents reads one stream until it ends.
+func (c *Client) streamEvents() error {
+	resp, err := c.cp.stream(c.ctx, "/v1/events")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+
+	// A stream that goes silent is dead: the watchdog closes it.
+	var alive atomic.Bool
+	watchdog := time.AfterFunc(eventsIdle, func() { resp.Body.Close() })
+	defer watchdog.Stop()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		// Reset the watchdog from the reader's progress without
+		// touching the timer on every line.
+		t := time.NewTicker(eventsIdle / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if !alive.Swap(false) {
+					continue
+				}
+				if !watchdog.Reset(eventsIdle) {
+					return // fired: the stream is being closed
+				}
+			}
+		}
+	}()
+
+	// Events may have been missed while no stream was up: every cached
+	// answer is stale.
+	c.eventsEpoch.Add(1)
+	c.eventsUp.Store(true)
+	defer c.eventsUp.Store(false)
+	c.staleAll()
+
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	var name string
+	var data strings.Builder
+	for sc.Scan() {
+		alive.Store(true)
+		line := sc.Text()
+		switch {
+		case line == "":
+			if name != "" && data.Len() > 0 {
+				c.dispatch(name, data.String())
+			}
+			name = ""
+			data.Reset()
+		case strings.HasPrefix(line, ":"):
+			// a comment: the heartbeat
+		default:
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				name = value
+			case "data":
+				if data.Len() > 0 {
+					data.WriteByte('\n')
+				}
+				data.WriteString(value)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("breakwater: event stream ended")
+}
+
+// staleAll makes every cached answer stale and drops what events would
+// have refreshed, after events may have been missed.
+func (c *Client) staleAll() {
+	for _, b := range c.breakersNow() {
+		b.expire()
+		if b.cfg.Load() != nil {
+			b.fetchConfig()
+		}
+	}
+	for _, s := range c.limitersNow() {
+		if s.cfg.Load() != nil {
+			s.fetchConfig()
+		}
+	}
+}
+
+// dispatch applies one event.
+func (c *Client) dispatch(name, data string) {
+	var e event
+	if err := json.Unmarshal([]byte(data), &e); err != nil || e.Name == "" {
+		return
+	}
+	switch name {
+	case "breaker.state":
+		if v, ok := c.breakers.Load(e.Name); ok {
+			v.(*Breaker).onStateEvent(e.To, e.Generation)
+		}
+	case "breaker.config":
+		if v, ok := c.breakers.Load(e.Name); ok {
+			v.(*Breaker).fetchConfig()
+		}
+	case "breaker.deleted":
+		if v, ok := c.breakers.Load(e.Name); ok {
+			v.(*Breaker).expire()
+		}
+	case "ratelimit.config", "ratelimit.deleted":
+		if v, ok := c.limiters.Load(e.Name); ok {
+			v.(*Limiter).shared.onConfigEvent(name == "ratelimit.deleted")
+		}
+	}
+}

@@ -69,8 +69,13 @@ func newOutcomeBatch(gen int64) *outcomeBatch {
 // not known), and signals the flusher when a counter reaches the
 // client's batch trigger.
 func (ob *outcomeBatch) add(c *Client, s uint32, success bool, dur, slowNS int64) {
+	ob.addN(c, s, success, dur, slowNS, 1)
+}
+
+// addN counts n like calls of dur ns each.
+func (ob *outcomeBatch) addN(c *Client, s uint32, success bool, dur, slowNS int64, n uint64) {
 	msd := uint64(durationMS(dur))
-	inc := 1<<sumBits | msd
+	inc := n<<sumBits | n*msd
 	var v uint64
 	if slowNS <= 0 {
 		i := 0
@@ -88,7 +93,7 @@ func (ob *outcomeBatch) add(c *Client, s uint32, success bool, dur, slowNS int64
 		}
 		v = ob.stripes[s&c.stripeMask].v[i].Add(inc)
 	}
-	if v>>sumBits == c.batchTrigger {
+	if before := (v - inc) >> sumBits; before < c.batchTrigger && v>>sumBits >= c.batchTrigger {
 		select {
 		case c.flushNow <- struct{}{}:
 		default:

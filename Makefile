@@ -5,7 +5,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run build test vet unit fuzz bench clean
+.PHONY: run build test vet unit fuzz bench demo clean
 
 run:
 	$(GO) run ./cmd/controlplane
@@ -32,6 +32,11 @@ fuzz:
 	done
 
 test: vet unit fuzz
+
+# A fleet on this machine, no Docker: redis-server (when installed), two
+# control planes, two agents and a dependency that fails on cue.
+demo: build
+	./bin/demo
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

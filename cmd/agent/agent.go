@@ -1,0 +1,458 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/breakwater-dev/breakwater/client"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }
+
+// permitTTL is how long an acquire's permit waits for its outcome before
+// the agent forgets it (the call is then not counted).
+const permitTTL = 5 * time.Minute
+
+// agent serves the decision endpoints and the proxy routes.
+type agent struct {
+	c       *client.Client
+	log     *slog.Logger
+	handler http.Handler
+	ready   atomic.Bool
+	reach   atomic.Value // string: what the last control-plane check found
+
+	mu      sync.Mutex
+	permits map[string]heldPermit
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// heldPermit is a call an acquire let through, waiting for its outcome.
+type heldPermit struct {
+	done    func(error)
+	breaker string
+	expires time.Time
+}
+
+func newAgent(c *client.Client, cfg config, log *slog.Logger, reg *prometheus.Registry) *agent {
+	a := &agent{c: c, log: log, permits: map[string]heldPermit{}, stop: make(chan struct{}), done: make(chan struct{})}
+	a.reach.Store("not checked yet")
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "", "no such route: "+r.URL.Path+" (only configured --route names are proxied)")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusMethodNotAllowed, "", r.Method+" is not allowed on "+r.URL.Path)
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", a.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	r.Post("/v1/breakers/{name}/acquire", a.acquire)
+	r.Post("/v1/breakers/{name}/outcomes", a.outcomes)
+	r.Post("/v1/ratelimits/{name}/take", a.take)
+	for _, rt := range cfg.Routes {
+		p := a.proxy(rt, cfg)
+		r.Handle("/"+rt.Name, p)
+		r.Handle("/"+rt.Name+"/*", p)
+	}
+	a.handler = r
+	go a.expirePermits()
+	return a
+}
+
+func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+func (a *agent) close() {
+	close(a.stop)
+	<-a.done
+}
+
+// checkControlPlane asks the control planes once whether they answer. The
+// agent is ready after that either way: with them, or deciding locally in
+// degraded mode until they come back.
+func (a *agent) checkControlPlane(ctx context.Context) {
+	defer a.ready.Store(true)
+	b := a.c.Breaker("breakwater-agent-check")
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err := b.Allow(cctx)
+	switch {
+	case a.c.Degraded():
+		a.reach.Store("unreachable: deciding locally (degraded mode)")
+	case err != nil && !errors.Is(err, client.ErrOpen):
+		a.reach.Store("error: " + err.Error())
+	default:
+		a.reach.Store("reachable")
+	}
+}
+
+func (a *agent) readyz(w http.ResponseWriter, r *http.Request) {
+	if !a.ready.Load() {
+		problem(w, http.StatusServiceUnavailable, "", "checking the control planes")
+		return
+	}
+	status := a.reach.Load().(string)
+	if a.c.Degraded() {
+		status = "unreachable: deciding locally (degraded mode)"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "controlplane": status})
+}
+
+func (a *agent) expirePermits() {
+	defer close(a.done)
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case now := <-t.C:
+			a.mu.Lock()
+			for id, p := range a.permits {
+				if now.After(p.expires) {
+					delete(a.permits, id)
+				}
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
+// decision is the answer to acquire and outcomes, in the contract's shape.
+type decision struct {
+	Allowed      bool   `json:"allowed"`
+	State        string `json:"state"`
+	Permit       string `json:"permit,omitempty"`
+	RetryAfterMS int64  `json:"retry_after_ms"`
+	CacheTTLMS   int64  `json:"cache_ttl_ms"`
+}
+
+// acquire answers from the SDK's cache. A call let through gets a permit
+// of the agent's own: report its outcome with it, and the SDK counts it
+// (timed from this acquire) in its next batched report.
+func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if !validName(name) {
+		problem(w, http.StatusBadRequest, "name", "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+		return
+	}
+	var body struct{}
+	if err := decode(w, r, &body, true); err != nil {
+		writeErr(w, err)
+		return
+	}
+	b := a.c.Breaker(name)
+	done, err := b.Allow(r.Context())
+	if err != nil {
+		var ra *client.RetryAfterError
+		retry := int64(0)
+		if errors.As(err, &ra) {
+			retry = ra.After.Milliseconds()
+		}
+		if !errors.Is(err, client.ErrOpen) {
+			problem(w, http.StatusServiceUnavailable, "", err.Error())
+			return
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+		writeJSON(w, http.StatusOK, decision{State: b.State(), RetryAfterMS: retry, CacheTTLMS: retry})
+		return
+	}
+	id := newPermitID()
+	a.mu.Lock()
+	a.permits[id] = heldPermit{done: done, breaker: name, expires: time.Now().Add(permitTTL)}
+	a.mu.Unlock()
+	writeJSON(w, http.StatusOK, decision{Allowed: true, State: b.State(), Permit: id})
+}
+
+func newPermitID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "ag-" + hex.EncodeToString(b[:])
+}
+
+type outcomeJSON struct {
+	Success    *bool  `json:"success"`
+	DurationMS int64  `json:"duration_ms"`
+	Count      *int64 `json:"count"`
+	Permit     string `json:"permit"`
+	Generation *int64 `json:"generation"`
+}
+
+// errCallFailed is what a reported failure is passed to the SDK as.
+var errCallFailed = errors.New("call failed (reported to the agent)")
+
+// outcomes counts reported calls in the SDK's batch: those with an agent
+// permit through the permit's done func, the others with Breaker.Record.
+func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if !validName(name) {
+		problem(w, http.StatusBadRequest, "name", "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+		return
+	}
+	var body struct {
+		Outcomes []outcomeJSON `json:"outcomes"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(body.Outcomes) == 0 || len(body.Outcomes) > 1000 {
+		problem(w, http.StatusBadRequest, "outcomes", "outcomes: must hold 1 to 1000 entries")
+		return
+	}
+	for i, o := range body.Outcomes {
+		field := func(f string) string { return fmt.Sprintf("outcomes[%d].%s", i, f) }
+		switch {
+		case o.Success == nil:
+			problem(w, http.StatusBadRequest, field("success"), field("success")+": required")
+			return
+		case o.DurationMS < 0 || o.DurationMS > 86_400_000:
+			problem(w, http.StatusBadRequest, field("duration_ms"), field("duration_ms")+": must be between 0 and 86400000")
+			return
+		case o.Count != nil && (*o.Count < 1 || *o.Count > 1_000_000):
+			problem(w, http.StatusBadRequest, field("count"), field("count")+": must be between 1 and 1000000")
+			return
+		case o.Permit != "" && o.Count != nil && *o.Count != 1:
+			problem(w, http.StatusBadRequest, field("count"), field("count")+": must be 1 with a permit")
+			return
+		}
+	}
+	b := a.c.Breaker(name)
+	for _, o := range body.Outcomes {
+		var err error
+		if !*o.Success {
+			err = errCallFailed
+		}
+		if o.Permit != "" {
+			a.mu.Lock()
+			p, ok := a.permits[o.Permit]
+			if ok && p.breaker == name {
+				delete(a.permits, o.Permit)
+			}
+			a.mu.Unlock()
+			if ok && p.breaker == name {
+				p.done(err)
+			}
+			continue // an unknown permit settles nothing, as on the control plane
+		}
+		n := int64(1)
+		if o.Count != nil {
+			n = *o.Count
+		}
+		b.Record(*o.Success, time.Duration(o.DurationMS)*time.Millisecond, n)
+	}
+	st := b.State()
+	writeJSON(w, http.StatusOK, decision{Allowed: st == "" || st == "closed" || st == "forced_closed", State: st})
+}
+
+type takeResult struct {
+	Allowed      bool  `json:"allowed"`
+	Granted      int64 `json:"granted"`
+	Remaining    int64 `json:"remaining"`
+	RetryAfterMS int64 `json:"retry_after_ms"`
+}
+
+// take spends tokens the SDK leased from the control plane. All or
+// nothing: a partial take grants all it asks or none.
+func (a *agent) take(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if !validName(name) {
+		problem(w, http.StatusBadRequest, "name", "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+		return
+	}
+	req := struct {
+		Tokens  int64  `json:"tokens"`
+		Key     string `json:"key"`
+		Partial bool   `json:"partial"`
+	}{Tokens: 1}
+	if err := decode(w, r, &req, true); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Tokens < 1 || req.Tokens > 1_000_000_000 {
+		problem(w, http.StatusBadRequest, "tokens", "tokens: must be at least 1")
+		return
+	}
+	if len(req.Key) > 256 || !utf8.ValidString(req.Key) {
+		problem(w, http.StatusBadRequest, "key", "key: must be UTF-8 of at most 256 bytes")
+		return
+	}
+	err := a.c.Limiter(name).For(req.Key).AllowN(r.Context(), int(req.Tokens))
+	if err == nil {
+		writeJSON(w, http.StatusOK, takeResult{Allowed: true, Granted: req.Tokens})
+		return
+	}
+	if !errors.Is(err, client.ErrRateLimited) {
+		problem(w, http.StatusServiceUnavailable, "", err.Error())
+		return
+	}
+	var ra *client.RetryAfterError
+	retry := int64(0)
+	if errors.As(err, &ra) {
+		retry = ra.After.Milliseconds()
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+	writeJSON(w, http.StatusOK, takeResult{RetryAfterMS: retry})
+}
+
+// proxy forwards /NAME/rest to the route's upstream through the guarded
+// transport.
+func (a *agent) proxy(rt route, cfg config) http.Handler {
+	tr := &guardedTransport{
+		base:     http.DefaultTransport,
+		breaker:  a.c.Breaker(rt.Name),
+		limiter:  a.c.Limiter(rt.Name),
+		timeout:  cfg.Timeout,
+		attempts: cfg.Attempts,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(rt.Upstream)
+			rest := strings.TrimPrefix(pr.In.URL.Path, "/"+rt.Name)
+			pr.Out.URL.Path = singleJoin(rt.Upstream.Path, rest)
+			pr.Out.URL.RawPath = ""
+			pr.SetXForwarded()
+		},
+		Transport:     tr,
+		FlushInterval: -1, // stream as it comes
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var ra *client.RetryAfterError
+			retry := int64(1000)
+			if errors.As(err, &ra) {
+				retry = max(ra.After.Milliseconds(), 0)
+			}
+			switch {
+			case errors.Is(err, client.ErrOpen):
+				w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+				problem(w, http.StatusServiceUnavailable, "", fmt.Sprintf("circuit %s is open: not calling the upstream", rt.Name))
+			case errors.Is(err, client.ErrRateLimited):
+				w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+				problem(w, http.StatusTooManyRequests, "", fmt.Sprintf("rate limit %s: too many requests", rt.Name))
+			case errors.Is(err, context.Canceled):
+				// the caller went away: nothing to answer
+			case errors.Is(err, context.DeadlineExceeded):
+				problem(w, http.StatusGatewayTimeout, "", fmt.Sprintf("upstream %s did not answer within %v", rt.Name, cfg.Timeout))
+			default:
+				a.log.Warn("upstream failed", "route", rt.Name, "err", err)
+				problem(w, http.StatusBadGateway, "", fmt.Sprintf("upstream %s: %v", rt.Name, err))
+			}
+		},
+	}
+	return rp
+}
+
+func singleJoin(a, b string) string {
+	switch {
+	case b == "":
+		if a == "" {
+			return "/"
+		}
+		return a
+	case strings.HasSuffix(a, "/") && strings.HasPrefix(b, "/"):
+		return a + b[1:]
+	case !strings.HasSuffix(a, "/") && !strings.HasPrefix(b, "/"):
+		return a + "/" + b
+	}
+	return a + b
+}
+
+// Problem writing and strict decoding, as the control plane does them.
+
+type problemDoc struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+}
+
+type requestError struct {
+	status int
+	field  string
+	detail string
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+func problem(w http.ResponseWriter, status int, field, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(problemDoc{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field})
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	var re *requestError
+	if errors.As(err, &re) {
+		problem(w, re.status, re.field, re.detail)
+		return
+	}
+	problem(w, http.StatusBadRequest, "", err.Error())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &requestError{status: http.StatusRequestEntityTooLarge, detail: "request body is over 1 MiB"}
+		}
+		return &requestError{status: http.StatusBadRequest, detail: "cannot read request body"}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return &requestError{status: http.StatusBadRequest, detail: "request body is empty; want a JSON object"}
+	}
+	if !utf8.Valid(body) {
+		return &requestError{status: http.StatusBadRequest, detail: "request body is not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return &requestError{status: http.StatusBadRequest, field: te.Field, detail: te.Field + ": wrong type"}
+		}
+		msg := err.Error()
+		if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			f := strings.Trim(rest, `"`)
+			return &requestError{status: http.StatusBadRequest, field: f, detail: fmt.Sprintf("unknown field %q", f)}
+		}
+		return &requestError{status: http.StatusBadRequest, detail: "malformed JSON: " + strings.TrimPrefix(msg, "json: ")}
+	}
+	if dec.More() {
+		return &requestError{status: http.StatusBadRequest, detail: "request body holds more than one JSON value"}
+	}
+	return nil
+}

@@ -340,4 +340,3 @@ func freeAddr() string {
 	defer l.Close()
 	return l.Addr().String()
 }
-

@@ -339,6 +339,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 		},
 		Transport:     tr,
 		FlushInterval: -1, // stream as it comes
+		BufferPool:    copyBuffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var ra *client.RetryAfterError
 			retry := int64(1000)
@@ -364,6 +365,14 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 	}
 	return rp
 }
+
+// copyBuffers lends the proxy its 32 KiB copy buffers.
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
 
 func singleJoin(a, b string) string {
 	switch {

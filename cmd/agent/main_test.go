@@ -64,7 +64,7 @@ type controlPlane struct {
 	api *httpapi.API
 }
 
-func startControlPlane(t *testing.T, st *store.Store) *controlPlane {
+func startControlPlane(t testing.TB, st *store.Store) *controlPlane {
 	t.Helper()
 	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
 		Events: st, EventsChannel: store.EventsChannel, Audit: st})
@@ -88,7 +88,7 @@ func (cp *controlPlane) do(t *testing.T, method, path, body string) {
 }
 
 // startAgent calls run with args and waits until it listens.
-func startAgent(t *testing.T, args ...string) string {
+func startAgent(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

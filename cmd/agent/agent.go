@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -177,7 +174,7 @@ func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusServiceUnavailable, "", err.Error())
 			return
 		}
-		w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+		jsonapi.SetRetryAfter(w, retry)
 		writeJSON(w, http.StatusOK, decision{State: b.State(), RetryAfterMS: retry, CacheTTLMS: retry})
 		return
 	}
@@ -315,7 +312,7 @@ func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, &ra) {
 		retry = ra.After.Milliseconds()
 	}
-	w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+	jsonapi.SetRetryAfter(w, retry)
 	writeJSON(w, http.StatusOK, takeResult{RetryAfterMS: retry})
 }
 
@@ -348,10 +345,10 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 			}
 			switch {
 			case errors.Is(err, client.ErrOpen):
-				w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+				jsonapi.SetRetryAfter(w, retry)
 				problem(w, http.StatusServiceUnavailable, "", fmt.Sprintf("circuit %s is open: not calling the upstream", rt.Name))
 			case errors.Is(err, client.ErrRateLimited):
-				w.Header().Set("Retry-After", strconv.FormatInt((retry+999)/1000, 10))
+				jsonapi.SetRetryAfter(w, retry)
 				problem(w, http.StatusTooManyRequests, "", fmt.Sprintf("rate limit %s: too many requests", rt.Name))
 			case errors.Is(err, context.Canceled):
 				// the caller went away: nothing to answer
@@ -389,79 +386,24 @@ func singleJoin(a, b string) string {
 	return a + b
 }
 
-// Problem writing and strict decoding, as the control plane does them.
-
-type problemDoc struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	Field  string `json:"field,omitempty"`
-}
-
-type requestError struct {
-	status int
-	field  string
-	detail string
-}
-
-func (e *requestError) Error() string { return e.detail }
+// The agent answers as the control plane does: problem documents, strict
+// decoding naming the field at fault.
 
 func problem(w http.ResponseWriter, status int, field, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(problemDoc{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field})
+	jsonapi.WriteProblem(w, jsonapi.Problem{Status: status, Detail: detail, Field: field})
 }
 
 func writeErr(w http.ResponseWriter, err error) {
-	var re *requestError
+	var re *jsonapi.RequestError
 	if errors.As(err, &re) {
-		problem(w, re.status, re.field, re.detail)
+		problem(w, re.Status, re.Field, re.Detail)
 		return
 	}
 	problem(w, http.StatusBadRequest, "", err.Error())
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { jsonapi.WriteJSON(w, status, v) }
 
 func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &requestError{status: http.StatusRequestEntityTooLarge, detail: "request body is over 1 MiB"}
-		}
-		return &requestError{status: http.StatusBadRequest, detail: "cannot read request body"}
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if allowEmpty {
-			return nil
-		}
-		return &requestError{status: http.StatusBadRequest, detail: "request body is empty; want a JSON object"}
-	}
-	if !utf8.Valid(body) {
-		return &requestError{status: http.StatusBadRequest, detail: "request body is not valid UTF-8"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return &requestError{status: http.StatusBadRequest, field: te.Field, detail: te.Field + ": wrong type"}
-		}
-		msg := err.Error()
-		if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			f := strings.Trim(rest, `"`)
-			return &requestError{status: http.StatusBadRequest, field: f, detail: fmt.Sprintf("unknown field %q", f)}
-		}
-		return &requestError{status: http.StatusBadRequest, detail: "malformed JSON: " + strings.TrimPrefix(msg, "json: ")}
-	}
-	if dec.More() {
-		return &requestError{status: http.StatusBadRequest, detail: "request body holds more than one JSON value"}
-	}
-	return nil
+	return jsonapi.Decode(w, r, v, allowEmpty)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/internal/serve"
 )
 
 func main() {
@@ -125,25 +126,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if len(c.ControlPlanes) == 0 {
 		return c, fmt.Errorf("--controlplane (or BREAKWATER_CONTROLPLANE) is required")
 	}
-	if !c.InsecureListen && !isLoopback(c.Listen) {
+	if !c.InsecureListen && !serve.IsLoopback(c.Listen) {
 		return c, fmt.Errorf("--listen %s is not a loopback address; the agent has no auth of its own: pass --insecure-listen to serve it anyway", c.Listen)
 	}
 	if c.Attempts < 1 || c.Timeout <= 0 {
 		return c, fmt.Errorf("--route-attempts must be >= 1 and --route-timeout > 0")
 	}
 	return c, nil
-}
-
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -185,17 +174,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"route_timeout", cfg.Timeout.String(), "route_attempts", cfg.Attempts, "token_set", cfg.Token != "")
 	log.Info("listening", "addr", ln.Addr().String())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return serve.Run(ctx, srv, ln, 10*time.Second, "", "")
 }

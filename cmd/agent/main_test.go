@@ -15,6 +15,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
@@ -318,7 +319,7 @@ func TestAgentDecisionEndpoints(t *testing.T) {
 		{"/v1/ratelimits/inv/take", `{"tokens":0}`, "tokens"},
 	} {
 		a := send(t, "POST", agent+bad.path, bad.body)
-		var p problemDoc
+		var p jsonapi.Problem
 		json.Unmarshal([]byte(a.body), &p)
 		if a.status != 400 || p.Field != bad.field {
 			t.Errorf("POST %s %s = %d %+v, want 400 naming %s", bad.path, bad.body, a.status, p, bad.field)

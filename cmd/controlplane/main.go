@@ -28,6 +28,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+	"github.com/breakwater-dev/breakwater/internal/serve"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
@@ -93,23 +94,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
 	}
-	if c.Tokens == "" && !c.InsecureListen && !isLoopback(c.Listen) {
+	if c.Tokens == "" && !c.InsecureListen && !serve.IsLoopback(c.Listen) {
 		return c, fmt.Errorf("--listen %s is not a loopback address and no --tokens file is set: anyone who can reach it could force circuits; set --tokens, or --insecure-listen to serve open anyway", c.Listen)
 	}
 	return c, nil
-}
-
-// isLoopback reports whether addr only accepts connections from this host.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -191,26 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
 
-	errc := make(chan error, 1)
-	go func() {
-		if cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := serve.Run(ctx, srv, ln, cfg.ShutdownGrace, cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err
 	}
 	log.Info("stopped")

@@ -106,7 +106,7 @@ func (a *API) limitAPI(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	setRetryAfter(w, retry.Milliseconds())
-	a.writeError(w, r, &requestError{status: http.StatusTooManyRequests,
-		detail: fmt.Sprintf("token %q is over its API request rate; retry in %d ms", who, retry.Milliseconds())})
+	a.writeError(w, r, &requestError{Status: http.StatusTooManyRequests,
+		Detail: fmt.Sprintf("token %q is over its API request rate; retry in %d ms", who, retry.Milliseconds())})
 	return false
 }

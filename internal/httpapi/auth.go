@@ -153,18 +153,18 @@ func (a *API) require(role Role) func(http.Handler) http.Handler {
 			secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || secret == "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="breakwater"`)
-				a.writeError(w, r, &requestError{status: http.StatusUnauthorized, detail: "missing bearer token"})
+				a.writeError(w, r, &requestError{Status: http.StatusUnauthorized, Detail: "missing bearer token"})
 				return
 			}
 			tok, ok := a.tokens.lookup(strings.TrimSpace(secret))
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="breakwater", error="invalid_token"`)
-				a.writeError(w, r, &requestError{status: http.StatusUnauthorized, detail: "unknown bearer token"})
+				a.writeError(w, r, &requestError{Status: http.StatusUnauthorized, Detail: "unknown bearer token"})
 				return
 			}
 			if tok.Role < role {
-				a.writeError(w, r, &requestError{status: http.StatusForbidden,
-					detail: fmt.Sprintf("token %q has role %s; this needs %s", tok.Name, tok.Role, role)})
+				a.writeError(w, r, &requestError{Status: http.StatusForbidden,
+					Detail: fmt.Sprintf("token %q has role %s; this needs %s", tok.Name, tok.Role, role)})
 				return
 			}
 			id := Identity{Name: tok.Name, Role: tok.Role}

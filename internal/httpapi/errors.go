@@ -2,41 +2,25 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
 // Problem is an RFC 9457 problem document.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	// Field names the request field at fault, as a JSON path, for 400s.
-	Field string `json:"field,omitempty"`
-}
+type Problem = jsonapi.Problem
 
 // requestError is a fault of the request found by the HTTP layer itself:
 // bad JSON, an oversized body, a missing token.
-type requestError struct {
-	status int
-	field  string
-	detail string
-}
+type requestError = jsonapi.RequestError
 
-func (e *requestError) Error() string { return e.detail }
-
-func badRequest(field, detail string) error {
-	return &requestError{status: http.StatusBadRequest, field: field, detail: detail}
-}
+func badRequest(field, detail string) error { return jsonapi.BadRequest(field, detail) }
 
 // fieldError is what the policy packages return for bad input.
 type fieldError interface {
@@ -53,7 +37,7 @@ func problemFor(err error) Problem {
 	var fe fieldError
 	switch {
 	case errors.As(err, &re):
-		return Problem{Status: re.status, Detail: re.detail, Field: re.field}
+		return Problem{Status: re.Status, Detail: re.Detail, Field: re.Field}
 	case errors.As(err, &fe):
 		return Problem{Status: http.StatusBadRequest, Detail: fe.Error(), Field: fe.InvalidField()}
 	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, ratelimit.ErrNotFound), errors.Is(err, errNotFound):
@@ -72,11 +56,6 @@ func problemFor(err error) Problem {
 // sees only that something went wrong.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(err)
-	p.Type = "about:blank"
-	p.Title = http.StatusText(p.Status)
-	if p.Title == "" {
-		p.Title = "Client Closed Request"
-	}
 	switch {
 	case p.Status >= 500 && p.Status != http.StatusServiceUnavailable:
 		a.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
@@ -87,24 +66,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, p)
 }
 
-func writeProblem(w http.ResponseWriter, p Problem) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
-}
+func writeProblem(w http.ResponseWriter, p Problem) { jsonapi.WriteProblem(w, p) }
 
 // writeJSON answers with v as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { jsonapi.WriteJSON(w, status, v) }
 
 // setRetryAfter sets Retry-After in whole seconds, rounded up.
-func setRetryAfter(w http.ResponseWriter, ms int64) {
-	w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
-}
+func setRetryAfter(w http.ResponseWriter, ms int64) { jsonapi.SetRetryAfter(w, ms) }
 
 // recoverer turns a panic in a handler into a logged 500 problem, so a bug
 // never takes the process down or leaves a client without an answer.
@@ -124,3 +92,11 @@ func (a *API) recoverer(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// decode reads a strict JSON body into v; see jsonapi.Decode.
+func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	return jsonapi.Decode(w, r, v, allowEmpty)
+}
+
+// MaxBodyBytes caps request bodies; larger ones get 413.
+const MaxBodyBytes = jsonapi.MaxBodyBytes

@@ -147,7 +147,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if a.hub == nil {
-		a.writeError(w, r, &requestError{status: http.StatusServiceUnavailable, detail: "this replica serves no events"})
+		a.writeError(w, r, &requestError{Status: http.StatusServiceUnavailable, Detail: "this replica serves no events"})
 		return
 	}
 	flusher, ok := w.(http.Flusher)
@@ -159,8 +159,8 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.hub.add(who, filter, a.maxStreams)
 	if !ok {
 		w.Header().Set("Retry-After", "5")
-		a.writeError(w, r, &requestError{status: http.StatusTooManyRequests,
-			detail: fmt.Sprintf("token %q already holds %d event streams on this replica", who, a.maxStreams)})
+		a.writeError(w, r, &requestError{Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("token %q already holds %d event streams on this replica", who, a.maxStreams)})
 		return
 	}
 	defer a.hub.remove(who, s)

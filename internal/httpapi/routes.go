@@ -14,10 +14,10 @@ func (a *API) routes() http.Handler {
 	r.Use(a.recoverer)
 	r.Use(a.metrics.middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &requestError{status: http.StatusNotFound, detail: "no such route: " + r.URL.Path})
+		a.writeError(w, r, &requestError{Status: http.StatusNotFound, Detail: "no such route: " + r.URL.Path})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &requestError{status: http.StatusMethodNotAllowed, detail: r.Method + " is not allowed on " + r.URL.Path})
+		a.writeError(w, r, &requestError{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 
 	r.Get("/healthz", a.healthz)

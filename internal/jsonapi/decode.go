@@ -1,4 +1,4 @@
-package httpapi
+package jsonapi
 
 import (
 	"bytes"
@@ -14,28 +14,28 @@ import (
 // MaxBodyBytes caps request bodies; larger ones get 413.
 const MaxBodyBytes = 1 << 20
 
-// decode reads a JSON body into v strictly: unknown fields, trailing data,
+// Decode reads a JSON body into v strictly: unknown fields, trailing data,
 // wrong types and malformed JSON are 400s naming the field where there is
 // one. An empty body leaves v as it is, when allowEmpty.
-func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+func Decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &requestError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("request body is over %d bytes", MaxBodyBytes)}
+			return &RequestError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("request body is over %d bytes", MaxBodyBytes)}
 		}
-		return badRequest("", "cannot read request body")
+		return BadRequest("", "cannot read request body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		if allowEmpty {
 			return nil
 		}
-		return badRequest("", "request body is empty; want a JSON object")
+		return BadRequest("", "request body is empty; want a JSON object")
 	}
 	if !utf8.Valid(body) {
 		// encoding/json would quietly turn bad bytes into U+FFFD, and two
 		// different keys into one.
-		return badRequest("", "request body is not valid UTF-8")
+		return BadRequest("", "request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -43,11 +43,11 @@ func decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 		return jsonError(err)
 	}
 	if dec.More() {
-		return badRequest("", "request body holds more than one JSON value")
+		return BadRequest("", "request body holds more than one JSON value")
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err != io.EOF {
-		return badRequest("", "request body holds more than one JSON value")
+		return BadRequest("", "request body holds more than one JSON value")
 	}
 	return nil
 }
@@ -58,22 +58,22 @@ func jsonError(err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return badRequest("", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se))
+		return BadRequest("", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se))
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
-			return badRequest("", fmt.Sprintf("request body must be a JSON object, not %s", te.Value))
+			return BadRequest("", fmt.Sprintf("request body must be a JSON object, not %s", te.Value))
 		}
-		return badRequest(field, fmt.Sprintf("%s: must be %s, not %s", field, jsonKind(te.Type.Kind().String()), te.Value))
+		return BadRequest(field, fmt.Sprintf("%s: must be %s, not %s", field, jsonKind(te.Type.Kind().String()), te.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return badRequest("", "malformed JSON: unexpected end of body")
+		return BadRequest("", "malformed JSON: unexpected end of body")
 	}
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		field := strings.Trim(rest, `"`)
-		return badRequest(field, fmt.Sprintf("unknown field %q", field))
+		return BadRequest(field, fmt.Sprintf("unknown field %q", field))
 	}
-	return badRequest("", "malformed JSON: "+strings.TrimPrefix(msg, "json: "))
+	return BadRequest("", "malformed JSON: "+strings.TrimPrefix(msg, "json: "))
 }
 
 func jsonKind(k string) string {

@@ -51,12 +51,18 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	writePut(w, created, "/v1/breakers/"+name, b)
+}
+
+// writePut answers a PUT with the object: 201 with its Location when it
+// was created, else 200.
+func writePut(w http.ResponseWriter, created bool, location string, v any) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
-		w.Header().Set("Location", "/v1/breakers/"+name)
+		w.Header().Set("Location", location)
 	}
-	writeJSON(w, status, b)
+	writeJSON(w, status, v)
 }
 
 func (a *API) deleteBreaker(w http.ResponseWriter, r *http.Request) {

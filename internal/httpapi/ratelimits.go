@@ -69,12 +69,7 @@ func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-		w.Header().Set("Location", "/v1/ratelimits/"+name)
-	}
-	writeJSON(w, status, l)
+	writePut(w, created, "/v1/ratelimits/"+name, l)
 }
 
 func (a *API) deleteRateLimit(w http.ResponseWriter, r *http.Request) {

@@ -123,9 +123,11 @@ local function transition(to, reason)
   publish(from, effective(), reason)
 end
 
--- end_override returns a forced breaker to closed with an empty window.
-local function end_override(reason)
-  local from = b.ov
+-- close_fresh ends any override and closes the breaker with an empty
+-- window and no probes out, at a new generation. It publishes the change
+-- when the effective state was not closed already.
+local function close_fresh(reason)
+  local from = effective()
   set('ov', '')
   set('ov_reason', '')
   set('ov_by', '')
@@ -138,7 +140,14 @@ local function end_override(reason)
   set('ho_ok', 0)
   redis.call('DEL', P)
   clear_window()
-  publish(from, 'closed', reason)
+  if from ~= 'closed' then
+    publish(from, 'closed', reason)
+  end
+end
+
+-- end_override returns a forced breaker to closed with an empty window.
+local function end_override(reason)
+  close_fresh(reason)
 end
 
 local function parse(seg)

@@ -10,20 +10,5 @@ if not load() then
   return false
 end
 tick()
-local from = effective()
-set('ov', '')
-set('ov_reason', '')
-set('ov_by', '')
-set('ov_at', 0)
-set('ov_exp', 0)
-set('st', 'closed')
-set('since', now)
-set('until', 0)
-set('ho_ok', 0)
-set('gen', b.gen + 1)
-redis.call('DEL', P)
-clear_window()
-if from ~= 'closed' then
-  publish(from, 'closed', 'reset')
-end
+close_fresh('reset')
 return view()

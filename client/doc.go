@@ -55,5 +55,17 @@
 // finds out when it is back. Local outcomes stay local. See ErrUnavailable
 // and Hooks.OnDegraded.
 //
-// The package imports nothing outside the standard library.
+// # HTTP
+//
+// Transport is an http.RoundTripper that applies a dependency's breaker,
+// limiter, bulkhead, retries and per-attempt timeout to every request of
+// an http.Client: 5xx answers and transport errors count as failures,
+// 4xx as successes, and only requests that are safe to repeat are
+// retried.
+//
+// # Metrics
+//
+// The package imports nothing outside the standard library. Its Hooks
+// report decisions, state changes and degraded-mode switches; the
+// subpackage clientmetrics turns them into Prometheus metrics.
 package client

@@ -241,6 +241,12 @@ func TestAgentProxy(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	m := get(t, agent+"/metrics").body
+	for _, want := range []string{`breakwater_client_decisions_total{kind="breaker",name="pay"`, `breakwater_client_breaker_state_changes_total{breaker="pay",from="closed",to="open"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("agent /metrics lacks %s", want)
+		}
+	}
 }
 
 // TestAgentRateLimit: a limited route answers 429 with Retry-After without

@@ -319,12 +319,14 @@ func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 // proxy forwards /NAME/rest to the route's upstream through the guarded
 // transport.
 func (a *agent) proxy(rt route, cfg config) http.Handler {
-	tr := &guardedTransport{
-		base:     http.DefaultTransport,
-		breaker:  a.c.Breaker(rt.Name),
-		limiter:  a.c.Limiter(rt.Name),
-		timeout:  cfg.Timeout,
-		attempts: cfg.Attempts,
+	// The SDK's Transport: retry outermost, then the rate limit, the
+	// breaker and a timeout on the response headers, per attempt.
+	tr := &client.Transport{
+		Base:    http.DefaultTransport,
+		Breaker: a.c.Breaker(rt.Name),
+		Limiter: a.c.Limiter(rt.Name),
+		Retry:   &client.Retry{MaxAttempts: cfg.Attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
+		Timeout: cfg.Timeout,
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -352,7 +354,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 				problem(w, http.StatusTooManyRequests, "", fmt.Sprintf("rate limit %s: too many requests", rt.Name))
 			case errors.Is(err, context.Canceled):
 				// the caller went away: nothing to answer
-			case errors.Is(err, context.DeadlineExceeded):
+			case errors.Is(err, client.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 				problem(w, http.StatusGatewayTimeout, "", fmt.Sprintf("upstream %s did not answer within %v", rt.Name, cfg.Timeout))
 			default:
 				a.log.Warn("upstream failed", "route", rt.Name, "err", err)

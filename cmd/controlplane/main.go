@@ -75,7 +75,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TLSCert, "tls-cert", env("BREAKWATER_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; env BREAKWATER_TLS_CERT); needs --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", env("BREAKWATER_TLS_KEY", ""), "the certificate's private key (PEM; env BREAKWATER_TLS_KEY)")
 	level := fs.String("log-level", env("BREAKWATER_LOG_LEVEL", "info"), "debug, info, warn or error (env BREAKWATER_LOG_LEVEL)")
-	fs.Float64Var(&c.APIRate, "api-rate", 500, "requests per second each token may make to the API, fleet-wide; 0 turns the cap off")
+	fs.Float64Var(&c.APIRate, "api-rate", 500, "requests per second each token may make to the API, fleet-wide, with --tokens; 0 turns the cap off")
 	fs.Int64Var(&c.APIBurst, "api-burst", 1000, "burst of --api-rate")
 	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")

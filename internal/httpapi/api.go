@@ -48,7 +48,8 @@ type Options struct {
 	Heartbeat time.Duration
 	// APIRate caps each token's requests per second to the API, fleet-wide,
 	// with a burst of APIBurst, using the rate limit APILimitName. Zero
-	// turns the cap off. It needs Limits.
+	// turns the cap off. It needs Limits and Tokens: a server without
+	// tokens has no one to tell apart.
 	APIRate  float64
 	APIBurst int64
 }

@@ -55,6 +55,7 @@ type config struct {
 	StoreTimeout   time.Duration
 	APIRate        float64
 	APIBurst       int64
+	MetricsRole    string
 	ShutdownGrace  time.Duration
 }
 
@@ -77,6 +78,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	level := fs.String("log-level", env("BREAKWATER_LOG_LEVEL", "info"), "debug, info, warn or error (env BREAKWATER_LOG_LEVEL)")
 	fs.Float64Var(&c.APIRate, "api-rate", 500, "requests per second each token may make to the API, fleet-wide, with --tokens; 0 turns the cap off")
 	fs.Int64Var(&c.APIBurst, "api-burst", 1000, "burst of --api-rate")
+	fs.StringVar(&c.MetricsRole, "metrics-role", env("BREAKWATER_METRICS_ROLE", ""), "role /metrics needs (reader, agent or operator; env BREAKWATER_METRICS_ROLE); empty: open")
 	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +89,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.MetricsRole != "" && c.Tokens == "" {
+		return c, fmt.Errorf("--metrics-role needs --tokens")
 	}
 	if c.APIRate < 0 || c.APIBurst < 1 {
 		return c, fmt.Errorf("--api-rate must be >= 0 and --api-burst >= 1")
@@ -124,6 +129,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	var metricsRole httpapi.Role
+	if cfg.MetricsRole != "" {
+		r, ok := httpapi.ParseRole(cfg.MetricsRole)
+		if !ok {
+			return fmt.Errorf("--metrics-role %q: want reader, agent or operator", cfg.MetricsRole)
+		}
+		metricsRole = r
+	}
+
 	st, err := store.Open(store.Config{URL: cfg.Redis, Timeout: cfg.StoreTimeout, Logger: log, Observer: httpapi.StoreObserver(reg)})
 	if err != nil {
 		return err
@@ -145,6 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		EventsChannel: store.EventsChannel,
 		APIRate:       cfg.APIRate,
 		APIBurst:      cfg.APIBurst,
+		MetricsRole:   metricsRole,
 	})
 	defer api.Close()
 

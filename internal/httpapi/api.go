@@ -52,6 +52,9 @@ type Options struct {
 	// tokens has no one to tell apart.
 	APIRate  float64
 	APIBurst int64
+	// MetricsRole, when set, is the role /metrics needs (with Tokens);
+	// zero leaves /metrics open, as Prometheus scrapers expect by default.
+	MetricsRole Role
 }
 
 // API is the HTTP handler of the control plane. It is safe for concurrent use.
@@ -65,11 +68,12 @@ type API struct {
 	metrics  *httpMetrics
 	handler  http.Handler
 
-	audit      AuditLog
-	apiLimit   *apiLimiter
-	hub        *hub
-	maxStreams int
-	heartbeat  time.Duration
+	audit       AuditLog
+	apiLimit    *apiLimiter
+	metricsRole Role
+	hub         *hub
+	maxStreams  int
+	heartbeat   time.Duration
 }
 
 // New returns the API's handler.
@@ -82,6 +86,7 @@ func New(o Options) *API {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.metrics = newHTTPMetrics(a.reg)
+	a.metricsRole = o.MetricsRole
 	if a.breakers != nil {
 		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log))
 	}

@@ -33,6 +33,9 @@ func (r Role) String() string {
 	return "none"
 }
 
+// ParseRole reads a role's name.
+func ParseRole(s string) (Role, bool) { return parseRole(s) }
+
 func parseRole(s string) (Role, bool) {
 	for _, r := range []Role{RoleReader, RoleAgent, RoleOperator} {
 		if r.String() == s {

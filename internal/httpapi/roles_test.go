@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
 const (
@@ -142,5 +144,25 @@ func TestParseTokens(t *testing.T) {
 				t.Errorf("error %q shows a secret", err)
 			}
 		})
+	}
+}
+
+// TestMetricsBehindAToken: with a metrics role configured, /metrics asks
+// for a token of that role; by default it is open.
+func TestMetricsBehindAToken(t *testing.T) {
+	open := newTestAPI(t, testTokens(t))
+	if res := open.do("GET", "/metrics", nil, ""); res.Status != http.StatusOK {
+		t.Fatalf("/metrics by default = %d, want 200", res.Status)
+	}
+	m := storetest.NewMini(t, testStart)
+	api := New(Options{Store: m.Store, Tokens: testTokens(t), MetricsRole: RoleAgent})
+	ta := &testAPI{t: t, srv: newServer(t, api)}
+	for _, c := range []struct {
+		secret string
+		want   int
+	}{{"", 401}, {secretReader, 403}, {secretAgent, 200}, {secretOperator, 200}} {
+		if res := ta.do("GET", "/metrics", nil, c.secret); res.Status != c.want {
+			t.Errorf("/metrics with %q = %d, want %d", c.secret, res.Status, c.want)
+		}
 	}
 }

@@ -22,7 +22,11 @@ func (a *API) routes() http.Handler {
 
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
+	if a.metricsRole != 0 && a.tokens != nil {
+		metrics = a.require(a.metricsRole)(metrics)
+	}
+	r.Method(http.MethodGet, "/metrics", metrics)
 
 	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
 	r.With(a.require(RoleOperator)).Get("/v1/audit", a.listAudit)

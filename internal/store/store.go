@@ -232,7 +232,7 @@ func translate(err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
-		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "OOM"} {
+		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "OOM", "WRONGPASS", "NOAUTH", "NOPERM"} {
 			if strings.HasPrefix(msg, p) {
 				return fmt.Errorf("%w: %v", ErrUnavailable, err)
 			}

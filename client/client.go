@@ -155,9 +155,9 @@ type Config struct {
 	// FleetShare is the share of a rate limit's capacity and refill rate
 	// that this replica's local limiter holds while no control plane
 	// answers, in (0, 1]: with 4 replicas, 0.25 keeps the fleet within
-	// the limit. The control plane does not say how many replicas there
-	// are, so zero means 1: each replica alone admits up to the whole
-	// limit while degraded.
+	// the limit. Zero means a fair share: 1/N, where N is how many
+	// clients the control plane last counted taking from that limit in the
+	// last 30 s, fleet-wide (each take's answer says); 1 when never told.
 	FleetShare float64
 
 	// MaxKeys bounds how many keyed buckets (Limiter.For) each limiter
@@ -196,11 +196,12 @@ var ErrClosed = errors.New("breakwater: client closed")
 // Breaker and Limiter return the objects that decide. A Client is safe
 // for concurrent use; Close it when done.
 type Client struct {
-	cfg   Config
-	cp    *controlPlane
-	log   *slog.Logger
-	clock *coarseClock
-	hooks Hooks
+	cfg      Config
+	shareSet bool // Config.FleetShare was given: no fair share from the server
+	cp       *controlPlane
+	log      *slog.Logger
+	clock    *coarseClock
+	hooks    Hooks
 
 	ctx    context.Context // ends at Close: background work stops
 	cancel context.CancelFunc
@@ -261,7 +262,8 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 	if cfg.LeaseSize < 0 {
 		return nil, fmt.Errorf("breakwater: Config.LeaseSize %d: must not be negative", cfg.LeaseSize)
 	}
-	if cfg.FleetShare == 0 {
+	shareSet := cfg.FleetShare != 0
+	if !shareSet {
 		cfg.FleetShare = 1
 	}
 	if !(cfg.FleetShare > 0 && cfg.FleetShare <= 1) {
@@ -283,6 +285,7 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 	}
 	c := &Client{
 		cfg:       cfg,
+		shareSet:  shareSet,
 		cp:        cp,
 		log:       log,
 		hooks:     cfg.Hooks,

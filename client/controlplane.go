@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ const maxResponse = 1 << 20
 type controlPlane struct {
 	endpoints []*endpoint
 	token     string
+	id        string // this client's id, sent with takes (Breakwater-Client)
 	hc        *http.Client
 	timeout   time.Duration // of each attempt
 	next      atomic.Uint32
@@ -98,7 +101,7 @@ func newControlPlane(endpoints []string, token string, hc *http.Client, timeout 
 	if len(endpoints) == 0 {
 		return nil, errors.New("breakwater: Config.Endpoints is empty")
 	}
-	cp := &controlPlane{token: token, hc: hc, timeout: timeout}
+	cp := &controlPlane{token: token, hc: hc, timeout: timeout, id: newClientID()}
 	for _, e := range endpoints {
 		u, err := url.Parse(strings.TrimSpace(e))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -278,6 +281,7 @@ func (cp *controlPlane) header(req *http.Request, hasBody bool) {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "breakwater-go-client/1")
+	req.Header.Set("Breakwater-Client", cp.id)
 	if cp.token != "" {
 		req.Header.Set("Authorization", "Bearer "+cp.token)
 	}
@@ -382,14 +386,31 @@ func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerVie
 	return v, err
 }
 
-func (cp *controlPlane) take(ctx context.Context, name string, req takeRequest) (takeResult, int64, error) {
+// takeAnswer is what a take's headers say besides its body.
+type takeAnswer struct {
+	capacity int64 // RateLimit-Limit
+	clients  int64 // Breakwater-Clients: the limit's takers, fleet-wide; 0 when not said
+}
+
+func (cp *controlPlane) take(ctx context.Context, name string, req takeRequest) (takeResult, takeAnswer, error) {
 	var r takeResult
 	h, err := cp.do(ctx, http.MethodPost, limitPath(name, "take"), req, &r)
 	if err != nil {
-		return r, 0, err
+		return r, takeAnswer{}, err
 	}
-	capacity, _ := strconv.ParseInt(h.Get("RateLimit-Limit"), 10, 64)
-	return r, capacity, nil
+	var a takeAnswer
+	a.capacity, _ = strconv.ParseInt(h.Get("RateLimit-Limit"), 10, 64)
+	a.clients, _ = strconv.ParseInt(h.Get("Breakwater-Clients"), 10, 64)
+	return r, a, nil
+}
+
+// newClientID names this client to the control plane, which counts the
+// clients taking from each limit so each can hold a fair share of it while
+// degraded. It is random: it says nothing of the host.
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (cp *controlPlane) getLimit(ctx context.Context, name string) (limitView, error) {

@@ -20,9 +20,11 @@ import (
 //     or the defaults if none is known; if the control plane's last answer
 //     was open, the local breaker starts open until the time it said. Its
 //     window starts empty, and it opens on this replica's failures alone.
-//   - each limiter decides with a local token bucket holding
-//     Config.FleetShare of the limit's last known capacity and refill
-//     rate; a limit whose config was never learned is not enforced.
+//   - each limiter decides with a local token bucket holding a fair
+//     share of the limit's last known capacity and refill rate: 1/N for
+//     the N clients the control plane last counted taking from it (each
+//     take's answer says), or Config.FleetShare when set; a limit whose
+//     config was never learned is not enforced.
 //   - with Config.FailClosed (or FailClosedFor), breakers and limiters
 //     refuse every call instead, with an error that matches ErrOpen or
 //     ErrRateLimited, and ErrUnavailable.
@@ -196,6 +198,11 @@ func (l *Limiter) allowDegraded(n int64, now int64) error {
 	if local == nil {
 		if lc := l.shared.cfg.Load(); lc != nil {
 			share := c.cfg.FleetShare
+			if !c.shareSet {
+				// A fair share: the limit divided by the clients the
+				// control plane last counted taking from it.
+				share = 1 / float64(max(l.shared.clients.Load(), 1))
+			}
 			local = newLocalLimiter(max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
 			l.local = local
 		}

@@ -49,8 +49,9 @@
 //
 // When no control plane answers, the client decides locally: a local
 // breaker per breaker, with the last known config and state, and a local
-// token bucket per limiter holding Config.FleetShare of the last known
-// limit; or, with Config.FailClosed, it refuses calls. No caller waits on
+// token bucket per limiter holding a fair share of the last known limit
+// (1/N for the N clients the control plane last counted taking from it, or
+// Config.FleetShare); or, with Config.FailClosed, it refuses calls. No caller waits on
 // a dead control plane more than once: one background probe at a time
 // finds out when it is back. Local outcomes stay local. See ErrUnavailable
 // and Hooks.OnDegraded.

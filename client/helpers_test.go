@@ -46,6 +46,7 @@ func startPlane(t *testing.T, r *storetest.Redis) *plane {
 		Events:        st,
 		EventsChannel: store.EventsChannel,
 		Heartbeat:     time.Second,
+		ClientsEvery:  50 * time.Millisecond,
 	})
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)

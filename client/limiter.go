@@ -29,6 +29,7 @@ type limitShared struct {
 	root     *Limiter // the empty key
 	cfg      atomic.Pointer[limitConfig]
 	capacity atomic.Int64 // from the RateLimit-Limit header; 0 until known
+	clients  atomic.Int64 // the limit's takers fleet-wide, from Breakwater-Clients; 0 until known
 	keys     sync.Map     // key → *Limiter
 	nkeys    atomic.Int64
 
@@ -367,9 +368,12 @@ func (l *Limiter) takeExact(ctx context.Context, n int64) error {
 // take sends a take and learns the capacity from its answer.
 func (l *Limiter) take(ctx context.Context, req takeRequest) (takeResult, error) {
 	s := l.shared
-	res, capacity, err := l.c.cp.take(ctx, s.name, req)
-	if capacity > 0 {
-		s.capacity.Store(capacity)
+	res, ans, err := l.c.cp.take(ctx, s.name, req)
+	if ans.capacity > 0 {
+		s.capacity.Store(ans.capacity)
+	}
+	if ans.clients > 0 {
+		s.clients.Store(ans.clients)
 	}
 	if err == nil && s.cfg.Load() == nil {
 		s.fetchConfig()

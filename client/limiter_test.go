@@ -214,3 +214,39 @@ func TestLimiterDegraded(t *testing.T) {
 		t.Errorf("Allow() of a fail-closed limiter while degraded = %v, want ErrRateLimited and ErrUnavailable", err)
 	}
 }
+
+// TestDegradedFairShare: two clients take from a limit; when the control
+// plane goes away, each holds half of it locally, as the control plane last
+// counted them.
+func TestDegradedFairShare(t *testing.T) {
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	p.do("PUT", "/v1/ratelimits/shared", map[string]any{"capacity": 20, "refill_per_second": 0.01}, nil)
+	ctx := context.Background()
+	a := newTestClient(t, Config{LeaseSize: 1, DisableEvents: true}, p.URL)
+	b := newTestClient(t, Config{LeaseSize: 1, DisableEvents: true}, p.URL)
+	la, lb := a.Limiter("shared"), b.Limiter("shared")
+	// Both take until the control plane has counted both of them.
+	waitFor(t, 5*time.Second, "two clients counted", func() bool {
+		la.Allow(ctx)
+		lb.Allow(ctx)
+		return la.shared.clients.Load() == 2 && lb.shared.clients.Load() == 2
+	})
+	waitFor(t, 5*time.Second, "the limit's config learned", func() bool {
+		return la.shared.cfg.Load() != nil
+	})
+	p.kill()
+	admitted := 0
+	for range 40 {
+		if la.Allow(ctx) == nil {
+			admitted++
+		}
+	}
+	if !a.Degraded() {
+		t.Fatal("client a is not degraded with its control plane gone")
+	}
+	// The local bucket holds 20/2 = 10 tokens and barely refills.
+	if admitted != 10 {
+		t.Fatalf("degraded client admitted %d of 40, want 10: half of capacity 20 for 2 clients", admitted)
+	}
+}

@@ -52,6 +52,10 @@ type Options struct {
 	// tokens has no one to tell apart.
 	APIRate  float64
 	APIBurst int64
+	// ClientsEvery is how often the replica writes the clients it saw
+	// taking to the store and reads back their fleet-wide count. Zero
+	// means 5s.
+	ClientsEvery time.Duration
 	// MetricsRole, when set, is the role /metrics needs (with Tokens);
 	// zero leaves /metrics open, as Prometheus scrapers expect by default.
 	MetricsRole Role
@@ -70,6 +74,7 @@ type API struct {
 
 	audit       AuditLog
 	apiLimit    *apiLimiter
+	clients     *clientTracker
 	metricsRole Role
 	hub         *hub
 	maxStreams  int
@@ -97,6 +102,13 @@ func New(o Options) *API {
 	if a.heartbeat <= 0 {
 		a.heartbeat = 15 * time.Second
 	}
+	if o.Limits != nil {
+		every := o.ClientsEvery
+		if every <= 0 {
+			every = 5 * time.Second
+		}
+		a.clients = newClientTracker(o.Limits, every)
+	}
 	if o.APIRate > 0 && o.Limits != nil {
 		a.apiLimit = newAPILimiter(o.Limits, o.APIRate, max(o.APIBurst, 1))
 	}
@@ -112,6 +124,9 @@ func New(o Options) *API {
 func (a *API) Close() {
 	if a.hub != nil {
 		a.hub.close()
+	}
+	if a.clients != nil {
+		a.clients.close()
 	}
 }
 

@@ -103,6 +103,9 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.limited.WithLabelValues(name, decision).Inc()
 	h := w.Header()
+	if id := r.Header.Get(ClientHeader); id != "" && clientIDRE.MatchString(id) {
+		h.Set(ClientsHeader, formatCount(a.clients.note(name, id)))
+	}
 	h.Set("RateLimit-Limit", strconv.FormatInt(res.Limit, 10))
 	h.Set("RateLimit-Remaining", strconv.FormatInt(res.Remaining, 10))
 	h.Set("RateLimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))

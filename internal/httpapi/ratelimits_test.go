@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
 type takeResult struct {
@@ -119,4 +123,48 @@ func jsonString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// TestTakeCountsClients: the clients taking from a limit through any
+// replica are counted fleet-wide, and each take answers with the count.
+func TestTakeCountsClients(t *testing.T) {
+	r := storetest.StartRedis(t)
+	serve := func() *testAPI {
+		st := r.Open(t)
+		api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, ClientsEvery: 50 * time.Millisecond})
+		t.Cleanup(api.Close)
+		return &testAPI{t: t, srv: newServer(t, api)}
+	}
+	a, b := serve(), serve()
+	a.do("PUT", "/v1/ratelimits/api", `{"capacity":100,"refill_per_second":10}`, "")
+	take := func(ta *testAPI, client string) string {
+		req, _ := http.NewRequest("POST", ta.srv.URL+"/v1/ratelimits/api/take", strings.NewReader(`{}`))
+		if client != "" {
+			req.Header.Set(ClientHeader, client)
+		}
+		res, err := ta.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get(ClientsHeader)
+	}
+	if got := take(a, ""); got != "" {
+		t.Errorf("a take without %s answered %s %q", ClientHeader, ClientsHeader, got)
+	}
+	take(a, "client-a")
+	take(b, "client-b")
+	take(b, "client-c")
+	deadline := time.Now().Add(5 * time.Second)
+	for take(a, "client-a") != "3" {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s on replica A never reached 3 (three clients over two replicas)", ClientsHeader)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := take(a, "bad id with spaces"); got == "" {
+		// a malformed id is ignored, not counted
+	} else if got != "3" {
+		t.Errorf("a malformed client id changed the count to %s", got)
+	}
 }

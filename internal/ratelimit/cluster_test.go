@@ -66,6 +66,9 @@ func TestClusterRunsEveryScript(t *testing.T) {
 						fail("get", err)
 					}
 				}
+				if n, err := s.NoteClients(ctx, name, []string{"client-1", "client-2"}); err != nil || n != 2 {
+					fail("note clients", fmt.Errorf("%d clients, %v", n, err))
+				}
 				if i%3 == 0 {
 					if err := s.Delete(ctx, name); err != nil {
 						fail("delete", err)

@@ -9,6 +9,7 @@ import "github.com/breakwater-dev/breakwater/internal/store"
 //	bw:{r:=NAME}:c          the limit's config (string, see lua/common.lua)
 //	bw:{r:=NAME}:k=KEY      the bucket of a key made of [A-Za-z0-9._-] only (string)
 //	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded (string)
+//	bw:{r:=NAME}:cl         clients seen taking lately (sorted set, see NoteClients)
 //	bw:idx:r                names of all limits (set, its own slot)
 //
 // The key of a take is encoded by store.Suffix as store encodes ids, "="
@@ -28,6 +29,11 @@ func keys(name, key string) []string {
 // configKeys is the config key of a limit, alone.
 func configKeys(name string) []string {
 	return store.ObjectKeys(keyKind, []string{name}, "c")
+}
+
+// clientsKey is the set of clients that took from a limit lately.
+func clientsKey(name string) []string {
+	return store.ObjectKeys(keyKind, []string{name}, "cl")
 }
 
 // indexKey is the set of every limit's name.

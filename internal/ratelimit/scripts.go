@@ -17,7 +17,17 @@ var (
 	scriptGet    = load("get")
 	scriptPut    = load("put")
 	scriptDelete = load("delete")
+	scriptNote   = loadAlone("clients")
 )
+
+// loadAlone loads a script that stands without common.lua.
+func loadAlone(name string) *store.Script {
+	body, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	return store.NewScript("ratelimit."+name, string(body))
+}
 
 func load(name string) *store.Script {
 	common, err := luaFS.ReadFile("lua/common.lua")

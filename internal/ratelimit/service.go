@@ -269,3 +269,27 @@ func asInt(v any) int64 {
 	}
 	return 0
 }
+
+// ClientsWindow is how long a client that stopped taking from a limit
+// still counts as one of its takers.
+const ClientsWindow = 30 * time.Second
+
+// NoteClients records that the given clients took from the limit, and
+// returns how many distinct clients took from it within ClientsWindow,
+// fleet-wide. Clients use the count to hold a fair share of the limit
+// while they cannot reach the control plane.
+func (s *Service) NoteClients(ctx context.Context, name string, ids []string) (int64, error) {
+	if err := ValidateName(name); err != nil {
+		return 0, err
+	}
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, ClientsWindow.Milliseconds())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	v, err := s.store.Run(ctx, scriptNote, clientsKey(name), args...)
+	if err != nil {
+		return 0, err
+	}
+	return asInt(v), nil
+}

@@ -61,7 +61,13 @@ end
 -- functions: this is the hot path, and calls cost.)
 
 local cap, r, inc
-local cs = redis.call('GET', KEYS[1])
+local cs, bs
+if KEYS[2] then
+  local both = redis.call('MGET', KEYS[1], KEYS[2]) -- one call for config and bucket
+  cs, bs = both[1], both[2]
+else
+  cs = redis.call('GET', KEYS[1])
+end
 if cs then
   cap, r, inc = string.match(cs, '^(%d+) (%d+) (.+)$')
   cap, r = cap + 0, r + 0
@@ -70,7 +76,6 @@ end
 local capu, l, t
 if cap and KEYS[2] then
   capu, l, t = cap * U, cap * U, now
-  local bs = redis.call('GET', KEYS[2])
   if bs then
     local bl, bt, bi = string.match(bs, '^(%d+) (%d+) (.+)$')
     if bi == inc then

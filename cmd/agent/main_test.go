@@ -169,7 +169,7 @@ func TestAgentProxy(t *testing.T) {
 	r := storetest.StartRedis(t)
 	cp := startControlPlane(t, r.Open(t))
 	up := newUpstream(t)
-	cp.do(t, "PUT", "/v1/breakers/pay", `{"minimum_calls":5,"open_duration_ms":500,"cache_ttl_ms":200}`)
+	cp.do(t, "PUT", "/v1/breakers/pay", `{"minimum_calls":5,"open_duration_ms":2000,"cache_ttl_ms":200}`)
 	agent := startAgent(t, "--controlplane", cp.srv.URL, "--route", "pay="+up.srv.URL+"/base", "--route-attempts", "1")
 
 	if a := get(t, agent+"/pay/orders/7?x=1"); a.status != 200 || a.body != "ok GET /base/orders/7?x=1" {
@@ -218,7 +218,7 @@ func TestAgentProxy(t *testing.T) {
 
 	up.fail.Store(false)
 	up.slow.Store(true)                // the probe is still out when the others ask
-	time.Sleep(600 * time.Millisecond) // open_duration_ms
+	time.Sleep(2100 * time.Millisecond) // open_duration_ms
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	before = up.calls.Load()

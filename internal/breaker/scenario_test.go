@@ -43,8 +43,8 @@ func cfgWith(f func(*Config)) Config {
 // Short durations so the same table can run on a real clock.
 var fast = cfgWith(func(c *Config) {
 	c.MinimumCalls = 4
-	c.OpenDurationMS = 300
-	c.ProbeTimeoutMS = 300
+	c.OpenDurationMS = 1000
+	c.ProbeTimeoutMS = 1000
 	c.SlowCallDurationMS = 100
 })
 
@@ -90,35 +90,35 @@ var scenarios = []scenario{
 	}},
 	{name: "open, then one probe closes", cfg: fast, steps: []step{
 		{do: "fail", n: 4, state: StateOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateHalfOpen, allowed: yes, permit: true},
 		{do: "acquire", state: StateHalfOpen, allowed: no},
 		{do: "probe-ok", state: StateClosed, allowed: yes},
 	}},
 	{name: "a failed probe re-opens", cfg: fast, steps: []step{
 		{do: "fail", n: 4, state: StateOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateHalfOpen, permit: true},
 		{do: "probe-fail", state: StateOpen, allowed: no},
 		{do: "acquire", state: StateOpen, allowed: no},
 	}},
 	{name: "a slow probe re-opens", cfg: fast, steps: []step{
 		{do: "fail", n: 4, state: StateOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateHalfOpen, permit: true},
 		{do: "probe-slow", state: StateOpen},
 	}},
 	{name: "an unreported probe is given back", cfg: fast, steps: []step{
 		{do: "fail", n: 4, state: StateOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateHalfOpen, permit: true},
 		{do: "acquire", state: StateHalfOpen, allowed: no},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateHalfOpen, allowed: yes, permit: true},
 	}},
 	{name: "all probes must succeed", cfg: cfgWith(func(c *Config) { *c = fast; c.HalfOpenMaxCalls = 2 }), steps: []step{
 		{do: "fail", n: 4, state: StateOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", permit: true},
 		{do: "acquire", permit: true},
 		{do: "acquire", allowed: no},
@@ -127,7 +127,7 @@ var scenarios = []scenario{
 	}},
 	{name: "outcomes without a permit are ignored in half-open", cfg: fast, steps: []step{
 		{do: "fail", n: 4, state: StateOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateHalfOpen, permit: true},
 		{do: "fail", n: 10, state: StateHalfOpen},
 		{do: "probe-ok", state: StateClosed},
@@ -146,8 +146,8 @@ var scenarios = []scenario{
 		{do: "acquire", state: StateForcedClosed, allowed: yes},
 	}},
 	{name: "an override expires", cfg: fast, steps: []step{
-		{do: "force-open-ttl", d: 300 * time.Millisecond, state: StateForcedOpen},
-		{do: "wait", d: 350 * time.Millisecond},
+		{do: "force-open-ttl", d: 1000 * time.Millisecond, state: StateForcedOpen},
+		{do: "wait", d: 1100 * time.Millisecond},
 		{do: "acquire", state: StateClosed, allowed: yes},
 	}},
 	{name: "reset closes an open breaker and ends an override", cfg: fast, steps: []step{

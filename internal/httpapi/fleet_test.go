@@ -21,7 +21,7 @@ func TestTwoControlPlanesActAsOne(t *testing.T) {
 	b := serveAPI(t, r.Open(t), nil)
 
 	const probes = 3
-	cfg := map[string]any{"minimum_calls": 10, "open_duration_ms": 400, "half_open_max_calls": probes, "probe_timeout_ms": 5000}
+	cfg := map[string]any{"minimum_calls": 10, "open_duration_ms": 1000, "half_open_max_calls": probes, "probe_timeout_ms": 5000}
 	if res := a.do("PUT", "/v1/breakers/payments", cfg, ""); res.Status != http.StatusCreated {
 		t.Fatalf("PUT on A = %d %s", res.Status, res.Body)
 	}
@@ -52,10 +52,10 @@ func TestTwoControlPlanesActAsOne(t *testing.T) {
 		t.Fatalf("acquire on B after 10 failures on A = %+v, want denied and open", d)
 	}
 	if res.Header.Get("Retry-After") != "1" {
-		t.Errorf("Retry-After = %q, want 1 (400 ms rounded up)", res.Header.Get("Retry-After"))
+		t.Errorf("Retry-After = %q, want 1 (up to 1000 ms rounded up)", res.Header.Get("Retry-After"))
 	}
 
-	time.Sleep(450 * time.Millisecond) // open_duration_ms passes on Redis's clock
+	time.Sleep(1100 * time.Millisecond) // open_duration_ms passes on Redis's clock
 
 	// 50 acquires at once, split across both control planes.
 	var mu sync.Mutex

@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -155,23 +154,7 @@ func (s *Service) Get(ctx context.Context, name string) (Breaker, error) {
 
 // List returns every breaker, sorted by name.
 func (s *Service) List(ctx context.Context) ([]Breaker, error) {
-	names, err := s.store.SetMembers(ctx, indexKey)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	out := make([]Breaker, 0, len(names))
-	for _, n := range names {
-		b, err := s.Get(ctx, n)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, nil
+	return store.ListIndex(ctx, s.store, indexKey, ErrNotFound, s.Get)
 }
 
 // Delete removes a breaker.

@@ -2,10 +2,8 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -163,23 +161,9 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 
 // List returns every rate limit, sorted by name.
 func (s *Service) List(ctx context.Context) ([]Limit, error) {
-	names, err := s.store.SetMembers(ctx, indexKey)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	out := make([]Limit, 0, len(names))
-	for _, n := range names {
-		l, err := s.Get(ctx, n, nil)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, nil
+	return store.ListIndex(ctx, s.store, indexKey, ErrNotFound, func(ctx context.Context, name string) (Limit, error) {
+		return s.Get(ctx, name, nil)
+	})
 }
 
 // Delete removes a rate limit. Takes find no limit from then on; its

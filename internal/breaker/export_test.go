@@ -1,7 +1,5 @@
 package breaker
 
-import "github.com/breakwater-dev/breakwater/internal/store"
-
 // For the benchmarks, which run the bare scripts beside the full path.
 var (
 	ScriptAcquire  = scriptAcquire
@@ -9,5 +7,3 @@ var (
 )
 
 func Keys(name string) []string { return keys(name) }
-
-var _ = store.EventsChannel

@@ -1,11 +1,7 @@
 package ratelimit
 
-import "github.com/breakwater-dev/breakwater/internal/store"
-
 // For the HTTP benchmark, which runs the bare take script beside the
 // handler.
 var ScriptTake = scriptTake
 
 func Keys(name, key string) []string { return keys(name, key) }
-
-var _ *store.Script = scriptTake

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,7 @@ type API struct {
 	audit       AuditLog
 	apiLimit    *apiLimiter
 	clients     *clientTracker
+	closeOnce   sync.Once
 	metricsRole Role
 	hub         *hub
 	maxStreams  int
@@ -121,13 +123,16 @@ func New(o Options) *API {
 
 // Close ends every event stream and the store subscription behind them.
 // Call it when the server shuts down: streams never go idle by themselves.
+// It is safe to call more than once.
 func (a *API) Close() {
-	if a.hub != nil {
-		a.hub.close()
-	}
-	if a.clients != nil {
-		a.clients.close()
-	}
+	a.closeOnce.Do(func() {
+		if a.hub != nil {
+			a.hub.close()
+		}
+		if a.clients != nil {
+			a.clients.close()
+		}
+	})
 }
 
 // ServeHTTP serves the API.

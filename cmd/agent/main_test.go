@@ -217,7 +217,7 @@ func TestAgentProxy(t *testing.T) {
 	}
 
 	up.fail.Store(false)
-	up.slow.Store(true)                // the probe is still out when the others ask
+	up.slow.Store(true)                 // the probe is still out when the others ask
 	time.Sleep(2100 * time.Millisecond) // open_duration_ms
 	var wg sync.WaitGroup
 	var ok atomic.Int64

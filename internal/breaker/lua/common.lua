@@ -150,12 +150,11 @@ local function end_override(reason)
   close_fresh(reason)
 end
 
+-- parse reads a window segment's numbers: four for a time window's
+-- bucket, two for a count window's run.
 local function parse(seg)
-  local out = {}
-  for x in string.gmatch(seg, '%S+') do
-    out[#out + 1] = tonumber(x)
-  end
-  return out
+  local a, c, d, e = string.match(seg, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
+  return tonumber(a), tonumber(c), tonumber(d), tonumber(e)
 end
 
 -- evict drops what has left the window.
@@ -167,14 +166,14 @@ local function evict()
       if not head then
         break
       end
-      local s = parse(head)
-      if s[1] > oldest then
+      local sec, n, f, sl = parse(head)
+      if sec > oldest then
         break
       end
       redis.call('LPOP', W)
-      set('calls', b.calls - s[2])
-      set('fails', b.fails - s[3])
-      set('slows', b.slows - s[4])
+      set('calls', b.calls - n)
+      set('fails', b.fails - f)
+      set('slows', b.slows - sl)
     end
   else
     while b.calls > b.c_ws do
@@ -182,8 +181,7 @@ local function evict()
       if not head then
         break
       end
-      local s = parse(head)
-      local kind, n = s[1], s[2]
+      local kind, n = parse(head)
       local excess = b.calls - b.c_ws
       local drop = n
       if n > excess then
@@ -224,10 +222,13 @@ local function record(n, failed, slow)
   if b.c_wt == 'time' then
     local sec = math.floor(now / 1000)
     local tail = redis.call('LINDEX', W, -1)
-    local seg = tail and parse(tail)
-    if seg and seg[1] >= sec then
+    local tsec, tn, tf, ts
+    if tail then
+      tsec, tn, tf, ts = parse(tail)
+    end
+    if tsec and tsec >= sec then
       -- same second, or a store clock that stepped back: add to the newest bucket
-      redis.call('LSET', W, -1, int(seg[1]) .. ' ' .. int(seg[2] + n) .. ' ' .. int(seg[3] + f) .. ' ' .. int(seg[4] + s))
+      redis.call('LSET', W, -1, int(tsec) .. ' ' .. int(tn + n) .. ' ' .. int(tf + f) .. ' ' .. int(ts + s))
     else
       redis.call('RPUSH', W, int(sec) .. ' ' .. int(n) .. ' ' .. int(f) .. ' ' .. int(s))
     end
@@ -236,9 +237,12 @@ local function record(n, failed, slow)
     if failed then kind = kind + 2 end
     if slow then kind = kind + 1 end
     local tail = redis.call('LINDEX', W, -1)
-    local seg = tail and parse(tail)
-    if seg and seg[1] == kind then
-      redis.call('LSET', W, -1, int(kind) .. ' ' .. int(seg[2] + n))
+    local tkind, tn
+    if tail then
+      tkind, tn = parse(tail)
+    end
+    if tkind == kind then
+      redis.call('LSET', W, -1, int(kind) .. ' ' .. int(tn + n))
     else
       redis.call('RPUSH', W, int(kind) .. ' ' .. int(n))
     end

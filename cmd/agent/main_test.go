@@ -321,7 +321,7 @@ func TestAgentDecisionEndpoints(t *testing.T) {
 	for _, bad := range []struct{ path, body, field string }{
 		{"/v1/breakers/in%7Bv/acquire", "", "name"},
 		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"duration_ms":3}]}`, "outcomes[0].success"},
-		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"bogus":1}]}`, "bogus"},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"bogus":1}]}`, "outcomes[0].bogus"},
 		{"/v1/ratelimits/inv/take", `{"tokens":0}`, "tokens"},
 	} {
 		a := send(t, "POST", agent+bad.path, bad.body)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -40,7 +42,7 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, body, v)
 	}
 	if dec.More() {
 		return BadRequest("", "request body holds more than one JSON value")
@@ -53,7 +55,7 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) erro
 }
 
 // jsonError turns an encoding/json error into a 400 naming the field.
-func jsonError(err error) error {
+func jsonError(err error, body []byte, v any) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -61,6 +63,9 @@ func jsonError(err error) error {
 		return BadRequest("", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se))
 	case errors.As(err, &te):
 		field := te.Field
+		if path := typePath(body, reflect.TypeOf(v), te); path != "" {
+			field = path
+		}
 		if field == "" {
 			return BadRequest("", fmt.Sprintf("request body must be a JSON object, not %s", te.Value))
 		}
@@ -71,6 +76,9 @@ func jsonError(err error) error {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 		field := strings.Trim(rest, `"`)
+		if path := unknownPath(body, reflect.TypeOf(v)); path != "" {
+			field = path
+		}
 		return BadRequest(field, fmt.Sprintf("unknown field %q", field))
 	}
 	return BadRequest("", "malformed JSON: "+strings.TrimPrefix(msg, "json: "))
@@ -92,4 +100,150 @@ func jsonKind(k string) string {
 		return "an object"
 	}
 	return "of another type"
+}
+
+// unknownPath finds the first field of body that t does not know, as a
+// path such as "window.sizes" or "outcomes[3].latency". encoding/json
+// names only the last part.
+func unknownPath(body []byte, t reflect.Type) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	return walk(doc, t, "", func(path string, val any, ft reflect.Type) bool { return ft == nil })
+}
+
+// typePath finds the field of body whose value has the wrong type, as a
+// path with array indexes ("outcomes[2].count"), where encoding/json
+// leaves the indexes out.
+func typePath(body []byte, t reflect.Type, te *json.UnmarshalTypeError) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	want := strings.Split(te.Field, ".")
+	return walk(doc, t, "", func(path string, val any, ft reflect.Type) bool {
+		if ft == nil || stripIndexes(path) != strings.Join(want, ".") {
+			return false
+		}
+		switch val.(type) {
+		case map[string]any, []any:
+			return false
+		}
+		return !fits(val, ft)
+	})
+}
+
+func stripIndexes(path string) string {
+	var b strings.Builder
+	skip := false
+	for _, r := range path {
+		switch {
+		case r == '[':
+			skip = true
+		case r == ']':
+			skip = false
+		case !skip:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// fits reports whether a decoded JSON scalar can go into a Go type.
+func fits(val any, t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := val.(type) {
+	case nil:
+		return true
+	case bool:
+		return t.Kind() == reflect.Bool
+	case string:
+		return t.Kind() == reflect.String
+	case float64:
+		switch t.Kind() {
+		case reflect.Float32, reflect.Float64:
+			return true
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return x == float64(int64(x)) && x >= -9.2e18 && x <= 9.2e18
+		}
+	}
+	return false
+}
+
+// walk visits every member of doc with the Go type it decodes into (nil
+// when the type has no such field), depth first in document order, and
+// returns the path of the first one found accepts.
+func walk(doc any, t reflect.Type, path string, found func(path string, val any, ft reflect.Type) bool) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := doc.(type) {
+	case map[string]any:
+		if t == nil || t.Kind() != reflect.Struct {
+			return ""
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			ft := fieldType(t, k)
+			if found(p, x[k], ft) {
+				return p
+			}
+			if ft != nil {
+				if r := walk(x[k], ft, p, found); r != "" {
+					return r
+				}
+			}
+		}
+	case []any:
+		if t == nil || t.Kind() != reflect.Slice {
+			return ""
+		}
+		for i, e := range x {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if found(p, e, t.Elem()) {
+				return p
+			}
+			if r := walk(e, t.Elem(), p, found); r != "" {
+				return r
+			}
+		}
+	}
+	return ""
+}
+
+// fieldType is the type of the field of struct t named name in JSON, as
+// encoding/json matches it (exact tag first, then case-insensitively).
+func fieldType(t reflect.Type, name string) reflect.Type {
+	var fold reflect.Type
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := strings.Split(f.Tag.Get("json"), ",")[0]
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type
+		}
+		if fold == nil && strings.EqualFold(tag, name) {
+			fold = f.Type
+		}
+	}
+	return fold
 }

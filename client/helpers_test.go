@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +68,8 @@ func (p *plane) kill() {
 		p.api.Close()
 		p.srv.CloseClientConnections()
 		p.srv.Close()
+		// No other test's server may take the port while this plane is dead.
+		storetest.HoldPort(p.t, strings.TrimPrefix(p.URL, "http://"))
 	})
 }
 

@@ -348,6 +348,7 @@ func TestAgentControlPlaneGone(t *testing.T) {
 	}
 	cp.srv.CloseClientConnections()
 	cp.srv.Close()
+	storetest.HoldPort(t, strings.TrimPrefix(cp.srv.URL, "http://"))
 	for i := range 50 { // over 0.5 s: the cached answers (100 ms) expire
 		if a := get(t, agent+"/pay/x"); a.status != 200 {
 			t.Fatalf("call %d with the control plane gone = %d %s, want the upstream's 200", i, a.status, a.body)

@@ -421,7 +421,7 @@ func TestSpecValidatesResponses(t *testing.T) {
 
 	t.Run("store down", func(t *testing.T) {
 		ta := newTestAPI(t, nil)
-		ta.Mini.M.Close()
+		ta.Mini.Stop(t)
 		for _, st := range []struct{ method, path string }{
 			{"GET", "/readyz"},
 			{"GET", "/v1/breakers"},

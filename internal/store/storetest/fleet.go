@@ -163,7 +163,7 @@ func startSentinelProcess(t testing.TB, conf string) *Redis {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start sentinel: %v", err)
 	}
-	t.Cleanup(r.Stop)
+	t.Cleanup(r.shutdown)
 	deadline := time.Now().Add(10 * time.Second)
 	for r.Do("PING") != "+PONG" {
 		if time.Now().After(deadline) {

@@ -53,6 +53,22 @@ func NewMini(t testing.TB, start time.Time) *Mini {
 // Now is the store's clock.
 func (m *Mini) Now() time.Time { return m.now }
 
+// Stop closes the miniredis and holds its port (see Redis.Stop) until the
+// test ends: the store behind it is gone.
+func (m *Mini) Stop(t testing.TB) {
+	addr := m.M.Addr()
+	m.M.Close()
+	HoldPort(t, addr)
+}
+
+// HoldPort keeps addr (host:port) taken until the test ends, hanging up on
+// every connection: use it after stopping any server a test expects to
+// stay down, so that no other test's server starts on the freed port.
+func HoldPort(t testing.TB, addr string) {
+	h := holdPort(addr)
+	t.Cleanup(h.release)
+}
+
 // Advance moves the store's clock (TIME and TTLs) forward by d.
 func (m *Mini) Advance(d time.Duration) {
 	m.now = m.now.Add(d)
@@ -67,6 +83,7 @@ type Redis struct {
 	dir   string
 	extra []string
 	cmd   *exec.Cmd
+	hold  *portHold // while stopped
 }
 
 // RequireRedisServer returns the path of redis-server. Without one it skips
@@ -97,7 +114,7 @@ func StartRedisWith(t testing.TB, extra ...string) *Redis {
 	RequireRedisServer(t)
 	r := &Redis{t: t, Addr: freeAddr(t), dir: t.TempDir(), extra: extra}
 	r.Start()
-	t.Cleanup(r.Stop)
+	t.Cleanup(r.shutdown)
 	return r
 }
 
@@ -119,6 +136,8 @@ func (r *Redis) Open(t testing.TB) *store.Store {
 // it answers.
 func (r *Redis) Start() {
 	r.t.Helper()
+	r.hold.release()
+	r.hold = nil
 	_, port, _ := net.SplitHostPort(r.Addr)
 	args := append([]string{"--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--protected-mode", "no"}, r.extra...)
@@ -136,8 +155,25 @@ func (r *Redis) Start() {
 	r.t.Fatalf("redis-server on %s did not answer within 10s", r.Addr)
 }
 
-// Stop kills the server and waits for it to exit.
+// Stop kills the server and waits for it to exit. Until Start, its port
+// stays taken by a listener that hangs up on every connection: a stopped
+// Redis must look stopped, and another test's redis-server must not start
+// on the freed port and answer in its place.
 func (r *Redis) Stop() {
+	r.kill()
+	if r.hold == nil {
+		r.hold = holdPort(r.Addr)
+	}
+}
+
+// shutdown kills the server for good, at the end of the test.
+func (r *Redis) shutdown() {
+	r.kill()
+	r.hold.release()
+	r.hold = nil
+}
+
+func (r *Redis) kill() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
@@ -145,6 +181,41 @@ func (r *Redis) Stop() {
 	r.cmd.Process.Kill()
 	r.cmd.Wait()
 	r.cmd = nil
+}
+
+// portHold keeps a stopped server's port: it accepts connections and closes
+// them at once, as a host whose server is down but whose port nobody else
+// may take.
+type portHold struct {
+	ln   net.Listener
+	done chan struct{}
+}
+
+func holdPort(addr string) *portHold {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil
+	}
+	h := &portHold{ln: ln, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return h
+}
+
+func (h *portHold) release() {
+	if h == nil {
+		return
+	}
+	h.ln.Close()
+	<-h.done
 }
 
 // Freeze stops the server process (SIGSTOP): it holds its connections and

@@ -89,6 +89,26 @@ func FuzzOverride(f *testing.F) {
 	})
 }
 
+func FuzzRateLimitConfig(f *testing.F) {
+	fa := newFuzzAPI(f)
+	for _, s := range seedBodies {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fa.serve(t, "PUT", "/v1/ratelimits/fz", body)
+	})
+}
+
+func FuzzTake(f *testing.F) {
+	fa := newFuzzAPI(f)
+	for _, s := range seedBodies {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fa.serve(t, "POST", "/v1/ratelimits/fz/take", body)
+	})
+}
+
 func FuzzNames(f *testing.F) {
 	fa := newFuzzAPI(f)
 	for _, s := range []string{"fz", "a.b_c-d", "x{y}", "a:b", "..", "%2F", strings.Repeat("n", 200), "émoji-☃"} {

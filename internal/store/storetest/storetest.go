@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,7 +62,7 @@ func (m *Mini) Stop(t testing.TB) {
 	HoldPort(t, addr)
 }
 
-// HoldPort keeps addr (host:port) taken until the test ends, hanging up on
+// HoldPort keeps addr (host:port) bound until the test ends, refusing
 // every connection: use it after stopping any server a test expects to
 // stay down, so that no other test's server starts on the freed port.
 func HoldPort(t testing.TB, addr string) {
@@ -155,10 +156,10 @@ func (r *Redis) Start() {
 	r.t.Fatalf("redis-server on %s did not answer within 10s", r.Addr)
 }
 
-// Stop kills the server and waits for it to exit. Until Start, its port
-// stays taken by a listener that hangs up on every connection: a stopped
-// Redis must look stopped, and another test's redis-server must not start
-// on the freed port and answer in its place.
+// Stop kills the server and waits for it to exit. Until Start its port
+// stays bound, not listening: connections are refused as by any stopped
+// Redis, and another test's server cannot start on the freed port and
+// answer in its place.
 func (r *Redis) Stop() {
 	r.kill()
 	if r.hold == nil {
@@ -183,39 +184,47 @@ func (r *Redis) kill() {
 	r.cmd = nil
 }
 
-// portHold keeps a stopped server's port: it accepts connections and closes
-// them at once, as a host whose server is down but whose port nobody else
-// may take.
-type portHold struct {
-	ln   net.Listener
-	done chan struct{}
-}
+// portHold keeps a stopped server's port bound but not listening: a
+// connection to it is refused, as to any stopped server, and no other
+// server can be given the port meanwhile.
+type portHold struct{ fd int }
 
 func holdPort(addr string) *portHold {
-	ln, err := net.Listen("tcp", addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil
 	}
-	h := &portHold{ln: ln, done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+	ip := net.ParseIP(host).To4()
+	p, err := strconv.Atoi(port)
+	if ip == nil || err != nil {
+		return nil
+	}
+	sa := &syscall.SockaddrInet4{Port: p}
+	copy(sa.Addr[:], ip)
+	// Without SO_REUSEADDR no one else may bind the port at all. When the
+	// stopped server's connections still linger in TIME_WAIT that bind
+	// fails; with SO_REUSEADDR it works, and the kernel still never hands
+	// the port to a server asking for any free port (port 0), which is how
+	// every test server here gets its port.
+	for _, reuse := range []int{0, 1} {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			return nil
 		}
-	}()
-	return h
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, reuse)
+		if err := syscall.Bind(fd, sa); err == nil {
+			return &portHold{fd: fd}
+		}
+		syscall.Close(fd)
+	}
+	return nil
 }
 
 func (h *portHold) release() {
 	if h == nil {
 		return
 	}
-	h.ln.Close()
-	<-h.done
+	syscall.Close(h.fd)
 }
 
 // Freeze stops the server process (SIGSTOP): it holds its connections and

@@ -59,55 +59,26 @@ var seedBodies = []string{
 	`{"minimum_calls":1e400}`, `{"minimum_calls":-0}`, "{\"reason\":\"\xff\"}", `{"a":{"b":{"c":[1,2,{"d":null}]}}}`,
 }
 
-func FuzzBreakerConfig(f *testing.F) {
+// fuzzBody fuzzes the body of one request, seeded with seedBodies.
+func fuzzBody(f *testing.F, method, path string) {
 	fa := newFuzzAPI(f)
 	for _, s := range seedBodies {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fa.serve(t, "PUT", "/v1/breakers/fz", body)
+		fa.serve(t, method, path, body)
 	})
 }
 
-func FuzzOutcomes(f *testing.F) {
-	fa := newFuzzAPI(f)
-	for _, s := range seedBodies {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		fa.serve(t, "POST", "/v1/breakers/fz/outcomes", body)
-	})
-}
+func FuzzBreakerConfig(f *testing.F) { fuzzBody(f, "PUT", "/v1/breakers/fz") }
 
-func FuzzOverride(f *testing.F) {
-	fa := newFuzzAPI(f)
-	for _, s := range seedBodies {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		fa.serve(t, "PUT", "/v1/breakers/fz/override", body)
-	})
-}
+func FuzzOutcomes(f *testing.F) { fuzzBody(f, "POST", "/v1/breakers/fz/outcomes") }
 
-func FuzzRateLimitConfig(f *testing.F) {
-	fa := newFuzzAPI(f)
-	for _, s := range seedBodies {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		fa.serve(t, "PUT", "/v1/ratelimits/fz", body)
-	})
-}
+func FuzzOverride(f *testing.F) { fuzzBody(f, "PUT", "/v1/breakers/fz/override") }
 
-func FuzzTake(f *testing.F) {
-	fa := newFuzzAPI(f)
-	for _, s := range seedBodies {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		fa.serve(t, "POST", "/v1/ratelimits/fz/take", body)
-	})
-}
+func FuzzRateLimitConfig(f *testing.F) { fuzzBody(f, "PUT", "/v1/ratelimits/fz") }
+
+func FuzzTake(f *testing.F) { fuzzBody(f, "POST", "/v1/ratelimits/fz/take") }
 
 func FuzzNames(f *testing.F) {
 	fa := newFuzzAPI(f)

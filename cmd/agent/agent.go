@@ -88,22 +88,27 @@ func (a *agent) close() {
 	<-a.done
 }
 
-// checkControlPlane asks the control planes once whether they answer. The
-// agent is ready after that either way: with them, or deciding locally in
-// degraded mode until they come back.
-func (a *agent) checkControlPlane(ctx context.Context) {
+// checkControlPlane asks the control planes once whether they are ready.
+// The agent is ready after that either way: with them, or deciding locally
+// (degraded mode) until they come back.
+func (a *agent) checkControlPlane(ctx context.Context, endpoints []string) {
 	defer a.ready.Store(true)
-	b := a.c.Breaker("breakwater-agent-check")
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	_, err := b.Allow(cctx)
-	switch {
-	case a.c.Degraded():
-		a.reach.Store("unreachable: deciding locally (degraded mode)")
-	case err != nil && !errors.Is(err, client.ErrOpen):
-		a.reach.Store("error: " + err.Error())
-	default:
-		a.reach.Store("reachable")
+	a.reach.Store("unreachable: deciding locally until a control plane answers")
+	hc := &http.Client{Timeout: 3 * time.Second}
+	for _, e := range endpoints {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(e, "/")+"/readyz", nil)
+		if err != nil {
+			continue
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			a.reach.Store("reachable")
+			return
+		}
 	}
 }
 

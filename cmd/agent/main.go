@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	a := newAgent(c, cfg, log, reg)
 	defer a.close()
-	go a.checkControlPlane(ctx)
+	go a.checkControlPlane(ctx, cfg.ControlPlanes)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -2,14 +2,15 @@ package breaker
 
 import (
 	"embed"
-	"fmt"
-	"strconv"
+	"io/fs"
 
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
 //go:embed lua/*.lua
 var luaFS embed.FS
+
+var luaDir, _ = fs.Sub(luaFS, "lua")
 
 // The scripts, each common.lua followed by its own body.
 var (
@@ -24,16 +25,7 @@ var (
 )
 
 func load(name string) *store.Script {
-	common, err := luaFS.ReadFile("lua/common.lua")
-	if err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	body, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	src := fmt.Sprintf("local CH = %s\n%s\n%s", strconv.Quote(store.EventsChannel), common, body)
-	return store.NewScript("breaker."+name, src)
+	return store.LoadScript(luaDir, "breaker", "common", name)
 }
 
 // keys returns the keys of one breaker: its hash, its window, its permits.

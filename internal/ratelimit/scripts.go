@@ -2,14 +2,15 @@ package ratelimit
 
 import (
 	"embed"
-	"fmt"
-	"strconv"
+	"io/fs"
 
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
 //go:embed lua/*.lua
 var luaFS embed.FS
+
+var luaDir, _ = fs.Sub(luaFS, "lua")
 
 // The scripts, each common.lua followed by its own body.
 var (
@@ -22,22 +23,9 @@ var (
 
 // loadAlone loads a script that stands without common.lua.
 func loadAlone(name string) *store.Script {
-	body, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	return store.NewScript("ratelimit."+name, string(body))
+	return store.LoadScript(luaDir, "ratelimit", "", name)
 }
 
 func load(name string) *store.Script {
-	common, err := luaFS.ReadFile("lua/common.lua")
-	if err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	body, err := luaFS.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	src := fmt.Sprintf("local CH = %s\n%s\n%s", strconv.Quote(store.EventsChannel), common, body)
-	return store.NewScript("ratelimit."+name, src)
+	return store.LoadScript(luaDir, "ratelimit", "common", name)
 }

@@ -85,7 +85,7 @@ type TakeResult struct {
 // take sees the config as it is when the script runs, on whichever replica.
 // The price is that all buckets of one limit live on one node: a single
 // limit is served at the speed of one Redis node. The take script costs
-// 5 to 8 µs of Redis time, so that is on the order of 100k takes a second,
+// 7 to 14 µs of Redis time, so that is on the order of 100k takes a second,
 // and clients lease tokens in batches. A limit that needs more can be split
 // by name (api-0 .. api-7, with keys hashed across them); different limits
 // spread over the Cluster's nodes as usual.

@@ -3,6 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -122,4 +126,28 @@ func (s *Store) Subscribe(ctx context.Context, channel string) <-chan string {
 		}
 	}()
 	return out
+}
+
+// LoadScript reads a Lua script from fsys: prelude.lua (unless prelude is
+// empty) followed by name.lua, after a first line that defines CH, the events channel (a
+// channel is not a key, so scripts cannot take it in KEYS on a Cluster).
+// The script is named kind.name. It panics on a missing file: the files are
+// embedded at build time.
+func LoadScript(fsys fs.FS, kind, prelude, name string) *Script {
+	var src strings.Builder
+	fmt.Fprintf(&src, "local CH = %s\n", strconv.Quote(EventsChannel))
+	if prelude != "" {
+		src.Write(mustRead(fsys, prelude+".lua"))
+		src.WriteByte('\n')
+	}
+	src.Write(mustRead(fsys, name+".lua"))
+	return NewScript(kind+"."+name, src.String())
+}
+
+func mustRead(fsys fs.FS, name string) []byte {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	return b
 }

@@ -22,11 +22,7 @@ import (
 // node.
 func TestClusterRunsEveryScript(t *testing.T) {
 	c := storetest.StartCluster(t, 3)
-	st, err := store.Open(store.Config{URL: c.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenURL(t, c.URL(), 0)
 	s := breaker.NewService(st)
 	ctx := context.Background()
 
@@ -103,11 +99,7 @@ func TestClusterRunsEveryScript(t *testing.T) {
 // until writes succeed again through the sentinels, and what was lost.
 func TestSentinelFailover(t *testing.T) {
 	sn := storetest.StartSentinel(t)
-	st, err := store.Open(store.Config{URL: sn.URL(), Timeout: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenURL(t, sn.URL(), 500*time.Millisecond)
 	s := breaker.NewService(st)
 	ctx := context.Background()
 	cfg := breaker.DefaultConfig()

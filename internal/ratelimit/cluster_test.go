@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
-	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -19,11 +18,7 @@ import (
 // none may fail with CROSSSLOT.
 func TestClusterRunsEveryScript(t *testing.T) {
 	c := storetest.StartCluster(t, 3)
-	st, err := store.Open(store.Config{URL: c.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.OpenURL(t, c.URL(), 0)
 	s := ratelimit.NewService(st)
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(3, 3))

@@ -125,9 +125,16 @@ func (r *Redis) URL() string { return "redis://" + r.Addr }
 // Open opens a store on the server.
 func (r *Redis) Open(t testing.TB) *store.Store {
 	t.Helper()
-	st, err := store.Open(store.Config{URL: r.URL(), Timeout: time.Second})
+	return OpenURL(t, r.URL(), time.Second)
+}
+
+// OpenURL opens a store on url, with a timeout per call (zero: the
+// default), closed when the test ends.
+func OpenURL(t testing.TB, url string, timeout time.Duration) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{URL: url, Timeout: timeout})
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		t.Fatalf("open store %s: %v", url, err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st

@@ -4,8 +4,10 @@
 
 GO ?= go
 FUZZTIME ?= 10s
+# Pinned, run with `go run` so that nothing is installed by hand.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test vet unit fuzz bench demo clean
+.PHONY: run build test vet lint unit fuzz bench demo clean
 
 run:
 	$(GO) run ./cmd/controlplane
@@ -15,6 +17,9 @@ build:
 
 vet:
 	$(GO) vet ./...
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 # The whole suite under the race detector, then the side-by-side model runs
 # at full length without it (they are single-goroutine, and the detector
@@ -31,7 +36,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-test: vet unit fuzz
+test: vet lint unit fuzz
 
 # A fleet on this machine, no Docker: redis-server (when installed), two
 # control planes, two agents and a dependency that fails on cue.

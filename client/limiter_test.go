@@ -136,7 +136,7 @@ func TestLimiterKeys(t *testing.T) {
 			t.Errorf("For(%q).Allow() on an empty bucket = %v, want ErrRateLimited with a Retry-After", key, err)
 		}
 	}
-	if l.For("a") != l.For("a") || l.For("") != l {
+	if a1, a2 := l.For("a"), l.For("a"); a1 != a2 || l.For("") != l {
 		t.Errorf("For returns a new Limiter for a key it holds")
 	}
 	l.For("c") // over MaxKeys: one is forgotten

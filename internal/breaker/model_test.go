@@ -381,12 +381,6 @@ func (m *model) permits() []string {
 	return ps
 }
 
-func (m *model) delete() bool {
-	existed := m.exists
-	*m = model{name: m.name}
-	return existed
-}
-
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if (a%b != 0) && ((a < 0) != (b < 0)) {

@@ -6,8 +6,12 @@ GO ?= go
 FUZZTIME ?= 10s
 # Pinned, run with `go run` so that nothing is installed by hand.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The OpenAPI linter, Redocly CLI, pinned in tools/openapi/package-lock.json
+# and installed there by `npm ci` (needs node and npm).
+REDOCLY := tools/openapi/node_modules/.bin/redocly
+REDOCLY_STAMP := tools/openapi/node_modules/.installed
 
-.PHONY: run build test vet lint unit fuzz bench demo clean
+.PHONY: run build test vet lint lint-spec unit fuzz bench demo clean
 
 run:
 	$(GO) run ./cmd/controlplane
@@ -20,6 +24,17 @@ vet:
 
 lint:
 	$(GO) run $(STATICCHECK) ./...
+
+# api/openapi.yaml against Redocly's recommended rules, every warning an
+# error; tools/openapi/redocly.yaml says which rules are off and why.
+lint-spec: $(REDOCLY_STAMP)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		$(REDOCLY) lint --config tools/openapi/redocly.yaml api/openapi.yaml
+
+$(REDOCLY_STAMP): tools/openapi/package.json tools/openapi/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "lint-spec needs node (20.19 or later) and npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	npm ci --prefix tools/openapi --no-audit --no-fund
+	touch $@
 
 # The whole suite under the race detector, then the side-by-side model runs
 # at full length without it (they are single-goroutine, and the detector
@@ -36,7 +51,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-test: vet lint unit fuzz
+test: vet lint lint-spec unit fuzz
 
 # A fleet on this machine, no Docker: redis-server (when installed), two
 # control planes, two agents and a dependency that fails on cue.

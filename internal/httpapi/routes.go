@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,7 +18,9 @@ func (a *API) routes() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &requestError{Status: http.StatusNotFound, Detail: "no such route: " + r.URL.Path})
 	})
+	var allow *allowTable // made below, once every route is in
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow.methods(r.URL.Path))
 		a.writeError(w, r, &requestError{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 
@@ -53,5 +57,35 @@ func (a *API) routes() http.Handler {
 			r.With(a.require(RoleAgent)).Post("/take", a.take)
 		})
 	})
+	allow = newAllowTable(r)
 	return r
+}
+
+// allowTable answers which methods a path is served with, for the Allow
+// header that RFC 9110 requires of a 405. chi's own Match cannot say: it
+// takes the stubs that mount a subrouter for routes of every method.
+type allowTable struct {
+	patterns *chi.Mux          // every route pattern, flat, for any method
+	allow    map[string]string // route pattern to "DELETE, GET, PUT"
+}
+
+func newAllowTable(routes chi.Routes) *allowTable {
+	byPattern := map[string][]string{}
+	chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		p := routeName(route)
+		byPattern[p] = append(byPattern[p], method)
+		return nil
+	})
+	t := &allowTable{patterns: chi.NewRouter(), allow: map[string]string{}}
+	for p, ms := range byPattern {
+		slices.Sort(ms)
+		t.allow[p] = strings.Join(ms, ", ")
+		t.patterns.Handle(p, http.NotFoundHandler())
+	}
+	return t
+}
+
+// methods returns the methods path is served with, comma-separated.
+func (t *allowTable) methods(path string) string {
+	return t.allow[t.patterns.Find(chi.NewRouteContext(), http.MethodGet, routeName(path))]
 }

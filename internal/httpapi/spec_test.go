@@ -38,7 +38,14 @@ type apiSpec struct {
 	// problem is the Problem schema, for 404s and 405s of routes the spec
 	// does not have.
 	problem *openapi3.Schema
+	// events is the schema of each event's data on /v1/events, by event
+	// name, from the extension eventsExtension.
+	events map[string]*openapi3.Schema
 }
+
+// eventsExtension, on the media type of /v1/events, names the schema of
+// each event's data.
+const eventsExtension = "x-breakwater-events"
 
 // loadSpec loads and validates the spec once for the whole test binary.
 var loadSpec = sync.OnceValues(func() (*apiSpec, error) {
@@ -50,7 +57,14 @@ var loadSpec = sync.OnceValues(func() (*apiSpec, error) {
 	if err := doc.Validate(loader.Context); err != nil {
 		return nil, fmt.Errorf("validate %s: %w", specFile, err)
 	}
-	closeResponseObjects(doc)
+	events, err := eventSchemas(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", specFile, err)
+	}
+	closeResponseObjects(doc, events)
+	// The router matches the servers' scheme and host too; the tests'
+	// servers listen on other ports, so route on the paths alone.
+	doc.Servers = nil
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", specFile, err)
@@ -59,8 +73,35 @@ var loadSpec = sync.OnceValues(func() (*apiSpec, error) {
 	if problem == nil || problem.Value == nil {
 		return nil, fmt.Errorf("%s: no Problem schema", specFile)
 	}
-	return &apiSpec{doc: doc, router: router, problem: problem.Value}, nil
+	return &apiSpec{doc: doc, router: router, problem: problem.Value, events: events}, nil
 })
+
+// eventSchemas resolves the schemas that eventsExtension names, on the
+// 200 answer of GET /v1/events.
+func eventSchemas(doc *openapi3.T) (map[string]*openapi3.Schema, error) {
+	op := doc.Paths.Find("/v1/events").GetOperation(http.MethodGet)
+	if op == nil {
+		return nil, errors.New("no GET /v1/events")
+	}
+	mt := op.Responses.Status(http.StatusOK).Value.Content.Get("text/event-stream")
+	if mt == nil {
+		return nil, errors.New("GET /v1/events: no text/event-stream answer")
+	}
+	names, ok := mt.Extensions[eventsExtension].(map[string]any)
+	if !ok || len(names) == 0 {
+		return nil, fmt.Errorf("GET /v1/events: %s missing or not a map", eventsExtension)
+	}
+	events := map[string]*openapi3.Schema{}
+	for name, v := range names {
+		ref, _ := v.(map[string]any)["$ref"].(string)
+		schema := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
+		if !strings.HasPrefix(ref, "#/components/schemas/") || schema == nil || schema.Value == nil {
+			return nil, fmt.Errorf("%s: event %s: %v is not a reference to a schema of components", eventsExtension, name, v)
+		}
+		events[name] = schema.Value
+	}
+	return events, nil
+}
 
 // specDoc returns the spec, failing the test if it does not load or is
 // not valid OpenAPI.
@@ -74,11 +115,12 @@ func specDoc(t *testing.T) *apiSpec {
 }
 
 // closeResponseObjects makes every object schema a response can reach
-// reject properties it does not name, unless it says otherwise. The
+// reject properties it does not name, unless it says otherwise, and so
+// every schema of events' data. The
 // published spec leaves them open, so that clients tolerate fields added
 // within v1; the tests hold the server to exactly the fields the spec
 // names, so that a field added to a handler cannot go unspecified.
-func closeResponseObjects(doc *openapi3.T) {
+func closeResponseObjects(doc *openapi3.T, events map[string]*openapi3.Schema) {
 	seen := map[*openapi3.Schema]bool{}
 	var walk func(ref *openapi3.SchemaRef)
 	walk = func(ref *openapi3.SchemaRef) {
@@ -100,6 +142,9 @@ func closeResponseObjects(doc *openapi3.T) {
 				walk(sub)
 			}
 		}
+	}
+	for _, s := range events {
+		walk(&openapi3.SchemaRef{Value: s})
 	}
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
@@ -172,6 +217,9 @@ func (s *apiSpec) check(r *http.Request, status int, header http.Header, body []
 	case errors.Is(err, routers.ErrPathNotFound):
 		return s.checkProblem("the spec has no such path", http.StatusNotFound, status, header, body)
 	case errors.Is(err, routers.ErrMethodNotAllowed):
+		if err := s.checkAllow(r.URL.Path, header); err != nil {
+			return err
+		}
 		return s.checkProblem("the spec has no such method on this path", http.StatusMethodNotAllowed, status, header, body)
 	case err != nil:
 		return fmt.Errorf("find route: %w", err)
@@ -232,6 +280,34 @@ func (s *apiSpec) checkProblem(why string, want, status int, header http.Header,
 	return s.problem.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors())
 }
 
+// checkAllow checks that the Allow header of a 405 lists exactly the
+// methods the spec gives the path.
+func (s *apiSpec) checkAllow(path string, header http.Header) error {
+	var want []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		route, _, err := s.router.FindRoute(httptest.NewRequest(m, path, nil))
+		if err != nil {
+			continue
+		}
+		for method := range route.PathItem.Operations() {
+			want = append(want, method)
+		}
+		break
+	}
+	slices.Sort(want)
+	var got []string
+	for m := range strings.SplitSeq(header.Get("Allow"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			got = append(got, m)
+		}
+	}
+	slices.Sort(got)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		return fmt.Errorf("Allow = %q, want the methods the spec gives %s: %v", header.Get("Allow"), path, want)
+	}
+	return nil
+}
+
 // specOperations returns "METHOD /path" for every operation in the spec,
 // sorted.
 func specOperations(t *testing.T) []string {
@@ -267,7 +343,9 @@ func TestSpecMatchesRoutes(t *testing.T) {
 
 // specRoles returns the role of every operation in the spec, keyed by
 // "METHOD /path": the value of x-breakwater-role, or "" for an operation
-// open to all (security: []). It fails the test for an operation that has
+// open to all by default (security: [], or a security list with an empty
+// alternative, as /metrics has: a token is optional there unless the server
+// runs with --metrics-role). It fails the test for an operation that has
 // neither or both, or a role that is not reader, agent or operator.
 func specRoles(t *testing.T) map[string]string {
 	t.Helper()
@@ -276,7 +354,8 @@ func specRoles(t *testing.T) map[string]string {
 		for method, op := range item.Operations() {
 			key := method + " " + path
 			ext, hasRole := op.Extensions[roleExtension]
-			open := op.Security != nil && len(*op.Security) == 0
+			open := op.Security != nil && (len(*op.Security) == 0 ||
+				slices.ContainsFunc(*op.Security, func(r openapi3.SecurityRequirement) bool { return len(r) == 0 }))
 			switch {
 			case open && hasRole:
 				t.Errorf("%s: has both security: [] and %s %v; want one", key, roleExtension, ext)
@@ -492,5 +571,91 @@ func TestSpecCheckRejects(t *testing.T) {
 				t.Errorf("check(%s %s %d) = %v, want error %t", tt.method, tt.path, tt.status, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSpecMethodNotAllowed sends every path of the spec each method it does
+// not list: the answer is a 405 whose Allow header names exactly the
+// methods the spec lists for the path.
+func TestSpecMethodNotAllowed(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	for tmpl, item := range specDoc(t).doc.Paths.Map() {
+		var want []string
+		for method := range item.Operations() {
+			want = append(want, method)
+		}
+		slices.Sort(want)
+		path := strings.ReplaceAll(tmpl, "{name}", "payments")
+		for _, method := range []string{"GET", "PUT", "POST", "DELETE", "PATCH"} {
+			if slices.Contains(want, method) {
+				continue
+			}
+			res := ta.do(method, path, nil, "")
+			if res.Status != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s = %d, want 405 (body %s)", method, path, res.Status, res.Body)
+				continue
+			}
+			if got := res.Header.Get("Allow"); got != strings.Join(want, ", ") {
+				t.Errorf("%s %s: Allow = %q, want %q", method, path, got, strings.Join(want, ", "))
+			}
+		}
+	}
+}
+
+// TestSpecEventSchemas makes every kind of event and checks each one's
+// data against the schema the spec gives its name.
+func TestSpecEventSchemas(t *testing.T) {
+	s := specDoc(t)
+	ta := newTestAPI(t, nil)
+	stream, res := ta.openEvents(t, "", "")
+	if stream == nil {
+		t.Fatalf("GET /v1/events = %d, want 200", res.StatusCode)
+	}
+	// The replica subscribes to the store's channel in the background:
+	// change a breaker until the stream shows it, so no event below is
+	// published before the subscription.
+	for subscribed, deadline := false, time.After(10*time.Second); !subscribed; {
+		ta.do("PUT", "/v1/breakers/warmup", `{}`, "")
+		select {
+		case e := <-stream.events:
+			subscribed = e.Name == "breaker.config"
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no event on the stream within 10s")
+		}
+	}
+	const b = "/v1/breakers/payments"
+	for _, st := range []struct {
+		method, path string
+		body         string
+		event        string
+	}{
+		{"PUT", b, `{"window":{"type":"count","size":10},"minimum_calls":2}`, "breaker.config"},
+		{"POST", b + "/outcomes", `{"outcomes":[{"success":false,"count":2}]}`, "breaker.state"},
+		{"DELETE", b, "", "breaker.deleted"},
+		{"PUT", "/v1/ratelimits/search", `{"capacity":10,"refill_per_second":1}`, "ratelimit.config"},
+		{"DELETE", "/v1/ratelimits/search", "", "ratelimit.deleted"},
+	} {
+		var body any
+		if st.body != "" {
+			body = st.body
+		}
+		if res := ta.do(st.method, st.path, body, ""); res.Status >= 300 {
+			t.Fatalf("%s %s = %d (body %s)", st.method, st.path, res.Status, res.Body)
+		}
+		e := stream.next(named(st.event))
+		schema := s.events[e.Name]
+		if schema == nil {
+			t.Errorf("event %s: the spec gives it no schema in %s", e.Name, eventsExtension)
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(e.Data), &v); err != nil {
+			t.Errorf("event %s: data %s: %v", e.Name, e.Data, err)
+			continue
+		}
+		if err := schema.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
+			t.Errorf("event %s: data %s does not match its schema: %v", e.Name, e.Data, err)
+		}
 	}
 }

@@ -164,8 +164,8 @@ func closeResponseObjects(doc *openapi3.T, events map[string]*openapi3.Schema) {
 // api/openapi.yaml: its status must be listed for the operation, and its
 // content type, body and headers must match what the spec says of that
 // status. A path the spec does not have must be answered 404, a method it
-// does not have 405, both with a problem document. The client gets the
-// response unchanged.
+// does not have 405 with Allow naming the path's methods, both with a
+// problem document. The client gets the response unchanged.
 func specChecked(t *testing.T, h http.Handler) http.Handler {
 	t.Helper()
 	s := specDoc(t)
@@ -546,6 +546,7 @@ func TestSpecCheckRejects(t *testing.T) {
 		{"denial with Retry-After", "POST", "/v1/breakers/b/acquire", 200, h("Content-Type", jsonCT, "Retry-After", "2"), denied, false},
 		{"problem", "GET", "/v1/breakers/b", 404, h("Content-Type", problemT), problem, false},
 		{"unknown route 404", "GET", "/nope", 404, h("Content-Type", problemT), problem, false},
+		{"unknown method 405", "PATCH", "/v1/breakers/b", 405, h("Content-Type", problemT, "Allow", "GET, PUT, DELETE"), strings.Replace(problem, "404", "405", 1), false},
 
 		{"status not listed", "PUT", "/v1/breakers/b", 404, h("Content-Type", problemT), problem, true},
 		{"wrong content type", "GET", "/v1/breakers/b", 404, h("Content-Type", jsonCT), problem, true},
@@ -562,6 +563,8 @@ func TestSpecCheckRejects(t *testing.T) {
 		{"problem without detail", "GET", "/v1/breakers/b", 404, h("Content-Type", problemT), `{"type":"about:blank","title":"Not Found","status":404}`, true},
 		{"unknown route served", "GET", "/nope", 200, h("Content-Type", jsonCT), "{}", true},
 		{"unknown method served", "PATCH", "/v1/breakers/b", 200, h("Content-Type", jsonCT), breaker, true},
+		{"405 without Allow", "PATCH", "/v1/breakers/b", 405, h("Content-Type", problemT), strings.Replace(problem, "404", "405", 1), true},
+		{"405 with a wrong Allow", "PATCH", "/v1/breakers/b", 405, h("Content-Type", problemT, "Allow", "GET, POST"), strings.Replace(problem, "404", "405", 1), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

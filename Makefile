@@ -1,6 +1,7 @@
 # Breakwater. `make run` serves the control plane on the embedded store at
 # 127.0.0.1:8080; `make test` runs the whole suite (the real-Redis tests need
-# redis-server on PATH: `apt-get install -y redis-server`).
+# redis-server on PATH: `apt-get install -y redis-server`; the OpenAPI linter
+# needs node and npm).
 
 GO ?= go
 FUZZTIME ?= 10s

@@ -31,6 +31,7 @@ func (a *API) routes() http.Handler {
 		metrics = a.require(a.metricsRole)(metrics)
 	}
 	r.Method(http.MethodGet, "/metrics", metrics)
+	consoleRoutes(r)
 
 	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
 	r.With(a.require(RoleOperator)).Get("/v1/audit", a.listAudit)

@@ -5,7 +5,8 @@
 'use strict';
 
 const TOKEN_KEY = 'breakwater.token';
-const HISTORY_MS = 5 * 60 * 1000; // sparkline span
+const HISTORY_MS = 5 * 60 * 1000; // longest sparkline span
+const MIN_SPAN_MS = 60 * 1000; // shortest sparkline span
 const POLL_LIVE_MS = 5000; // periodic read while the event stream is up
 const POLL_FALLBACK_MS = 2000; // periodic read without a stream
 const AUDIT_POLL_MS = 10000;
@@ -14,7 +15,7 @@ const STATES = {
   closed: { word: 'closed', symbol: '●' },
   open: { word: 'open', symbol: '✕' },
   half_open: { word: 'half-open', symbol: '◐' },
-  forced_open: { word: 'forced open', symbol: '⛔' },
+  forced_open: { word: 'forced open', symbol: '✖' },
   forced_closed: { word: 'forced closed', symbol: '⚑' },
 };
 
@@ -130,7 +131,7 @@ function putBreaker(b) {
   page.breakers.set(b.name, b);
   const h = page.history.get(b.name) || [];
   const now = Date.now();
-  h.push({ t: now, rate: b.stats.failure_rate, calls: b.stats.calls });
+  h.push({ t: now, rate: b.stats.failure_rate, calls: b.stats.calls, state: b.state });
   while (h.length && h[0].t < now - HISTORY_MS) h.shift();
   page.history.set(b.name, h);
   renderBreaker(b);
@@ -261,6 +262,8 @@ function dispatch(block) {
         // Show the new state at once; the read below fills in the rest.
         b.state = ev.to;
         if (ev.generation !== undefined) b.generation = ev.generation;
+        const h = page.history.get(ev.name);
+        if (h && h.length) h.push({ ...h[h.length - 1], t: Date.now(), state: ev.to });
         renderBreaker(b);
         renderSummary();
       }
@@ -324,7 +327,7 @@ function makeCard(name) {
   const head = el('header', {}, el('h3', {}, name), state);
   const [fr, frDD] = stat('failure rate');
   const [sr, srDD] = stat('slow calls');
-  const [calls, callsDD] = stat('calls in window');
+  const [calls, callsDD] = stat('calls');
   const [gen, genDD] = stat('generation');
   const [since, sinceDD] = stat('since');
   const [thr, thrDD] = stat('trips at');
@@ -334,11 +337,12 @@ function makeCard(name) {
   const spark = svg('svg', { class: 'spark', viewBox: '0 0 300 44', preserveAspectRatio: 'none', role: 'img' });
   const sparkTitle = svg('title');
   spark.append(sparkTitle);
-  const legend = el('p', { class: 'spark-legend' }, 'last 5 min: ', el('span', { class: 'rate-key' }, '— failure rate'), ' · bars: calls');
+  const legendSpan = el('span', {}, '');
+  const legend = el('p', { class: 'spark-legend' }, legendSpan, el('span', { class: 'rate-key' }, '— failure rate'), ' · bars: calls · shaded: not closed');
   const actions = el('div', { class: 'actions' });
   const root = el('article', { class: 'breaker', 'data-name': name, 'aria-label': 'breaker ' + name },
     head, stats, timer, override, spark, legend, actions);
-  const c = { root, state, frDD, srDD, callsDD, genDD, sinceDD, thrDD, timer, override, spark, sparkTitle, actions, actionKey: '' };
+  const c = { root, state, frDD, srDD, callsDD, genDD, sinceDD, thrDD, timer, override, spark, sparkTitle, legendSpan, actions, actionKey: '' };
   page.cards.set(name, c);
   // Keep the grid sorted by name.
   const grid = $('grid');
@@ -361,7 +365,7 @@ function renderBreaker(b) {
   c.genDD.textContent = String(b.generation ?? '–');
   c.sinceDD.textContent = b.since ? clock(b.since) : '–';
   c.sinceDD.title = b.since || '';
-  c.thrDD.textContent = cfg.failure_rate_threshold !== undefined ? cfg.failure_rate_threshold + '% of ≥' + cfg.minimum_calls : '–';
+  c.thrDD.textContent = cfg.failure_rate_threshold !== undefined ? cfg.failure_rate_threshold + '% (min ' + cfg.minimum_calls + ')' : '–';
   if (b.override) {
     const o = b.override;
     c.override.textContent = 'Forced by ' + (o.by || 'anonymous') + ' at ' + clock(o.at) + ': ' + o.reason;
@@ -393,9 +397,16 @@ function renderSpark(b, c) {
   const h = page.history.get(b.name) || [];
   for (const n of [...c.spark.children]) if (n !== c.sparkTitle) n.remove();
   const W = 300, H = 44, now = Date.now();
-  const x = (t) => W - ((now - t) / HISTORY_MS) * W;
+  const spanMs = Math.min(HISTORY_MS, Math.max(MIN_SPAN_MS, h.length ? now - h[0].t : 0));
+  const x = (t) => W - ((now - t) / spanMs) * W;
+  // Shade the time the breaker was not closed.
+  h.forEach((p, i) => {
+    if (p.state === 'closed') return;
+    const x0 = x(p.t), x1 = i + 1 < h.length ? x(h[i + 1].t) : W;
+    c.spark.append(svg('rect', { class: 'band band-' + p.state, x: x0.toFixed(1), y: 0, width: Math.max(1, x1 - x0).toFixed(1), height: H }));
+  });
   const maxCalls = Math.max(1, ...h.map((p) => p.calls));
-  const bw = Math.max(2, W / 150);
+  const bw = Math.max(2, (W * 2000) / spanMs);
   for (const p of h) {
     const bh = (p.calls / maxCalls) * (H - 2);
     c.spark.append(svg('rect', { class: 'calls', x: (x(p.t) - bw).toFixed(1), y: (H - bh).toFixed(1), width: bw.toFixed(1), height: bh.toFixed(1) }));
@@ -406,13 +417,15 @@ function renderSpark(b, c) {
     c.spark.append(svg('line', { class: 'threshold', x1: 0, x2: W, y1: y, y2: y }));
   }
   if (h.length) {
-    const pts = h.map((p) => x(p.t).toFixed(1) + ',' + (H - (p.rate / 100) * (H - 2)).toFixed(1));
-    if (h.length === 1) pts.unshift((x(h[0].t) - 2).toFixed(1) + ',' + pts[0].split(',')[1]);
+    const pts = h.map((p) => x(p.t).toFixed(1) + ',' + (H - 1 - (p.rate / 100) * (H - 2)).toFixed(1));
+    pts.push(W + ',' + pts[pts.length - 1].split(',')[1]);
     c.spark.append(svg('polyline', { class: 'rate', points: pts.join(' ') }));
   }
+  const mins = Math.round(spanMs / 60000);
+  c.legendSpan.textContent = 'last ' + mins + ' min: ';
   const last = h[h.length - 1];
   c.sparkTitle.textContent = last
-    ? 'Failure rate over the last ' + Math.round((now - h[0].t) / 60000) + ' min, now ' + pct(last.rate) + '; ' + last.calls + ' calls in the window'
+    ? 'Failure rate over the last ' + mins + ' min, now ' + pct(last.rate) + '; ' + last.calls + ' calls in the window'
     : 'No samples yet';
 }
 
@@ -592,7 +605,7 @@ function clock(iso) {
   const d = new Date(iso);
   if (isNaN(d)) return '–';
   const today = new Date().toDateString() === d.toDateString();
-  return today ? d.toLocaleTimeString() : d.toLocaleString();
+  return today ? d.toLocaleTimeString([], { hourCycle: 'h23' }) : d.toLocaleString([], { hourCycle: 'h23' });
 }
 
 function span(ms) {

@@ -338,7 +338,8 @@ function makeCard(name) {
   const sparkTitle = svg('title');
   spark.append(sparkTitle);
   const legendSpan = el('span', {}, '');
-  const legend = el('p', { class: 'spark-legend' }, legendSpan, el('span', { class: 'rate-key' }, '— failure rate'), ' · bars: calls · shaded: not closed');
+  const legend = el('p', { class: 'spark-legend' }, legendSpan, el('span', { class: 'rate-key' }, '— failure rate'), ' · ▮ calls');
+  legend.title = 'Shaded: the breaker was not closed. Dashed: the failure-rate threshold.';
   const actions = el('div', { class: 'actions' });
   const root = el('article', { class: 'breaker', 'data-name': name, 'aria-label': 'breaker ' + name },
     head, stats, timer, override, spark, legend, actions);
@@ -365,7 +366,8 @@ function renderBreaker(b) {
   c.genDD.textContent = String(b.generation ?? '–');
   c.sinceDD.textContent = b.since ? clock(b.since) : '–';
   c.sinceDD.title = b.since || '';
-  c.thrDD.textContent = cfg.failure_rate_threshold !== undefined ? cfg.failure_rate_threshold + '% (min ' + cfg.minimum_calls + ')' : '–';
+  c.thrDD.textContent = cfg.failure_rate_threshold !== undefined ? '≥' + cfg.failure_rate_threshold + '%' : '–';
+  c.thrDD.title = 'failure rate that opens it, once the window holds ' + cfg.minimum_calls + ' calls';
   if (b.override) {
     const o = b.override;
     c.override.textContent = 'Forced by ' + (o.by || 'anonymous') + ' at ' + clock(o.at) + ': ' + o.reason;
@@ -422,7 +424,7 @@ function renderSpark(b, c) {
     c.spark.append(svg('polyline', { class: 'rate', points: pts.join(' ') }));
   }
   const mins = Math.round(spanMs / 60000);
-  c.legendSpan.textContent = 'last ' + mins + ' min: ';
+  c.legendSpan.textContent = mins + ' min: ';
   const last = h[h.length - 1];
   c.sparkTitle.textContent = last
     ? 'Failure rate over the last ' + mins + ' min, now ' + pct(last.rate) + '; ' + last.calls + ' calls in the window'

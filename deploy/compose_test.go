@@ -33,7 +33,7 @@ func TestComposeFile(t *testing.T) {
 	}
 
 	binaries, envNames := binariesAndEnv(t, root)
-	want := []string{"agent", "controlplane-a", "controlplane-b", "demo-upstream", "prometheus", "redis"}
+	want := []string{"agent", "controlplane-a", "controlplane-b", "demo-upstream", "grafana", "prometheus", "redis"}
 	var got []string
 	for name := range project.Services {
 		got = append(got, name)

@@ -64,3 +64,9 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Refresh docs/console.png from the console's browser test (needs chromium;
+# sends a minute of traffic first so the sparklines have a shape).
+.PHONY: console-screenshot
+console-screenshot:
+	$(GO) test -count=1 -run TestConsoleScreenshot ./internal/httpapi/consoletest -docs-screenshot

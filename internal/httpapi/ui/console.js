@@ -282,7 +282,14 @@ function dispatch(block) {
       readLimits().catch(() => {});
       break;
   }
-  if (page.operator && event !== 'ratelimit.config') readAudit().catch(() => {});
+  if (page.operator) readAuditSoon();
+}
+
+// readAuditSoon reads the audit trail once after a burst of events.
+let auditSoon = 0;
+function readAuditSoon() {
+  clearTimeout(auditSoon);
+  auditSoon = setTimeout(() => readAudit().catch(() => {}), 300);
 }
 
 function setStreaming(on, text) {
@@ -536,6 +543,7 @@ function openAction(name, action) {
   $('action-reason').value = '';
   $('action-reason').required = a.needsReason;
   $('action-ttl').value = '';
+  $('action-reason').readOnly = $('action-ttl').readOnly = false;
   $('action-error').hidden = true;
   $('action-result').hidden = true;
   $('action-submit').hidden = false;
@@ -567,6 +575,7 @@ async function submitAction(ev) {
     if (b) putBreaker(b);
     renderSummary();
     pending.done = true;
+    $('action-reason').readOnly = $('action-ttl').readOnly = true;
     $('action-error').hidden = true;
     $('action-submit').hidden = true;
     $('action-cancel').textContent = 'Close';

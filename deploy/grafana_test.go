@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -288,7 +287,10 @@ func scrape(t *testing.T, url string) metricSet {
 func buildBinaries(t *testing.T, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go build needs the go tool on PATH: %v", err)
+	}
 	args := []string{"build", "-o", dir}
 	for _, n := range names {
 		args = append(args, "./cmd/"+n)

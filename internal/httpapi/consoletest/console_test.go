@@ -302,7 +302,8 @@ func TestConsoleListsBreakers(t *testing.T) {
 		cp.do(t, "PUT", "/v1/breakers/"+name, `{}`)
 	}
 	cp.do(t, "PUT", "/v1/ratelimits/tenant-api", `{"capacity":100,"refill_per_second":0.01}`)
-	cp.do(t, "POST", "/v1/ratelimits/tenant-api/take", `{"tokens":30,"key":"tenant-42"}`)
+	// A key that must be escaped in a query string.
+	cp.do(t, "POST", "/v1/ratelimits/tenant-api/take", `{"tokens":30,"key":"tenant 42/ü&x=1"}`)
 
 	tb := newTab(t)
 	tb.open(cp, readerSecret)
@@ -319,12 +320,12 @@ func TestConsoleListsBreakers(t *testing.T) {
 	// The bucket of a key an operator types.
 	tb.waitFor("the rate limit", `document.querySelector('#ratelimit-table tr[data-name="tenant-api"]') !== null`, 5*time.Second)
 	tb.run("look up a key",
-		chromedp.SendKeys(chromedp.CSS("#lookup-key"), "tenant-42"),
+		chromedp.SendKeys(chromedp.CSS("#lookup-key"), "tenant 42/ü&x=1"),
 		chromedp.Click(chromedp.CSS(`#lookup button[type="submit"]`)))
 	tb.waitFor("the bucket level", `document.querySelector('#lookup-out meter') !== null`, 5*time.Second)
 	level := eval[float64](tb, `document.querySelector('#lookup-out meter').value`)
 	if level < 70 || level > 71 {
-		t.Errorf("bucket level of tenant-42 after taking 30 of 100 = %v, want 70 plus the little that refilled since", level)
+		t.Errorf("bucket level of the key after taking 30 of 100 = %v, want 70 plus the little that refilled since", level)
 	}
 	tb.screenshot("list-reader.png")
 }
@@ -339,9 +340,11 @@ func TestConsoleShowsTripLive(t *testing.T) {
 	// A reload would lose this mark.
 	tb.run("mark the page", chromedp.Evaluate[chromedp.Void](`window.breakwaterTestMark = 1`))
 
+	tripped := time.Now()
 	cp.do(t, "POST", "/v1/breakers/payments/outcomes", trip)
 	// Well inside the 5 s of the periodic read: the event stream shows it.
 	tb.waitFor("the trip", cardState("payments")+` === 'open ✕ open'`, 2*time.Second)
+	t.Logf("the trip showed %v after the report was sent", time.Since(tripped).Round(time.Millisecond))
 	if !eval[bool](tb, `window.breakwaterTestMark === 1`) {
 		t.Errorf("the page reloaded to show the trip")
 	}

@@ -60,7 +60,12 @@ async function api(method, path, body) {
   }
   const res = await fetch(path, init);
   const date = res.headers.get('Date');
-  if (date) page.skewMs = Date.parse(date) - Date.now();
+  if (date) {
+    // Date has whole seconds: take the middle of its second, and move
+    // the estimate only when it is off by more than that rounding.
+    const skew = Date.parse(date) + 500 - Date.now();
+    if (Math.abs(skew - page.skewMs) > 1000) page.skewMs = skew;
+  }
   if (res.status === 204) return null;
   const ct = res.headers.get('Content-Type') || '';
   const data = ct.includes('json') ? await res.json() : null;
@@ -214,6 +219,7 @@ async function follow() {
       // Events were lost while no stream was connected: read everything.
       refresh();
       await readStream(res.body, ctl.signal);
+      if (ctl.signal.aborted) return;
     } catch (e) {
       if (ctl.signal.aborted) return;
     }
@@ -339,7 +345,7 @@ function makeCard(name) {
   const [since, sinceDD] = stat('since');
   const [thr, thrDD] = stat('trips at');
   const stats = el('dl', { class: 'stats' }, fr, sr, calls, thr, gen, since);
-  const timer = el('p', { class: 'timer', 'aria-live': 'polite' });
+  const timer = el('p', { class: 'timer' });
   const override = el('p', { class: 'override' });
   const spark = svg('svg', { class: 'spark', viewBox: '0 0 300 44', preserveAspectRatio: 'none', role: 'img' });
   const sparkTitle = svg('title');

@@ -160,7 +160,7 @@ async function readAudit() {
   if (!page.operator) {
     $('audit-note').textContent = 'The audit trail needs an operator token.';
     $('audit-note').hidden = false;
-    $('audit-table').tBodies[0].replaceChildren();
+    renderAudit([]);
     return [];
   }
   const data = await api('GET', '/v1/audit?limit=50');
@@ -476,6 +476,7 @@ function renderLimits() {
     el('td', { class: 'num' }, String(l.config.capacity)),
     el('td', { class: 'num' }, String(l.config.refill_per_second)))));
   $('ratelimits-empty').hidden = page.limits.length > 0;
+  $('ratelimit-table').parentElement.hidden = page.limits.length === 0;
   const sel = $('lookup-limit');
   const chosen = sel.value;
   sel.replaceChildren(...page.limits.map((l) => el('option', { value: l.name }, l.name)));
@@ -484,6 +485,7 @@ function renderLimits() {
 }
 
 function renderAudit(entries) {
+  $('audit-table').parentElement.hidden = entries.length === 0;
   $('audit-table').tBodies[0].replaceChildren(...entries.map((e) => el('tr', { 'data-id': e.id },
     el('td', { title: e.at }, clock(e.at)),
     el('td', {}, e.by || 'anonymous'),

@@ -31,6 +31,9 @@ func randomConfig(r *rand.Rand, timeless bool) Config {
 		c.Window = Window{Type: WindowCount, Size: 1 + r.Int64N(20)}
 	}
 	c.MinimumCalls = 1 + r.Int64N(10)
+	if c.Window.Type == WindowCount {
+		c.MinimumCalls = min(c.MinimumCalls, c.Window.Size) // Validate refuses more
+	}
 	c.FailureRateThreshold = 1 + r.Int64N(100)
 	c.SlowCallDurationMS = 1 + r.Int64N(500)
 	c.SlowCallRateThreshold = 1 + r.Int64N(100)

@@ -120,6 +120,11 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	// A count window never holds more than Size calls, so a rate could
+	// never be judged: the breaker would trip on consecutive_failures only.
+	if c.Window.Type == WindowCount && c.MinimumCalls > c.Window.Size {
+		return &ValidationError{Field: "minimum_calls", Reason: fmt.Sprintf("must be at most window.size (%d) for a count window, got %d", c.Window.Size, c.MinimumCalls)}
+	}
 	return nil
 }
 

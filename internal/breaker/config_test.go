@@ -16,6 +16,8 @@ func TestConfigValidate(t *testing.T) {
 		{"time window at its max", func(c *Config) { c.Window.Size = MaxTimeWindow }, ""},
 		{"unknown window type", func(c *Config) { c.Window.Type = "sliding" }, "window.type"},
 		{"time window too long", func(c *Config) { c.Window.Size = MaxTimeWindow + 1 }, "window.size"},
+		{"count window of minimum_calls", func(c *Config) { c.Window = Window{Type: WindowCount, Size: c.MinimumCalls} }, ""},
+		{"count window below minimum_calls", func(c *Config) { c.Window = Window{Type: WindowCount, Size: c.MinimumCalls - 1} }, "minimum_calls"},
 		{"count window too long", func(c *Config) { c.Window = Window{Type: WindowCount, Size: MaxCountWindow + 1} }, "window.size"},
 		{"window zero", func(c *Config) { c.Window.Size = 0 }, "window.size"},
 		{"minimum_calls zero", func(c *Config) { c.MinimumCalls = 0 }, "minimum_calls"},

@@ -27,6 +27,7 @@ func TestBadInput(t *testing.T) {
 		{"window size zero", "PUT", "/v1/breakers/pay", `{"window":{"size":0}}`, 400, "window.size"},
 		{"time window too long", "PUT", "/v1/breakers/pay", `{"window":{"size":3601}}`, 400, "window.size"},
 		{"count window too long", "PUT", "/v1/breakers/pay", `{"window":{"type":"count","size":10001}}`, 400, "window.size"},
+		{"count window below minimum_calls", "PUT", "/v1/breakers/pay", `{"window":{"type":"count","size":5},"minimum_calls":6}`, 400, "minimum_calls"},
 		{"minimum_calls zero", "PUT", "/v1/breakers/pay", `{"minimum_calls":0}`, 400, "minimum_calls"},
 		{"failure rate 0", "PUT", "/v1/breakers/pay", `{"failure_rate_threshold":0}`, 400, "failure_rate_threshold"},
 		{"failure rate 101", "PUT", "/v1/breakers/pay", `{"failure_rate_threshold":101}`, 400, "failure_rate_threshold"},

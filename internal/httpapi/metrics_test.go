@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -40,4 +41,30 @@ func TestMetricsShowFleetState(t *testing.T) {
 	if body := string(a.do("GET", "/metrics", nil, "").Body); !strings.Contains(body, `breakwater_http_request_duration_seconds_count{code="200",method="POST",route="/v1/breakers/{name}/outcomes"} 1`) {
 		t.Errorf("replica A /metrics lacks the outcomes request by route pattern")
 	}
+}
+
+// TestMetricsMethodLabelsBounded: requests with made-up methods, sent
+// without a token, all count under one method label.
+func TestMetricsMethodLabelsBounded(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	for i := range 20 {
+		ta.do(fmt.Sprintf("BREW%d", i), "/v1/breakers/pay", nil, "")
+	}
+	body := string(ta.do("GET", "/metrics", nil, "").Body)
+	if strings.Contains(body, `method="BREW`) {
+		t.Errorf("/metrics has a label per made-up method:\n%s", grepLines(body, "BREW"))
+	}
+	if !strings.Contains(body, `method="other"`) {
+		t.Errorf("/metrics lacks method=\"other\" for made-up methods")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -128,11 +128,6 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Breaker, bo
 	if err := cfg.Validate(); err != nil {
 		return Breaker{}, false, err
 	}
-	// The index is written first, so it always lists every breaker (and
-	// at worst a name whose breaker is gone, which List skips).
-	if err := s.store.AddToSet(ctx, indexKey, name); err != nil {
-		return Breaker{}, false, err
-	}
 	v, err := s.store.Run(ctx, scriptPut, keys(name), name, cfg.Window.Type, cfg.Window.Size,
 		cfg.MinimumCalls, cfg.FailureRateThreshold, cfg.SlowCallDurationMS, cfg.SlowCallRateThreshold,
 		cfg.ConsecutiveFailures, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls, cfg.ProbeTimeoutMS, cfg.CacheTTLMS)
@@ -144,7 +139,14 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Breaker, bo
 		return Breaker{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
 	}
 	b, err := parseView(name, arr[1:])
-	return b, asInt(arr[0]) == 1, err
+	if err != nil {
+		return Breaker{}, false, err
+	}
+	// After the script: see store.IndexAfterPut for why this order.
+	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
+		return Breaker{}, false, err
+	}
+	return b, asInt(arr[0]) == 1, nil
 }
 
 // Get returns one breaker.
@@ -166,7 +168,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.RemoveFromSet(ctx, indexKey, name); err != nil {
+	if err := s.store.IndexAfterDelete(ctx, indexKey, name, keys(name)[0]); err != nil {
 		return err
 	}
 	if asInt(v) == 0 {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,8 +35,10 @@ type AuditEntry struct {
 	Action string    `json:"action"`
 	Target string    `json:"target"`
 	Reason string    `json:"reason,omitempty"`
-	// Result is "ok", "error: ..." or "unknown" (the control plane stopped
-	// between the action and its result record).
+	// Result is "ok", "error: ..." or "unknown": the store's reply was
+	// lost (a timeout after the action was sent), so it may have been
+	// applied, or the control plane stopped between the action and its
+	// result record.
 	Result string `json:"result"`
 }
 
@@ -43,9 +46,14 @@ type AuditEntry struct {
 // recorded before it runs: if that record cannot be written, the action is
 // refused and nothing changes. Its result is recorded after it, pointing at
 // the first record; GET /v1/audit shows the two as one entry.
-func (a *API) audited(r *http.Request, action, target, reason string, do func() error) error {
+//
+// do gets a context that the client's cancel does not reach (the store
+// bounds the call with its own deadline): once recorded, an action runs to
+// its end, so that its result can be known and recorded.
+func (a *API) audited(r *http.Request, action, target, reason string, do func(context.Context) error) error {
+	actx := context.WithoutCancel(r.Context())
 	if a.audit == nil {
-		return do()
+		return do(actx)
 	}
 	ctx := r.Context()
 	who := IdentityFrom(ctx).Name
@@ -56,9 +64,12 @@ func (a *API) audited(r *http.Request, action, target, reason string, do func() 
 	if err != nil {
 		return err
 	}
-	actErr := do()
+	actErr := do(actx)
 	result := "ok"
-	if actErr != nil {
+	switch {
+	case errors.Is(actErr, store.ErrMaybeApplied):
+		result = "unknown"
+	case actErr != nil:
 		result = "error: " + problemFor(actErr).Detail
 	}
 	// The action ran: record how it ended even if the caller has gone.

@@ -1,10 +1,16 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -89,5 +95,96 @@ func TestActionFailsWithoutAudit(t *testing.T) {
 	// Decisions do not need the audit trail.
 	if res := ta.do("POST", "/v1/breakers/pay/acquire", nil, ""); res.Status != http.StatusOK {
 		t.Fatalf("acquire with audit down = %d, want 200", res.Status)
+	}
+}
+
+// freezingAudit is the store's audit trail that freezes redis-server just
+// after an action is recorded, so the action itself meets a store that
+// does not answer, and thaws it after thawAfter. The result record waits
+// for the thaw, so it is always written.
+type freezingAudit struct {
+	*store.Store
+	redis     *storetest.Redis
+	thawAfter time.Duration
+	frozen    chan struct{}
+	thawed    chan struct{}
+}
+
+func (f *freezingAudit) Append(ctx context.Context, key string, maxLen int64, fields map[string]string) (string, error) {
+	if fields["kind"] == "result" {
+		<-f.thawed
+	}
+	id, err := f.Store.Append(ctx, key, maxLen, fields)
+	if fields["kind"] == "action" {
+		f.redis.Freeze()
+		time.AfterFunc(f.thawAfter, func() { f.redis.Thaw(); close(f.thawed) })
+		close(f.frozen)
+	}
+	return id, err
+}
+
+// TestAuditUnknownAndUncancelable: an action whose store reply is lost is
+// recorded as "unknown", not as an error (it was applied); an action the
+// client gives up on still runs to its end and is recorded "ok".
+func TestAuditUnknownAndUncancelable(t *testing.T) {
+	r := storetest.StartRedis(t)
+	tests := []struct {
+		name         string
+		storeTimeout time.Duration
+		cancel       bool
+		wantResult   string
+	}{
+		{name: "store timeout after the action was sent", storeTimeout: 200 * time.Millisecond, wantResult: "unknown"},
+		{name: "client cancels while the action runs", storeTimeout: 5 * time.Second, cancel: true, wantResult: "ok"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := storetest.OpenURL(t, r.URL(), tt.storeTimeout)
+			fa := &freezingAudit{Store: st, redis: r, thawAfter: 600 * time.Millisecond,
+				frozen: make(chan struct{}), thawed: make(chan struct{})}
+			api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: fa})
+			t.Cleanup(api.Close)
+			srv := newServer(t, api)
+			name := fmt.Sprintf("audited-%d", i)
+			// Load the scripts first: a frozen Redis's NOSCRIPT answer would
+			// come too late for the EVAL that follows it.
+			if _, _, err := breaker.NewService(st).Put(context.Background(), "warm", breaker.DefaultConfig()); err != nil {
+				t.Fatal(err)
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				go func() { <-fa.frozen; time.Sleep(100 * time.Millisecond); cancel() }()
+			}
+			req, _ := http.NewRequestWithContext(ctx, "PUT", srv.URL+"/v1/breakers/"+name, strings.NewReader(`{}`))
+			if resp, err := srv.Client().Do(req); err == nil {
+				resp.Body.Close()
+			}
+			<-fa.thawed
+			ta := &testAPI{t: t, srv: srv}
+			// The result record is written by the request's handler, which
+			// may still be at work after a cancel: wait for it.
+			var got []AuditEntry
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				var page auditPage
+				ta.do("GET", "/v1/audit?limit=50", nil, "").JSON(t, &page)
+				got = nil
+				for _, e := range page.Entries {
+					if e.Target == name {
+						got = append(got, e)
+					}
+				}
+				if len(got) == 1 && got[0].Result == tt.wantResult {
+					break
+				}
+			}
+			if len(got) != 1 || got[0].Result != tt.wantResult {
+				t.Errorf("audit entries for %s = %+v, want one with result %q", name, got, tt.wantResult)
+			}
+			if res := ta.do("GET", "/v1/breakers/"+name, nil, ""); res.Status != http.StatusOK {
+				t.Errorf("GET /v1/breakers/%s = %d, want 200: the action was applied", name, res.Status)
+			}
+		})
 	}
 }

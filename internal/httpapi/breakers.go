@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -43,8 +44,8 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 	}
 	var b breaker.Breaker
 	var created bool
-	err := a.audited(r, "breaker.put", name, "", func() (err error) {
-		b, created, err = a.breakers.Put(r.Context(), name, cfg)
+	err := a.audited(r, "breaker.put", name, "", func(ctx context.Context) (err error) {
+		b, created, err = a.breakers.Put(ctx, name, cfg)
 		return err
 	})
 	if err != nil {
@@ -71,7 +72,7 @@ func (a *API) deleteBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.audited(r, "breaker.delete", name, "", func() error { return a.breakers.Delete(r.Context(), name) }); err != nil {
+	if err := a.audited(r, "breaker.delete", name, "", func(ctx context.Context) error { return a.breakers.Delete(ctx, name) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -194,8 +195,8 @@ func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b breaker.Breaker
-	err := a.audited(r, "breaker.override.put", name, req.State+": "+trimReason(req.Reason), func() (err error) {
-		b, err = a.breakers.Force(r.Context(), name, req)
+	err := a.audited(r, "breaker.override.put", name, req.State+": "+trimReason(req.Reason), func(ctx context.Context) (err error) {
+		b, err = a.breakers.Force(ctx, name, req)
 		return err
 	})
 	if err != nil {
@@ -212,8 +213,8 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b breaker.Breaker
-	err := a.audited(r, "breaker.override.delete", name, "", func() (err error) {
-		b, err = a.breakers.Unforce(r.Context(), name)
+	err := a.audited(r, "breaker.override.delete", name, "", func(ctx context.Context) (err error) {
+		b, err = a.breakers.Unforce(ctx, name)
 		return err
 	})
 	if err != nil {
@@ -235,8 +236,8 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b breaker.Breaker
-	err := a.audited(r, "breaker.reset", name, "", func() (err error) {
-		b, err = a.breakers.Reset(r.Context(), name)
+	err := a.audited(r, "breaker.reset", name, "", func(ctx context.Context) (err error) {
+		b, err = a.breakers.Reset(ctx, name)
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -61,8 +62,8 @@ func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 	}
 	var l ratelimit.Limit
 	var created bool
-	err := a.audited(r, "ratelimit.put", name, "", func() (err error) {
-		l, created, err = a.limits.Put(r.Context(), name, cfg)
+	err := a.audited(r, "ratelimit.put", name, "", func(ctx context.Context) (err error) {
+		l, created, err = a.limits.Put(ctx, name, cfg)
 		return err
 	})
 	if err != nil {
@@ -78,7 +79,7 @@ func (a *API) deleteRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.audited(r, "ratelimit.delete", name, "", func() error { return a.limits.Delete(r.Context(), name) }); err != nil {
+	if err := a.audited(r, "ratelimit.delete", name, "", func(ctx context.Context) error { return a.limits.Delete(ctx, name) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -107,11 +107,6 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool
 	if err := cfg.Validate(); err != nil {
 		return Limit{}, false, err
 	}
-	// The index is written first, so it always lists every limit (and at
-	// worst a name whose limit is gone, which List skips).
-	if err := s.store.AddToSet(ctx, indexKey, name); err != nil {
-		return Limit{}, false, err
-	}
 	// A fresh incarnation, used only if this creates the limit: buckets
 	// left by an earlier limit of this name are then never read.
 	inc := strconv.FormatUint(rand.Uint64(), 36)
@@ -122,6 +117,10 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool
 	arr, ok := v.([]any)
 	if !ok || len(arr) != 3 {
 		return Limit{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
+	}
+	// After the script: see store.IndexAfterPut for why this order.
+	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
+		return Limit{}, false, err
 	}
 	return Limit{Name: name, Config: fromStore(asInt(arr[1]), asInt(arr[2]))}, asInt(arr[0]) == 1, nil
 }
@@ -176,7 +175,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.RemoveFromSet(ctx, indexKey, name); err != nil {
+	if err := s.store.IndexAfterDelete(ctx, indexKey, name, configKeys(name)[0]); err != nil {
 		return err
 	}
 	if asInt(v) == 0 {

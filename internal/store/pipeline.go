@@ -135,8 +135,10 @@ func (p *pipeliner) run(batch []*call) {
 	}
 }
 
-// runPipelined queues a call and waits for its reply or its deadline.
-func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, args []any) (any, error) {
+// runPipelined queues a call and waits for its reply or its deadline. sent
+// reports whether the call was handed to a sender: from then on it may run
+// in Redis whether or not its reply arrives.
+func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, args []any) (v any, sent bool, err error) {
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -147,7 +149,7 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 	case s.pipe.queue <- c:
 	case <-ctx.Done():
 		callPool.Put(c)
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -156,12 +158,12 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 		v, err := c.val, c.err
 		c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil
 		callPool.Put(c)
-		return v, err
+		return v, true, err
 	case <-timer.C:
 		// The sender still owns c and will signal its buffered done
 		// channel; c is not reused.
-		return nil, context.DeadlineExceeded
+		return nil, true, context.DeadlineExceeded
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, true, ctx.Err()
 	}
 }

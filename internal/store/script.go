@@ -35,16 +35,29 @@ func (sc *Script) Name() string { return sc.name }
 // reply; the client is built with retries off for that reason (see newClient).
 //
 // Concurrent runs share round trips: see pipeline.go.
+//
+// A call that was sent and got no reply (a timeout, a lost connection, the
+// caller's cancel after it was queued) may have run: its error also matches
+// ErrMaybeApplied.
 func (s *Store) Run(ctx context.Context, sc *Script, keys []string, args ...any) (any, error) {
-	v, err := s.runPipelined(ctx, sc, keys, args)
+	v, sent, err := s.runPipelined(ctx, sc, keys, args)
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, &ScriptError{Script: sc.name, Err: translate(err)}
+		terr := translate(err)
+		var rerr redis.Error
+		if sent && !errors.As(err, &rerr) {
+			terr = fmt.Errorf("%w (%w)", terr, ErrMaybeApplied)
+		}
+		return nil, &ScriptError{Script: sc.name, Err: terr}
 	}
 	return v, nil
 }
+
+// ErrMaybeApplied is matched by the error of a script run whose reply was
+// lost after it was sent: the script may or may not have run.
+var ErrMaybeApplied = errors.New("outcome unknown: the call may have been applied")
 
 // ScriptError says which script failed. It unwraps to the cause, so
 // errors.Is(err, ErrUnavailable) works through it.

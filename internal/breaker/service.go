@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -179,14 +180,37 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 
 // Acquire asks whether a call may go out now.
 func (s *Service) Acquire(ctx context.Context, name string) (Decision, error) {
+	d, _, err := s.AcquireOnce(ctx, name, "")
+	return d, err
+}
+
+// AcquireOnce is Acquire applied at most once per idempotency key: a
+// repeat of key (within store.IdempotencyTTL, through any control plane)
+// applies nothing and returns the first decision with replayed true. An
+// empty key makes it Acquire.
+func (s *Service) AcquireOnce(ctx context.Context, name, key string) (d Decision, replayed bool, err error) {
 	if err := ValidateName(name); err != nil {
-		return Decision{}, err
+		return Decision{}, false, err
 	}
-	v, err := s.store.Run(ctx, scriptAcquire, keys(name), name)
+	var v any
+	if key == "" {
+		v, err = s.store.Run(ctx, scriptAcquire, keys(name), name)
+	} else {
+		v, replayed, err = s.store.RunOnce(ctx, scriptAcquire, keys(name), once(name, "acquire", key, nil), name)
+	}
 	if err != nil {
-		return Decision{}, err
+		return Decision{}, false, err
 	}
-	return parseDecision(v)
+	d, err = parseDecision(v)
+	return d, replayed, err
+}
+
+// once is the record of one keyed request to one breaker's endpoint.
+func once(name, endpoint, key string, request []byte) store.Once {
+	return store.Once{
+		Key:  store.ObjectKeys("b", []string{name}, store.Suffix("i."+endpoint+".", key))[0],
+		Hash: store.RequestHash([]byte(endpoint), request),
+	}
 }
 
 // ValidateOutcomes checks a report before anything is written.
@@ -230,11 +254,18 @@ func validPermit(p string) bool {
 
 // Report records outcomes, oldest first, and returns the state after them.
 func (s *Service) Report(ctx context.Context, name string, outs []Outcome) (Decision, error) {
+	d, _, err := s.ReportOnce(ctx, name, "", outs)
+	return d, err
+}
+
+// ReportOnce is Report applied at most once per idempotency key, as
+// AcquireOnce. A repeat of key with other outcomes is store.ErrKeyReused.
+func (s *Service) ReportOnce(ctx context.Context, name, key string, outs []Outcome) (d Decision, replayed bool, err error) {
 	if err := ValidateName(name); err != nil {
-		return Decision{}, err
+		return Decision{}, false, err
 	}
 	if err := ValidateOutcomes(outs); err != nil {
-		return Decision{}, err
+		return Decision{}, false, err
 	}
 	args := make([]any, 0, 1+5*len(outs))
 	args = append(args, name)
@@ -245,11 +276,20 @@ func (s *Service) Report(ctx context.Context, name string, outs []Outcome) (Deci
 		}
 		args = append(args, ok, o.DurationMS, o.Count, o.Permit, o.Generation)
 	}
-	v, err := s.store.Run(ctx, scriptOutcomes, keys(name), args...)
-	if err != nil {
-		return Decision{}, err
+	var v any
+	if key == "" {
+		v, err = s.store.Run(ctx, scriptOutcomes, keys(name), args...)
+	} else {
+		// The request is what the script is given: the outcomes as
+		// validated, defaults filled in.
+		req, _ := json.Marshal(args[1:]) // strings and integers: cannot fail
+		v, replayed, err = s.store.RunOnce(ctx, scriptOutcomes, keys(name), once(name, "outcomes", key, req), args...)
 	}
-	return parseDecision(v)
+	if err != nil {
+		return Decision{}, false, err
+	}
+	d, err = parseDecision(v)
+	return d, replayed, err
 }
 
 // ValidateForce checks an override request.

@@ -85,7 +85,13 @@ func (a *API) acquire(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	d, err := a.breakers.Acquire(r.Context(), chi.URLParam(r, "name"))
+	key, err := idempotencyKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	d, replayed, err := a.breakers.AcquireOnce(r.Context(), chi.URLParam(r, "name"), key)
+	a.markReplayed(w, "acquire", replayed)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -104,6 +110,11 @@ type outcomeJSON struct {
 }
 
 func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	var body struct {
 		Outcomes []outcomeJSON `json:"outcomes"`
 	}
@@ -134,9 +145,15 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	name := chi.URLParam(r, "name")
-	d, err := a.breakers.Report(r.Context(), name, outs)
+	d, replayed, err := a.breakers.ReportOnce(r.Context(), name, key, outs)
+	a.markReplayed(w, "outcomes", replayed)
 	if err != nil {
 		a.writeError(w, r, err)
+		return
+	}
+	if replayed {
+		// Counted when first reported.
+		writeDecision(w, d)
 		return
 	}
 	var ok, failed int64

@@ -42,6 +42,9 @@ func problemFor(err error) Problem {
 		return Problem{Status: http.StatusBadRequest, Detail: fe.Error(), Field: fe.InvalidField()}
 	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, ratelimit.ErrNotFound), errors.Is(err, errNotFound):
 		return Problem{Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, store.ErrKeyReused):
+		return Problem{Status: http.StatusUnprocessableEntity, Field: IdempotencyKeyHeader,
+			Detail: IdempotencyKeyHeader + ": already used with a different request; use a new key for a new request"}
 	case errors.Is(err, store.ErrUnavailable):
 		return Problem{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; try again shortly"}
 	case errors.Is(err, context.Canceled):

@@ -20,6 +20,7 @@ type httpMetrics struct {
 	duration *prometheus.HistogramVec
 	calls    *prometheus.CounterVec
 	limited  *prometheus.CounterVec
+	replays  *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -39,6 +40,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		Help: "Takes answered by this replica, by rate limit (never by key) and decision (allowed or denied).",
 	}, []string{"ratelimit", "decision"})
 	reg.MustRegister(m.duration, m.calls, m.limited)
+	m.replays = newReplaysCounter(reg)
 	return m
 }
 

@@ -87,22 +87,30 @@ func (a *API) deleteRateLimit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) take(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	req := ratelimit.TakeRequest{Tokens: 1}
 	if err := decode(w, r, &req, true); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	name := chi.URLParam(r, "name")
-	res, err := a.limits.Take(r.Context(), name, req)
+	res, replayed, err := a.limits.TakeOnce(r.Context(), name, key, req)
+	a.markReplayed(w, "take", replayed)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	decision := "allowed"
-	if !res.Allowed {
-		decision = "denied"
+	if !replayed {
+		decision := "allowed"
+		if !res.Allowed {
+			decision = "denied"
+		}
+		a.metrics.limited.WithLabelValues(name, decision).Inc()
 	}
-	a.metrics.limited.WithLabelValues(name, decision).Inc()
 	h := w.Header()
 	if id := r.Header.Get(ClientHeader); id != "" && clientIDRE.MatchString(id) {
 		h.Set(ClientsHeader, formatCount(a.clients.note(name, id)))

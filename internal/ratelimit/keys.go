@@ -10,6 +10,8 @@ import "github.com/breakwater-dev/breakwater/internal/store"
 //	bw:{r:=NAME}:k=KEY      the bucket of a key made of [A-Za-z0-9._-] only (string)
 //	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded (string)
 //	bw:{r:=NAME}:cl         clients seen taking lately (sorted set, see NoteClients)
+//	bw:{r:=NAME}:it=KEY:=ID the record of a take with idempotency key ID on
+//	                        key KEY (both encoded as below; see TakeOnce)
 //	bw:idx:r                names of all limits (set, its own slot)
 //
 // The key of a take is encoded by store.Suffix as store encodes ids, "="
@@ -40,3 +42,7 @@ func clientsKey(name string) []string {
 var indexKey = store.IndexKey(keyKind)
 
 func bucketSuffix(key string) string { return store.Suffix("k", key) }
+
+// onceSuffix names the record of a take from key's bucket under idempotency
+// key id. Neither encoding holds a colon, so the pair is read back one way.
+func onceSuffix(key, id string) string { return store.Suffix("it", key) + store.Suffix(":", id) }

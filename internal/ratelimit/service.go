@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -190,23 +191,51 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 // ErrNotFound, or a store error (errors.Is(err, store.ErrUnavailable) when
 // the store cannot be reached).
 func (s *Service) Take(ctx context.Context, name string, req TakeRequest) (TakeResult, error) {
+	res, _, err := s.TakeOnce(ctx, name, "", req)
+	return res, err
+}
+
+// TakeOnce is Take applied at most once per idempotency key, scoped to the
+// limit and req.Key: a repeat of key (within store.IdempotencyTTL, through
+// any control plane) takes nothing and returns the first result with
+// replayed true; a repeat with another request is store.ErrKeyReused. An
+// empty idempotency key makes it Take.
+func (s *Service) TakeOnce(ctx context.Context, name, idemKey string, req TakeRequest) (res TakeResult, replayed bool, err error) {
 	if err := ValidateName(name); err != nil {
-		return TakeResult{}, err
+		return TakeResult{}, false, err
 	}
 	if req.Tokens < 1 || req.Tokens > MaxCapacity {
-		return TakeResult{}, &ValidationError{Field: "tokens", Reason: fmt.Sprintf("must be between 1 and the limit's capacity, got %d", req.Tokens)}
+		return TakeResult{}, false, &ValidationError{Field: "tokens", Reason: fmt.Sprintf("must be between 1 and the limit's capacity, got %d", req.Tokens)}
 	}
 	if err := validateKey(req.Key); err != nil {
-		return TakeResult{}, err
+		return TakeResult{}, false, err
 	}
 	partial := "0"
 	if req.Partial {
 		partial = "1"
 	}
-	v, err := s.store.Run(ctx, scriptTake, keys(name, req.Key), req.Tokens, partial)
-	if err != nil {
-		return TakeResult{}, err
+	var v any
+	if idemKey == "" {
+		v, err = s.store.Run(ctx, scriptTake, keys(name, req.Key), req.Tokens, partial)
+	} else {
+		v, replayed, err = s.store.RunOnce(ctx, scriptTake, keys(name, req.Key), onceKey(name, req, idemKey), req.Tokens, partial)
 	}
+	if err != nil {
+		return TakeResult{}, false, err
+	}
+	res, err = parseTake(name, req, v)
+	return res, replayed, err
+}
+
+// onceKey is the record of one keyed take: scoped to the limit and the
+// bucket's key, hashed over the whole request.
+func onceKey(name string, req TakeRequest, idemKey string) store.Once {
+	js, _ := json.Marshal(req) // plain fields: cannot fail
+	return store.Once{Key: store.ObjectKeys(keyKind, []string{name}, onceSuffix(req.Key, idemKey))[0],
+		Hash: store.RequestHash([]byte("take"), js)}
+}
+
+func parseTake(name string, req TakeRequest, v any) (TakeResult, error) {
 	if v == nil {
 		return TakeResult{}, ErrNotFound
 	}

@@ -2,11 +2,16 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,6 +21,9 @@ import (
 type Script struct {
 	name   string
 	script *redis.Script
+	// once is the script wrapped for idempotent runs (see RunOnce); nil
+	// for scripts made by NewScript.
+	once *Script
 }
 
 // NewScript wraps Lua source. name is used in metrics and errors.
@@ -146,15 +154,20 @@ func (s *Store) Subscribe(ctx context.Context, channel string) <-chan string {
 // channel is not a key, so scripts cannot take it in KEYS on a Cluster).
 // The script is named kind.name. It panics on a missing file: the files are
 // embedded at build time.
+//
+// The script can also be run once per idempotency key (RunOnce): the same
+// source inside onceWrapper.
 func LoadScript(fsys fs.FS, kind, prelude, name string) *Script {
 	var src strings.Builder
-	fmt.Fprintf(&src, "local CH = %s\n", strconv.Quote(EventsChannel))
 	if prelude != "" {
 		src.Write(mustRead(fsys, prelude+".lua"))
 		src.WriteByte('\n')
 	}
 	src.Write(mustRead(fsys, name+".lua"))
-	return NewScript(kind+"."+name, src.String())
+	channel := fmt.Sprintf("local CH = %s\n", strconv.Quote(EventsChannel))
+	sc := NewScript(kind+"."+name, channel+src.String())
+	sc.once = NewScript(kind+"."+name+".once", channel+onceHead+"local once_reply = (function()\n"+src.String()+"\nend)()\n"+onceTail)
+	return sc
 }
 
 func mustRead(fsys fs.FS, name string) []byte {
@@ -164,3 +177,110 @@ func mustRead(fsys fs.FS, name string) []byte {
 	}
 	return b
 }
+
+// IdempotencyTTL is how long a store remembers an idempotency key.
+const IdempotencyTTL = 10 * time.Minute
+
+// ErrKeyReused is returned when an idempotency key comes back with a
+// request other than the one it was first used for.
+var ErrKeyReused = errors.New("idempotency key reused with a different request")
+
+// Once names one logical request for RunOnce.
+type Once struct {
+	// Key is the store key of the request's record. It must share the
+	// hash tag of the script's other keys (make it with ObjectKeys) and be
+	// scoped to one endpoint and object.
+	Key string
+	// Hash is a digest of the request (see RequestHash); a repeat with
+	// another hash is refused with ErrKeyReused.
+	Hash string
+}
+
+// RunOnce runs a script loaded by LoadScript at most once per once.Key.
+// The script run that applies the request checks the record and writes it,
+// atomically with the script's own writes: a repeat within IdempotencyTTL,
+// through any control plane, runs nothing and gets the first run's reply
+// again with replayed true. A repeat with another hash gets ErrKeyReused.
+//
+// Only an array reply of integers and strings is recorded and replayed
+// (integers come back as their decimal strings); any other reply (false
+// for an object that does not exist, say) records nothing, since nothing
+// was applied, so a repeat runs again.
+func (s *Store) RunOnce(ctx context.Context, sc *Script, keys []string, once Once, args ...any) (v any, replayed bool, err error) {
+	if sc.once == nil {
+		return nil, false, fmt.Errorf("script %s cannot run once", sc.name)
+	}
+	ks := append(slices.Clip(keys), once.Key)
+	as := append(slices.Clip(args), IdempotencyTTL.Milliseconds(), once.Hash)
+	v, err = s.Run(ctx, sc.once, ks, as...)
+	if err != nil {
+		return nil, false, err
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) < 1 {
+		return nil, false, fmt.Errorf("script %s: unexpected reply %v", sc.once.name, v)
+	}
+	switch n, _ := arr[0].(int64); {
+	case n == 2:
+		return nil, false, ErrKeyReused
+	case len(arr) != 2:
+		return nil, false, fmt.Errorf("script %s: unexpected reply %v", sc.once.name, v)
+	default:
+		return arr[1], n == 1, nil
+	}
+}
+
+// RequestHash is the digest of a request for Once.Hash: SHA-256 over the
+// parts, each length-prefixed so that no two lists of parts collide.
+func RequestHash(parts ...[]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// onceHead and onceTail wrap a script for RunOnce. The wrapped script takes
+// one more key, the request's record, after its own, and two more
+// arguments, the record's lifetime (ms) and the request's hash, after its
+// own; both are taken off KEYS and ARGV before the script's code runs, so
+// it sees what it always sees. The record is "hash\n" followed by one line
+// per element of the reply. Reply:
+//
+//	{0, reply}   the script ran; reply is its own
+//	{1, lines}   a repeat: the first run's reply, every element a string
+//	{2}          the key was first used with another hash; nothing ran
+const onceHead = `
+local ONCE_KEY = table.remove(KEYS)
+local ONCE_HASH = table.remove(ARGV)
+local ONCE_TTL = table.remove(ARGV)
+local once_seen = redis.call('GET', ONCE_KEY)
+if once_seen then
+  if string.sub(once_seen, 1, #ONCE_HASH + 1) ~= ONCE_HASH .. '\n' then
+    return {2}
+  end
+  local lines = {}
+  for line in string.gmatch(string.sub(once_seen, #ONCE_HASH + 2), '([^\n]*)\n') do
+    lines[#lines + 1] = line
+  end
+  return {1, lines}
+end
+`
+
+const onceTail = `
+if type(once_reply) == 'table' then
+  local rec = {ONCE_HASH}
+  for i = 1, #once_reply do
+    local v = once_reply[i]
+    if type(v) == 'number' then
+      v = string.format('%d', v)
+    end
+    rec[#rec + 1] = v
+  end
+  redis.call('SET', ONCE_KEY, table.concat(rec, '\n') .. '\n', 'PX', ONCE_TTL)
+end
+return {0, once_reply}
+`

@@ -76,6 +76,12 @@ func (r response) Problem(t *testing.T) Problem {
 // JSON) and an optional bearer token.
 func (ta *testAPI) do(method, path string, body any, token string) response {
 	ta.t.Helper()
+	return ta.doHeader(method, path, body, token, nil)
+}
+
+// doHeader is do with extra request headers.
+func (ta *testAPI) doHeader(method, path string, body any, token string, header map[string]string) response {
+	ta.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -99,6 +105,9 @@ func (ta *testAPI) do(method, path string, body any, token string) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	resp, err := ta.srv.Client().Do(req)
 	if err != nil {

@@ -168,3 +168,33 @@ func TestIdempotencyKeyBadInput(t *testing.T) {
 		t.Errorf("refused reports counted %d failures, want 0", got)
 	}
 }
+
+// TestLateReplyCountedOnce: a report whose store reply comes too late is
+// answered 503 by one control plane though Redis applies it; the client
+// re-sends it, with its key, to another control plane. The failures are
+// counted once.
+func TestLateReplyCountedOnce(t *testing.T) {
+	r := storetest.StartRedis(t)
+	a := serveAPI(t, storetest.OpenURL(t, r.URL(), 100*time.Millisecond), nil)
+	b := serveAPI(t, r.Open(t), nil)
+	report := `{"outcomes":[{"success":false,"count":10}]}`
+	for _, name := range []string{"warm", "pay"} {
+		a.do("PUT", "/v1/breakers/"+name, `{"minimum_calls":100}`, "")
+	}
+	// Load the scripts: a frozen Redis's NOSCRIPT would come too late.
+	a.doHeader("POST", "/v1/breakers/warm/outcomes", report, "", withKey("warm"))
+
+	r.Freeze()
+	thawed := make(chan struct{})
+	time.AfterFunc(150*time.Millisecond, func() { r.Thaw(); close(thawed) })
+	if res := a.doHeader("POST", "/v1/breakers/pay/outcomes", report, "", withKey("flush-1")); res.Status != http.StatusServiceUnavailable {
+		t.Fatalf("report to a frozen Redis = %d, want 503", res.Status)
+	}
+	<-thawed
+	if res := b.doHeader("POST", "/v1/breakers/pay/outcomes", report, "", withKey("flush-1")); res.Status != http.StatusOK {
+		t.Fatalf("report re-sent to replica B = %d %s, want 200", res.Status, res.Body)
+	}
+	if got := calls(t, b, "pay"); got != 10 {
+		t.Errorf("10 failures reported (once late, once again) count %d, want 10", got)
+	}
+}

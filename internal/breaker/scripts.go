@@ -33,5 +33,11 @@ func keys(name string) []string {
 	return store.ObjectKeys("b", []string{name}, "s", "w", "p")
 }
 
+// keysWithTombstone is keys and the breaker's tombstone, which put and
+// delete use: the highest generation any breaker of this name had.
+func keysWithTombstone(name string) []string {
+	return store.ObjectKeys("b", []string{name}, "s", "w", "p", "t")
+}
+
 // indexKey is the set of every breaker's name.
 var indexKey = store.IndexKey("b")

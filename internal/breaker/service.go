@@ -129,7 +129,7 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Breaker, bo
 	if err := cfg.Validate(); err != nil {
 		return Breaker{}, false, err
 	}
-	v, err := s.store.Run(ctx, scriptPut, keys(name), name, cfg.Window.Type, cfg.Window.Size,
+	v, err := s.store.Run(ctx, scriptPut, keysWithTombstone(name), name, cfg.Window.Type, cfg.Window.Size,
 		cfg.MinimumCalls, cfg.FailureRateThreshold, cfg.SlowCallDurationMS, cfg.SlowCallRateThreshold,
 		cfg.ConsecutiveFailures, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls, cfg.ProbeTimeoutMS, cfg.CacheTTLMS)
 	if err != nil {
@@ -165,7 +165,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	v, err := s.store.Run(ctx, scriptDelete, keys(name), name)
+	v, err := s.store.Run(ctx, scriptDelete, keysWithTombstone(name), name)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 //	bw:{b:payment-service}:s   breaker state and config (hash)
 //	bw:{b:payment-service}:w   breaker window (list)
 //	bw:{b:payment-service}:p   outstanding half-open probe permits (sorted set)
+//	bw:{b:payment-service}:t   tombstone: the highest generation it had (hash, outlives the breaker)
+//	bw:{b:payment-service}:i.ENDPOINT.KEY  a request's idempotency record (string, 10 min TTL)
 //	bw:idx:b                   names of all breakers (set, its own slot)
 //	bw:events                  pub/sub channel of state and config changes
 //

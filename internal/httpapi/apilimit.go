@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
 
 // APILimitName is the rate limit that caps each token's requests to the
-// API itself, fleet-wide, keyed by token name. It is an ordinary rate
-// limit: operators see it in GET /v1/ratelimits and may change it.
+// API itself, fleet-wide, keyed by token name. It lives in the store's
+// system space of limits (ratelimit.NewSystemService), which no request
+// to the API can name: no token can take from another token's budget.
+// Its config is the control plane's flags (Options.APIRate, APIBurst).
 const APILimitName = "breakwater-api"
 
 // apiLimiter caps each token's API requests with our own token buckets.
@@ -25,8 +28,9 @@ type apiLimiter struct {
 	cfg    ratelimit.Config
 	lease  int64
 
-	mu     sync.Mutex
-	leases map[string]*apiLease
+	mu         sync.Mutex
+	leases     map[string]*apiLease
+	configured atomic.Bool
 }
 
 type apiLease struct {
@@ -37,7 +41,7 @@ type apiLease struct {
 
 func newAPILimiter(limits *ratelimit.Service, perSecond float64, burst int64) *apiLimiter {
 	lease := max(1, min(burst/10, int64(perSecond/20)))
-	return &apiLimiter{limits: limits, cfg: ratelimit.Config{Capacity: burst, RefillPerSecond: perSecond},
+	return &apiLimiter{limits: limits.System(), cfg: ratelimit.Config{Capacity: burst, RefillPerSecond: perSecond},
 		lease: lease, leases: map[string]*apiLease{}}
 }
 
@@ -78,6 +82,13 @@ func (l *apiLimiter) allow(ctx context.Context, who string) (bool, time.Duration
 }
 
 func (l *apiLimiter) take(ctx context.Context, who string) (ratelimit.TakeResult, error) {
+	if !l.configured.Load() {
+		// This replica's flags: the last replica to start sets them.
+		if _, _, err := l.limits.Put(ctx, APILimitName, l.cfg); err != nil {
+			return ratelimit.TakeResult{}, err
+		}
+		l.configured.Store(true)
+	}
 	req := ratelimit.TakeRequest{Tokens: l.lease, Key: who, Partial: true}
 	res, err := l.limits.Take(ctx, APILimitName, req)
 	if errors.Is(err, ratelimit.ErrNotFound) {

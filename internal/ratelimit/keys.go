@@ -20,26 +20,47 @@ import "github.com/breakwater-dev/breakwater/internal/store"
 // another limit's data. It comes after the hash tag, so it cannot change
 // the slot. The empty key, the default bucket, is "k=".
 
-// keyKind is the store kind of rate limits.
-const keyKind = "r"
+// A space is a key space of limits: its kind is the first part of every
+// hash tag ("r" in the layout above) and names its index. The API serves
+// the public space only, so no name or key sent to the API can reach a
+// limit of another space: Breakwater's own limits (the per-token API cap,
+// see NewSystemService) live in the system space, "bw:{sys:=NAME}:...".
+type space string
+
+const (
+	publicSpace space = "r"
+	systemSpace space = "sys"
+)
 
 // keys returns the config key of a limit and the bucket key of one key.
-func keys(name, key string) []string {
-	return store.ObjectKeys(keyKind, []string{name}, "c", bucketSuffix(key))
+func (sp space) keys(name, key string) []string {
+	return store.ObjectKeys(string(sp), []string{name}, "c", bucketSuffix(key))
 }
 
 // configKeys is the config key of a limit, alone.
-func configKeys(name string) []string {
-	return store.ObjectKeys(keyKind, []string{name}, "c")
+func (sp space) configKeys(name string) []string {
+	return store.ObjectKeys(string(sp), []string{name}, "c")
 }
 
 // clientsKey is the set of clients that took from a limit lately.
-func clientsKey(name string) []string {
-	return store.ObjectKeys(keyKind, []string{name}, "cl")
+func (sp space) clientsKey(name string) []string {
+	return store.ObjectKeys(string(sp), []string{name}, "cl")
 }
 
 // indexKey is the set of every limit's name.
-var indexKey = store.IndexKey(keyKind)
+func (sp space) indexKey() string { return store.IndexKey(string(sp)) }
+
+// onceKey is the record of a take from key's bucket under an idempotency
+// key.
+func (sp space) onceKey(name, key, idemKey string) string {
+	return store.ObjectKeys(string(sp), []string{name}, onceSuffix(key, idemKey))[0]
+}
+
+// The public space's keys, for tests.
+func keys(name, key string) []string  { return publicSpace.keys(name, key) }
+func configKeys(name string) []string { return publicSpace.configKeys(name) }
+
+var indexKey = publicSpace.indexKey()
 
 func bucketSuffix(key string) string { return store.Suffix("k", key) }
 

@@ -92,10 +92,21 @@ type TakeResult struct {
 // spread over the Cluster's nodes as usual.
 type Service struct {
 	store *store.Store
+	sp    space
 }
 
-// NewService returns a Service over st.
-func NewService(st *store.Store) *Service { return &Service{store: st} }
+// NewService returns a Service over st, for the limits the API serves.
+func NewService(st *store.Store) *Service { return &Service{store: st, sp: publicSpace} }
+
+// NewSystemService returns a Service over st for Breakwater's own limits.
+// They live in a key space of their own (see keys.go): no limit name or
+// key given to a NewService Service, so none sent to the API, reaches
+// them, and they are not listed with the public limits.
+func NewSystemService(st *store.Store) *Service { return &Service{store: st, sp: systemSpace} }
+
+// System returns the system-space Service over s's store (see
+// NewSystemService).
+func (s *Service) System() *Service { return NewSystemService(s.store) }
 
 // Put creates or updates a rate limit and reports whether it was created.
 // Existing buckets keep their tokens: a new config is not a refill. The
@@ -111,7 +122,7 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool
 	// A fresh incarnation, used only if this creates the limit: buckets
 	// left by an earlier limit of this name are then never read.
 	inc := strconv.FormatUint(rand.Uint64(), 36)
-	v, err := s.store.Run(ctx, scriptPut, configKeys(name), name, cfg.Capacity, cfg.milliRate(), inc)
+	v, err := s.store.Run(ctx, scriptPut, s.sp.configKeys(name), name, cfg.Capacity, cfg.milliRate(), inc)
 	if err != nil {
 		return Limit{}, false, err
 	}
@@ -120,7 +131,7 @@ func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool
 		return Limit{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
 	}
 	// After the script: see store.IndexAfterPut for why this order.
-	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
+	if err := s.store.IndexAfterPut(ctx, s.sp.indexKey(), name); err != nil {
 		return Limit{}, false, err
 	}
 	return Limit{Name: name, Config: fromStore(asInt(arr[1]), asInt(arr[2]))}, asInt(arr[0]) == 1, nil
@@ -132,12 +143,12 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 	if err := ValidateName(name); err != nil {
 		return Limit{}, err
 	}
-	ks := configKeys(name)
+	ks := s.sp.configKeys(name)
 	if key != nil {
 		if err := validateKey(*key); err != nil {
 			return Limit{}, err
 		}
-		ks = keys(name, *key)
+		ks = s.sp.keys(name, *key)
 	}
 	v, err := s.store.Run(ctx, scriptGet, ks)
 	if err != nil {
@@ -161,7 +172,7 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 
 // List returns every rate limit, sorted by name.
 func (s *Service) List(ctx context.Context) ([]Limit, error) {
-	return store.ListIndex(ctx, s.store, indexKey, ErrNotFound, func(ctx context.Context, name string) (Limit, error) {
+	return store.ListIndex(ctx, s.store, s.sp.indexKey(), ErrNotFound, func(ctx context.Context, name string) (Limit, error) {
 		return s.Get(ctx, name, nil)
 	})
 }
@@ -172,11 +183,11 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	v, err := s.store.Run(ctx, scriptDelete, configKeys(name), name)
+	v, err := s.store.Run(ctx, scriptDelete, s.sp.configKeys(name), name)
 	if err != nil {
 		return err
 	}
-	if err := s.store.IndexAfterDelete(ctx, indexKey, name, configKeys(name)[0]); err != nil {
+	if err := s.store.IndexAfterDelete(ctx, s.sp.indexKey(), name, s.sp.configKeys(name)[0]); err != nil {
 		return err
 	}
 	if asInt(v) == 0 {
@@ -216,9 +227,9 @@ func (s *Service) TakeOnce(ctx context.Context, name, idemKey string, req TakeRe
 	}
 	var v any
 	if idemKey == "" {
-		v, err = s.store.Run(ctx, scriptTake, keys(name, req.Key), req.Tokens, partial)
+		v, err = s.store.Run(ctx, scriptTake, s.sp.keys(name, req.Key), req.Tokens, partial)
 	} else {
-		v, replayed, err = s.store.RunOnce(ctx, scriptTake, keys(name, req.Key), onceKey(name, req, idemKey), req.Tokens, partial)
+		v, replayed, err = s.store.RunOnce(ctx, scriptTake, s.sp.keys(name, req.Key), s.once(name, req, idemKey), req.Tokens, partial)
 	}
 	if err != nil {
 		return TakeResult{}, false, err
@@ -229,9 +240,9 @@ func (s *Service) TakeOnce(ctx context.Context, name, idemKey string, req TakeRe
 
 // onceKey is the record of one keyed take: scoped to the limit and the
 // bucket's key, hashed over the whole request.
-func onceKey(name string, req TakeRequest, idemKey string) store.Once {
+func (s *Service) once(name string, req TakeRequest, idemKey string) store.Once {
 	js, _ := json.Marshal(req) // plain fields: cannot fail
-	return store.Once{Key: store.ObjectKeys(keyKind, []string{name}, onceSuffix(req.Key, idemKey))[0],
+	return store.Once{Key: s.sp.onceKey(name, req.Key, idemKey),
 		Hash: store.RequestHash([]byte("take"), js)}
 }
 
@@ -299,7 +310,7 @@ func (s *Service) NoteClients(ctx context.Context, name string, ids []string) (i
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	v, err := s.store.Run(ctx, scriptNote, clientsKey(name), args...)
+	v, err := s.store.Run(ctx, scriptNote, s.sp.clientsKey(name), args...)
 	if err != nil {
 		return 0, err
 	}

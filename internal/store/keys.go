@@ -15,6 +15,8 @@ import (
 //	bw:{b:payment-service}:t   tombstone: the highest generation it had (hash, outlives the breaker)
 //	bw:{b:payment-service}:i.ENDPOINT.KEY  a request's idempotency record (string, 10 min TTL)
 //	bw:idx:b                   names of all breakers (set, its own slot)
+//	bw:{r:=api}:...            a rate limit (see internal/ratelimit/keys.go)
+//	bw:{sys:=breakwater-api}:... Breakwater's own limits: a kind the API never serves
 //	bw:events                  pub/sub channel of state and config changes
 //
 // An id is written as "=" followed by the id itself when it uses only

@@ -20,6 +20,31 @@ import (
 // maxBatch bounds the calls in one pipeline.
 const maxBatch = 128
 
+// A call refused with MOVED is sent again up to maxMoved times, after
+// movedBackoff, twice that, and so on, within its deadline.
+const (
+	maxMoved     = 3
+	movedBackoff = 5 * time.Millisecond
+)
+
+// isMoved reports a Cluster's MOVED refusal: the call did not run.
+func isMoved(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "MOVED ")
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether ctx is
+// still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // call is one script run waiting for its reply.
 type call struct {
 	sc       *Script
@@ -94,7 +119,16 @@ func (p *pipeliner) run(batch []*call) {
 	start := time.Now()
 	if len(batch) == 1 {
 		c := batch[0]
-		c.val, c.err = c.sc.script.Run(context.WithValue(ctx, opKey{}, c.sc.name), p.s.rdb, c.keys, c.args...).Result()
+		sctx := context.WithValue(ctx, opKey{}, c.sc.name)
+		c.val, c.err = c.sc.script.Run(sctx, p.s.rdb, c.keys, c.args...).Result()
+		for try := 1; try <= maxMoved && isMoved(c.err); try++ {
+			// The Cluster moved the slot and refused the call without
+			// running it; go-redis reloads the slot map on MOVED.
+			if !sleepCtx(ctx, time.Duration(try)*movedBackoff) {
+				break
+			}
+			c.val, c.err = c.sc.script.Run(sctx, p.s.rdb, c.keys, c.args...).Result()
+		}
 		c.done <- struct{}{}
 		return
 	}
@@ -106,23 +140,32 @@ func (p *pipeliner) run(batch []*call) {
 	_, _ = pipe.Exec(ctx) // each command carries its own error
 	var retry []int
 	for i, cmd := range cmds {
-		if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		if err := cmd.Err(); err != nil && (strings.HasPrefix(err.Error(), "NOSCRIPT") || isMoved(err)) {
 			retry = append(retry, i) // not run: safe to send again
 			continue
 		}
 		batch[i].val, batch[i].err = cmd.Result()
 	}
-	if len(retry) > 0 {
-		// Redis restarted or flushed its scripts: EVAL loads them.
+	for try := 1; len(retry) > 0; try++ {
+		// Redis restarted or flushed its scripts (EVAL loads them), or a
+		// Cluster moved a slot (go-redis reloads the slot map on MOVED).
+		if try > 1 && !sleepCtx(ctx, time.Duration(try)*movedBackoff) {
+			break
+		}
 		pipe := p.s.rdb.Pipeline()
 		for _, i := range retry {
 			c := batch[i]
 			cmds[i] = c.sc.script.Eval(ctx, pipe, c.keys, c.args...)
 		}
 		_, _ = pipe.Exec(ctx)
+		again := retry[:0]
 		for _, i := range retry {
 			batch[i].val, batch[i].err = cmds[i].Result()
+			if isMoved(batch[i].err) && try <= maxMoved {
+				again = append(again, i)
+			}
 		}
+		retry = again
 	}
 	if obs := p.s.observer; obs != nil {
 		d := time.Since(start)

@@ -103,12 +103,16 @@ func Open(cfg Config) (*Store, error) {
 
 // newClient builds the go-redis client for a URL.
 //
-// Retries are off for every client (MaxRetries -1): nearly every call we make
-// is a script that changes state, and go-redis retries a command whose reply
-// was late, which would run the script twice (count an outcome twice, hand
-// out a second probe permit). A failed call is reported to the caller, who
-// may retry knowing what it asked for. EVALSHA's fallback to EVAL on
-// NOSCRIPT is not a retry in this sense: NOSCRIPT means nothing ran.
+// go-redis never sends a command twice here. Retries are off for every
+// client (MaxRetries -1), and for a Cluster so are redirects (MaxRedirects
+// -1): a ClusterClient re-sends a command not only after MOVED or ASK but
+// also after a lost connection or a read timeout, up to MaxRedirects times
+// (3 by default, whatever MaxRetries says), and a script whose reply was
+// lost may have run: it would run twice (count an outcome twice, hand out
+// a second probe permit). The store re-sends only what Redis refused
+// without running it (NOSCRIPT, MOVED: see pipeline.go); a caller that
+// must retry a lost reply does so with an idempotency key (RunOnce). See
+// docs/design.md, "Retries and idempotency".
 func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, string, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -145,6 +149,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 			return nil, "", fmt.Errorf("redis url %q: %w", redactURL(rawURL), err)
 		}
 		opt.MaxRetries = -1
+		opt.MaxRedirects = -1
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		return redis.NewClusterClient(opt), "cluster " + strings.Join(opt.Addrs, ","), nil
 	default:
@@ -232,7 +237,7 @@ func translate(err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
-		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "OOM", "WRONGPASS", "NOAUTH", "NOPERM"} {
+		for _, p := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK", "READONLY", "NOREPLICAS", "OOM", "WRONGPASS", "NOAUTH", "NOPERM"} {
 			if strings.HasPrefix(msg, p) {
 				return fmt.Errorf("%w: %v", ErrUnavailable, err)
 			}

@@ -1,0 +1,24 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestClusterClientSendsOnce: the Cluster client is built so that go-redis
+// sends no command twice. With MaxRedirects above zero a ClusterClient
+// re-sends a command after a lost connection or a read timeout, when the
+// script may have run (see newClient).
+func TestClusterClientSendsOnce(t *testing.T) {
+	rdb, _, err := newClient("redis+cluster://127.0.0.1:1", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	opt := rdb.(*redis.ClusterClient).Options()
+	if opt.MaxRedirects != 0 || opt.MaxRetries != -1 {
+		t.Errorf("cluster options MaxRedirects = %d, MaxRetries = %d; want 0 (no re-send) and -1", opt.MaxRedirects, opt.MaxRetries)
+	}
+}

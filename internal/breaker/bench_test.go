@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
@@ -18,6 +20,8 @@ import (
 //
 //	script   the bare Lua script through go-redis (EVALSHA)
 //	service  breaker.Service: validation, the script, parsing the reply
+//	keyed    the service with a new Idempotency-Key each call (applies and records)
+//	replay   the service with one key again and again (answers from the record)
 //	http     a real HTTP request over loopback to the real handler
 //
 // Each reports round-trips/op (requests the store sent to Redis, counted by
@@ -52,6 +56,7 @@ func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any,
 	url := srv.URL + "/v1/breakers/bench/" + op
 	keys := breaker.Keys("bench")
 	outs := []breaker.Outcome{{Success: true, DurationMS: 12, Count: 1, Generation: -1}}
+	var n atomic.Int64 // keys drawn by the keyed path
 
 	paths := []struct {
 		name string
@@ -67,6 +72,25 @@ func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any,
 				_, err = svc.Acquire(ctx, "bench")
 			} else {
 				_, err = svc.Report(ctx, "bench", outs)
+			}
+			return err
+		}},
+		{"keyed", func() error {
+			key := "k-" + strconv.FormatInt(n.Add(1), 10)
+			var err error
+			if op == "acquire" {
+				_, _, err = svc.AcquireOnce(ctx, "bench", key)
+			} else {
+				_, _, err = svc.ReportOnce(ctx, "bench", key, outs)
+			}
+			return err
+		}},
+		{"replay", func() error {
+			var err error
+			if op == "acquire" {
+				_, _, err = svc.AcquireOnce(ctx, "bench", "same")
+			} else {
+				_, _, err = svc.ReportOnce(ctx, "bench", "same", outs)
 			}
 			return err
 		}},

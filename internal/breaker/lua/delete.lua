@@ -5,8 +5,9 @@
 --             generation any breaker of this name had. It has no TTL: a
 --             client may hold a generation for as long as it runs, and a
 --             breaker created again, however much later, must start above
---             it (see put.lua and docs/design.md, "Generations never go
---             back"). It is one short hash per name ever deleted.
+--             it (see put.lua and docs/design.md, "Generations across
+--             delete and re-create"). It is one short hash per name ever
+--             deleted.
 -- ARGV[1]  name
 -- Reply: 1 when the breaker existed, else 0.
 

@@ -261,6 +261,11 @@ func (s *Service) Report(ctx context.Context, name string, outs []Outcome) (Deci
 // ReportOnce is Report applied at most once per idempotency key, as
 // AcquireOnce. A repeat of key with other outcomes is store.ErrKeyReused.
 func (s *Service) ReportOnce(ctx context.Context, name, key string, outs []Outcome) (d Decision, replayed bool, err error) {
+	return s.reportOnce(ctx, name, "outcomes", key, outs)
+}
+
+// reportOnce is ReportOnce with the key's record scoped to endpoint.
+func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, outs []Outcome) (d Decision, replayed bool, err error) {
 	if err := ValidateName(name); err != nil {
 		return Decision{}, false, err
 	}
@@ -283,7 +288,7 @@ func (s *Service) ReportOnce(ctx context.Context, name, key string, outs []Outco
 		// The request is what the script is given: the outcomes as
 		// validated, defaults filled in.
 		req, _ := json.Marshal(args[1:]) // strings and integers: cannot fail
-		v, replayed, err = s.store.RunOnce(ctx, scriptOutcomes, keys(name), once(name, "outcomes", key, req), args...)
+		v, replayed, err = s.store.RunOnce(ctx, scriptOutcomes, keys(name), once(name, endpoint, key, req), args...)
 	}
 	if err != nil {
 		return Decision{}, false, err

@@ -122,27 +122,10 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if body.Outcomes == nil {
-		a.writeError(w, r, badRequest("outcomes", "outcomes: required"))
+	outs, err := readOutcomes(body.Outcomes)
+	if err != nil {
+		a.writeError(w, r, err)
 		return
-	}
-	outs := make([]breaker.Outcome, len(body.Outcomes))
-	for i, o := range body.Outcomes {
-		if o.Success == nil {
-			a.writeError(w, r, badRequest(fieldAt(i, "success"), fieldAt(i, "success")+": required"))
-			return
-		}
-		outs[i] = breaker.Outcome{Success: *o.Success, DurationMS: o.DurationMS, Count: 1, Permit: o.Permit, Generation: -1}
-		if o.Count != nil {
-			outs[i].Count = *o.Count
-		}
-		if o.Generation != nil {
-			if *o.Generation < 0 {
-				a.writeError(w, r, badRequest(fieldAt(i, "generation"), fieldAt(i, "generation")+": must not be negative"))
-				return
-			}
-			outs[i].Generation = *o.Generation
-		}
 	}
 	name := chi.URLParam(r, "name")
 	d, replayed, err := a.breakers.ReportOnce(r.Context(), name, key, outs)
@@ -156,6 +139,37 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 		writeDecision(w, d)
 		return
 	}
+	a.countCalls(name, outs)
+	writeDecision(w, d)
+}
+
+// readOutcomes turns a report's entries into outcomes, defaults filled in;
+// a missing entry field is a 400 naming it.
+func readOutcomes(list []outcomeJSON) ([]breaker.Outcome, error) {
+	if list == nil {
+		return nil, badRequest("outcomes", "outcomes: required")
+	}
+	outs := make([]breaker.Outcome, len(list))
+	for i, o := range list {
+		if o.Success == nil {
+			return nil, badRequest(fieldAt(i, "success"), fieldAt(i, "success")+": required")
+		}
+		outs[i] = breaker.Outcome{Success: *o.Success, DurationMS: o.DurationMS, Count: 1, Permit: o.Permit, Generation: -1}
+		if o.Count != nil {
+			outs[i].Count = *o.Count
+		}
+		if o.Generation != nil {
+			if *o.Generation < 0 {
+				return nil, badRequest(fieldAt(i, "generation"), fieldAt(i, "generation")+": must not be negative")
+			}
+			outs[i].Generation = *o.Generation
+		}
+	}
+	return outs, nil
+}
+
+// countCalls counts a report's calls in breakwater_breaker_calls_total.
+func (a *API) countCalls(name string, outs []breaker.Outcome) {
 	var ok, failed int64
 	for _, o := range outs {
 		if o.Success {
@@ -170,7 +184,77 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 	if failed > 0 {
 		a.metrics.calls.WithLabelValues(name, "failure").Add(float64(failed))
 	}
-	writeDecision(w, d)
+}
+
+// batchResult answers one report of a batch: the decision as outcomes
+// answers it, or the report's problem, named by its breaker.
+type batchResult struct {
+	Breaker string `json:"breaker"`
+	*breaker.Decision
+	Error *Problem `json:"error,omitempty"`
+}
+
+// reportBatch serves POST /v1/outcomes: every breaker's outcomes in one
+// request, answered one result per report, in order.
+func (a *API) reportBatch(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Reports []struct {
+			Breaker  string        `json:"breaker"`
+			Outcomes []outcomeJSON `json:"outcomes"`
+		} `json:"reports"`
+	}
+	if err := decode(w, r, &body, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if body.Reports == nil {
+		a.writeError(w, r, badRequest("reports", "reports: required"))
+		return
+	}
+	if n := len(body.Reports); n == 0 || n > breaker.MaxBatchReports {
+		a.writeError(w, r, badRequest("reports", "reports: must hold 1 to "+itoa(breaker.MaxBatchReports)+" reports, got "+itoa(n)))
+		return
+	}
+	reports := make([]breaker.BatchReport, len(body.Reports))
+	for i, rep := range body.Reports {
+		reports[i].Breaker = rep.Breaker
+		reports[i].Outcomes, reports[i].Err = readOutcomes(rep.Outcomes)
+	}
+	results, replayed, err := a.breakers.ReportBatch(r.Context(), key, reports)
+	if replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := make([]batchResult, len(results))
+	for i, res := range results {
+		out[i].Breaker = reports[i].Breaker
+		if res.Err != nil {
+			p := problemFor(res.Err)
+			if p.Type == "" {
+				p.Type = "about:blank"
+			}
+			if p.Title == "" {
+				p.Title = http.StatusText(p.Status)
+			}
+			out[i].Error = &p
+			continue
+		}
+		out[i].Decision = &res.Decision
+		if res.Replayed {
+			a.metrics.replays.WithLabelValues("batch").Inc()
+		} else {
+			a.countCalls(reports[i].Breaker, reports[i].Outcomes)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": out})
 }
 
 func fieldAt(i int, f string) string {

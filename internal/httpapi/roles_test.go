@@ -47,6 +47,7 @@ func TestRoleMatrix(t *testing.T) {
 	bodies := map[string]string{
 		"PUT /v1/breakers/{name}":           `{}`,
 		"POST /v1/breakers/{name}/outcomes": `{"outcomes":[{"success":true}]}`,
+		"POST /v1/outcomes":                 `{"reports":[{"breaker":"rolecheck","outcomes":[{"success":true}]}]}`,
 		"PUT /v1/breakers/{name}/override":  `{"state":"forced_closed","reason":"role test"}`,
 		"PUT /v1/ratelimits/{name}":         `{"capacity":10,"refill_per_second":1}`,
 		"POST /v1/ratelimits/{name}/take":   `{}`,

@@ -35,6 +35,7 @@ func (a *API) routes() http.Handler {
 
 	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
 	r.With(a.require(RoleOperator)).Get("/v1/audit", a.listAudit)
+	r.With(a.require(RoleAgent)).Post("/v1/outcomes", a.reportBatch)
 
 	r.Route("/v1/breakers", func(r chi.Router) {
 		r.With(a.require(RoleReader)).Get("/", a.listBreakers)

@@ -284,3 +284,35 @@ if type(once_reply) == 'table' then
 end
 return {0, once_reply}
 `
+
+var claimScript = NewScript("claim", `
+-- KEYS[1] the claim; ARGV[1] the request's hash; ARGV[2] its lifetime, ms
+-- Reply: 0 claimed now, 1 claimed before with this hash, 2 with another
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  if seen == ARGV[1] then return 1 end
+  return 2
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 0
+`)
+
+// Claim ties an idempotency key to one request's hash for
+// IdempotencyTTL: it reports whether key was claimed before with hash, and
+// returns ErrKeyReused when it was claimed with another. For a request
+// whose parts live in several slots (each made idempotent by RunOnce), so
+// that a changed request is refused before any part runs.
+func (s *Store) Claim(ctx context.Context, key, hash string) (before bool, err error) {
+	v, err := s.Run(ctx, claimScript, []string{key}, hash, IdempotencyTTL.Milliseconds())
+	if err != nil {
+		return false, err
+	}
+	switch v {
+	case int64(0):
+		return false, nil
+	case int64(1):
+		return true, nil
+	default:
+		return false, ErrKeyReused
+	}
+}

@@ -1,0 +1,106 @@
+package breaker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/breakwater-dev/breakwater/internal/store"
+)
+
+// MaxBatchReports bounds the reports in one batch.
+const MaxBatchReports = 1000
+
+// BatchReport is one breaker's outcomes in a batch. Err, when set, is why
+// the report could not be read (the HTTP layer found it malformed); it is
+// answered as that report's error and nothing of it is applied.
+type BatchReport struct {
+	Breaker  string
+	Outcomes []Outcome
+	Err      error
+}
+
+// BatchResult answers one report of a batch: its decision, or Err.
+type BatchResult struct {
+	Decision Decision
+	Err      error
+	// Replayed says the report was applied by an earlier request with the
+	// same idempotency key, and Decision is that request's answer.
+	Replayed bool
+}
+
+// batchConcurrency is how many reports of a batch run at once; the store
+// pipelines them.
+const batchConcurrency = 16
+
+// ReportBatch applies every breaker's report of one batch, each as Report
+// does, and answers each in order. A bad or failed report fails alone.
+//
+// With an idempotency key, each report runs at most once (its record is
+// scoped to the batch endpoint, the key and the report's place), and the
+// key is first claimed for this batch's content: a repeat of key with
+// another batch is store.ErrKeyReused and applies nothing. replayed says
+// the key was seen before with this batch.
+func (s *Service) ReportBatch(ctx context.Context, key string, reports []BatchReport) (results []BatchResult, replayed bool, err error) {
+	if len(reports) == 0 || len(reports) > MaxBatchReports {
+		return nil, false, &ValidationError{Field: "reports", Reason: fmt.Sprintf("must hold 1 to %d reports, got %d", MaxBatchReports, len(reports))}
+	}
+	if key != "" {
+		// The claim's record is in a slot of its own, written before any
+		// report: a different batch under the key is refused before it can
+		// apply a report the first batch did not have.
+		req, err := batchHash(reports)
+		if err != nil {
+			return nil, false, err
+		}
+		claimKey := store.ObjectKeys("ob", []string{key}, "claim")[0]
+		replayed, err = s.store.Claim(ctx, claimKey, req)
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	results = make([]BatchResult, len(reports))
+	sem := make(chan struct{}, batchConcurrency)
+	var wg sync.WaitGroup
+	for i, rep := range reports {
+		if rep.Err != nil {
+			results[i].Err = rep.Err
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			res := &results[i]
+			if key == "" {
+				res.Decision, res.Err = s.Report(ctx, rep.Breaker, rep.Outcomes)
+				return
+			}
+			res.Decision, res.Replayed, res.Err = s.reportOnce(ctx, rep.Breaker, "batch", key+"#"+strconv.Itoa(i), rep.Outcomes)
+		})
+	}
+	wg.Wait()
+	return results, replayed, nil
+}
+
+// batchHash digests a batch as the server read it.
+func batchHash(reports []BatchReport) (string, error) {
+	type entry struct {
+		Breaker  string
+		Outcomes []Outcome
+		Err      string
+	}
+	es := make([]entry, len(reports))
+	for i, r := range reports {
+		es[i] = entry{Breaker: r.Breaker, Outcomes: r.Outcomes}
+		if r.Err != nil {
+			es[i].Err = r.Err.Error()
+		}
+	}
+	js, err := json.Marshal(es)
+	if err != nil {
+		return "", err
+	}
+	return store.RequestHash([]byte("batch"), js), nil
+}

@@ -198,3 +198,70 @@ func TestLateReplyCountedOnce(t *testing.T) {
 		t.Errorf("10 failures reported (once late, once again) count %d, want 10", got)
 	}
 }
+
+// TestBatchOutcomes: one request reports for several breakers; each report
+// is answered in order, a bad one alone fails; re-sent with its key to
+// another replica, nothing is counted twice, and the key with another
+// batch is 422.
+func TestBatchOutcomes(t *testing.T) {
+	r := storetest.StartRedis(t)
+	a := serveAPI(t, r.Open(t), nil)
+	b := serveAPI(t, r.Open(t), nil)
+	for _, name := range []string{"pay", "inv"} {
+		a.do("PUT", "/v1/breakers/"+name, `{"minimum_calls":100}`, "")
+	}
+	batch := `{"reports":[
+		{"breaker":"pay","outcomes":[{"success":false,"count":4}]},
+		{"breaker":"nope","outcomes":[{"success":false}]},
+		{"breaker":"inv","outcomes":[{"count":2}]},
+		{"breaker":"inv","outcomes":[{"success":false,"count":3},{"success":true}]}]}`
+	type result struct {
+		Breaker string
+		State   string
+		Error   *Problem
+	}
+	var first, again struct{ Results []result }
+	res := a.doHeader("POST", "/v1/outcomes", batch, "", withKey("flush-9"))
+	if res.Status != http.StatusOK {
+		t.Fatalf("POST /v1/outcomes = %d %s", res.Status, res.Body)
+	}
+	res.JSON(t, &first)
+	want := []struct {
+		breaker string
+		status  int
+		field   string
+	}{{"pay", 0, ""}, {"nope", 404, ""}, {"inv", 400, "outcomes[0].success"}, {"inv", 0, ""}}
+	if len(first.Results) != len(want) {
+		t.Fatalf("%d results, want %d: %s", len(first.Results), len(want), res.Body)
+	}
+	for i, w := range want {
+		got := first.Results[i]
+		switch {
+		case got.Breaker != w.breaker:
+			t.Errorf("results[%d].breaker = %q, want %q", i, got.Breaker, w.breaker)
+		case w.status == 0 && (got.Error != nil || got.State != "closed"):
+			t.Errorf("results[%d] = %+v, want a closed decision", i, got)
+		case w.status != 0 && (got.Error == nil || got.Error.Status != w.status || got.Error.Field != w.field):
+			t.Errorf("results[%d] = %+v, want an error %d naming %q", i, got, w.status, w.field)
+		}
+	}
+	res = b.doHeader("POST", "/v1/outcomes", batch, "", withKey("flush-9"))
+	res.JSON(t, &again)
+	if res.Header.Get(ReplayedHeader) != "true" {
+		t.Errorf("repeated batch has %s %q, want true", ReplayedHeader, res.Header.Get(ReplayedHeader))
+	}
+	if diff := cmp.Diff(first, again); diff != "" {
+		t.Errorf("repeated batch's results differ (-first +repeat):\n%s", diff)
+	}
+	if res := b.doHeader("POST", "/v1/outcomes", `{"reports":[{"breaker":"pay","outcomes":[{"success":false,"count":50}]}]}`, "", withKey("flush-9")); res.Status != http.StatusUnprocessableEntity {
+		t.Errorf("same key, another batch = %d, want 422", res.Status)
+	}
+	for name, want := range map[string]int64{"pay": 4, "inv": 3} {
+		if got := calls(t, a, name); got != want {
+			t.Errorf("breaker %s counts %d failures, want %d (each report once)", name, got, want)
+		}
+	}
+	if res := a.do("POST", "/v1/outcomes", `{"reports":[]}`, ""); res.Status != http.StatusBadRequest || res.Problem(t).Field != "reports" {
+		t.Errorf("empty batch = %d %s, want 400 naming reports", res.Status, res.Body)
+	}
+}

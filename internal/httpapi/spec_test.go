@@ -417,7 +417,7 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"acquire closed", "POST", b + "/acquire", nil, 200, nil},
 		{"acquire empty object", "POST", b + "/acquire", "{}", 200, nil},
 		{"outcomes closed", "POST", b + "/outcomes", `{"outcomes":[{"success":true,"duration_ms":12,"count":3}]}`, 200, nil},
-		{"batch outcomes, one report failing alone", "POST", "/v1/outcomes", `{"reports":[{"breaker":"payment-service","outcomes":[{"success":true}]},{"breaker":"nope","outcomes":[{"success":true}]},{"breaker":"payment-service","outcomes":[{"count":2}]}]}`, 200, nil},
+		{"batch outcomes, one report failing alone", "POST", "/v1/outcomes", `{"reports":[{"breaker":"payments","outcomes":[{"success":true}]},{"breaker":"nope","outcomes":[{"success":true}]},{"breaker":"payments","outcomes":[{"count":2}]}]}`, 200, nil},
 		{"outcomes stale generation", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"generation":999}]}`, 200, nil},
 		{"outcomes trip", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"duration_ms":3000,"count":5}]}`, 200, nil},
 		{"get open", "GET", b, nil, 200, nil},

@@ -60,6 +60,18 @@ func TestClusterRunsEveryScript(t *testing.T) {
 					func() error { _, err := s.Get(ctx, name); return err },
 					func() error { _, err := s.Unforce(ctx, name); return err },
 					func() error { _, err := s.Reset(ctx, name); return err },
+					func() error { _, _, err := s.AcquireOnce(ctx, name, "k:"+name); return err },
+					func() error {
+						_, _, err := s.ReportOnce(ctx, name, "k:"+name, []breaker.Outcome{{Success: true, Count: 1, Generation: -1}})
+						return err
+					},
+					func() error {
+						_, replayed, err := s.ReportOnce(ctx, name, "k:"+name, []breaker.Outcome{{Success: true, Count: 1, Generation: -1}})
+						if err == nil && !replayed {
+							return fmt.Errorf("repeated report with key was applied again")
+						}
+						return err
+					},
 				}
 				for i, step := range steps {
 					if err := step(); err != nil {

@@ -53,12 +53,21 @@ func TestClusterRunsEveryScript(t *testing.T) {
 					fail("put", err)
 					continue
 				}
-				for _, k := range keys[i] {
+				for j, k := range keys[i] {
 					if _, err := s.Take(ctx, name, ratelimit.TakeRequest{Tokens: 1 + int64(len(k)%5), Key: k, Partial: true}); err != nil {
 						fail("take", err)
 					}
 					if _, err := s.Get(ctx, name, &k); err != nil {
 						fail("get", err)
+					}
+					for try := range 2 {
+						_, replayed, err := s.TakeOnce(ctx, name, fmt.Sprintf("idem-%d", j), ratelimit.TakeRequest{Tokens: 1, Key: k})
+						if err == nil && replayed != (try == 1) {
+							err = fmt.Errorf("try %d replayed = %v", try, replayed)
+						}
+						if err != nil {
+							fail("take once", err)
+						}
 					}
 				}
 				if n, err := s.NoteClients(ctx, name, []string{"client-1", "client-2"}); err != nil || n != 2 {

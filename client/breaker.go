@@ -69,6 +69,7 @@ type Breaker struct {
 	cur    atomic.Pointer[answer]
 	slowNS atomic.Int64 // slow_call_duration_ms in ns; 0 until known
 	cfg    atomic.Pointer[BreakerConfig]
+	ovr    atomic.Pointer[override] // from the last GET; nil when none
 
 	mu          sync.Mutex // guards the fields below and answer changes
 	flight      *flight
@@ -116,10 +117,9 @@ func (b *Breaker) State() string {
 var noopDone = func(error) {}
 
 // Allow asks whether a call may go out now. When it may, Allow returns a
-// nil error and a done func to call exactly once with the call's error
-// when the call ends: done measures the call's duration from Allow,
-// counts the outcome, and must not be called again (the func is reused
-// for later calls). When the call must not go out, the error matches
+// nil error and a done func to call once with the call's error when the
+// call ends: done measures the call's duration from Allow and counts the
+// outcome; calling it again does nothing. When the call must not go out, the error matches
 // ErrOpen and is a *RetryAfterError with the time until a call may be
 // allowed, if known; done is then a func that does nothing, never nil.
 //
@@ -132,8 +132,22 @@ var noopDone = func(error) {}
 //
 // With a fresh cached answer Allow makes no network call. Otherwise it
 // may ask the control plane, within ctx; it returns ctx's error if ctx
-// ends first.
+// ends first. The done func of an allowed call is that call's own (one
+// small allocation); Do, which keeps it to itself, allocates nothing.
 func (b *Breaker) Allow(ctx context.Context) (done func(error), err error) {
+	t, err := b.allow(ctx)
+	if t == nil {
+		return noopDone, err
+	}
+	// Handed out: never pooled again, so a second done finds it finished
+	// and cannot reach another call.
+	t.pooled = false
+	return t.done, nil
+}
+
+// allow decides, and returns the tracker of an allowed call whose outcome
+// counts, taken from the pool, or nil.
+func (b *Breaker) allow(ctx context.Context) (*tracker, error) {
 	now := b.c.clock.unixNano()
 	if a := b.cur.Load(); a != nil && now < a.expires {
 		if a.allowed && a.batch != nil {
@@ -142,7 +156,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(error), err error) {
 			if h := b.c.hooks.OnDecision; h != nil {
 				h(KindBreaker, b.name, SourceCache, true)
 			}
-			return t.done, nil
+			return t, nil
 		}
 		return b.fromAnswer(ctx, a, now, SourceCache)
 	}
@@ -151,21 +165,26 @@ func (b *Breaker) Allow(ctx context.Context) (done func(error), err error) {
 
 // Do calls fn if the breaker allows it, and counts its outcome: it is
 // Allow, fn, done. It returns Allow's error without calling fn, or fn's
-// error. A panic in fn counts as a failure and goes on up.
+// error. A panic in fn counts as a failure (errPanicked, unless
+// Config.IsFailure says otherwise) and goes on up, after the outcome is
+// counted; so does a panic in Config.IsFailure.
 func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
-	done, err := b.Allow(ctx)
+	t, err := b.allow(ctx)
 	if err != nil {
 		return err
 	}
-	ok := false
+	if t == nil {
+		return fn(ctx)
+	}
+	finished := false
 	defer func() {
-		if !ok {
-			done(errPanicked)
+		if !finished {
+			t.finish(errPanicked)
 		}
 	}()
 	err = fn(ctx)
-	ok = true
-	done(err)
+	finished = true
+	t.finish(err)
 	return err
 }
 
@@ -178,30 +197,30 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 
 // fromAnswer decides from answer a that is not a plain "allowed" one, or
 // that is stale: a refusal, an allowance, or an unknown breaker.
-func (b *Breaker) fromAnswer(ctx context.Context, a *answer, now int64, src Source) (func(error), error) {
+func (b *Breaker) fromAnswer(ctx context.Context, a *answer, now int64, src Source) (*tracker, error) {
 	switch {
 	case a.allowed && a.batch != nil:
 		t := getTracker()
 		t.b, t.ctx, t.batch, t.start, t.mode = b, ctx, a.batch, now, modeBatch
 		b.c.decided(KindBreaker, b.name, src, true)
-		return t.done, nil
+		return t, nil
 	case a.allowed:
 		b.c.decided(KindBreaker, b.name, src, true)
-		return noopDone, nil
+		return nil, nil
 	}
 	b.c.decided(KindBreaker, b.name, src, false)
-	return noopDone, &RetryAfterError{Err: ErrOpen, After: time.Duration(max(a.retryAt-now, 0))}
+	return nil, &RetryAfterError{Err: ErrOpen, After: time.Duration(max(a.retryAt-now, 0))}
 }
 
 // allowSlow decides when the cached answer is missing or expired.
-func (b *Breaker) allowSlow(ctx context.Context, now int64) (func(error), error) {
+func (b *Breaker) allowSlow(ctx context.Context, now int64) (*tracker, error) {
 	if b.err != nil {
-		return noopDone, b.err
+		return nil, b.err
 	}
 	c := b.c
 	for {
 		if c.closed.Load() {
-			return noopDone, ErrClosed
+			return nil, ErrClosed
 		}
 		if c.degraded.Load() {
 			return b.allowDegraded(ctx, now)
@@ -226,7 +245,7 @@ func (b *Breaker) allowSlow(ctx context.Context, now int64) (func(error), error)
 				now = c.clock.unixNano()
 				continue
 			case <-ctx.Done():
-				return noopDone, ctx.Err()
+				return nil, ctx.Err()
 			}
 		}
 		f := &flight{done: make(chan struct{})}
@@ -242,23 +261,28 @@ func (b *Breaker) allowSlow(ctx context.Context, now int64) (func(error), error)
 }
 
 // acquire asks the control plane whether a call may go out now.
-func (b *Breaker) acquire(ctx context.Context) (func(error), error) {
+func (b *Breaker) acquire(ctx context.Context) (*tracker, error) {
 	c := b.c
 	d, err := c.cp.acquire(ctx, b.name)
 	now := c.clock.unixNano()
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return noopDone, ctx.Err()
+		return nil, ctx.Err()
 	case isNotFound(err):
+		b.forget(now)
 		b.setUnknown(now)
 		c.decided(KindBreaker, b.name, SourceServer, true)
-		return noopDone, nil
-	case errors.Is(err, errUnreachable), isAuthError(err):
+		return nil, nil
+	case isForbidden(err):
+		b.setForbidden(now, err)
+		c.decided(KindBreaker, b.name, SourceServer, true)
+		return nil, nil
+	case errors.Is(err, errUnreachable), isUnauthorized(err):
 		c.enterDegraded(err)
 		return b.allowDegraded(ctx, now)
 	default:
-		return noopDone, err
+		return nil, err
 	}
 	a := b.apply(d, now)
 	if b.cfg.Load() == nil {
@@ -268,19 +292,19 @@ func (b *Breaker) acquire(ctx context.Context) (func(error), error) {
 		c.decided(KindBreaker, b.name, SourceServer, true)
 		t := getTracker()
 		t.b, t.ctx, t.start, t.mode, t.permit, t.gen = b, ctx, now, modeProbe, d.Permit, d.Generation
-		return t.done, nil
+		return t, nil
 	}
 	if d.Allowed {
 		c.decided(KindBreaker, b.name, SourceServer, true)
 		if a == nil || a.batch == nil { // an answer older than one already cached
-			return noopDone, nil
+			return nil, nil
 		}
 		t := getTracker()
 		t.b, t.ctx, t.batch, t.start, t.mode = b, ctx, a.batch, now, modeBatch
-		return t.done, nil
+		return t, nil
 	}
 	c.decided(KindBreaker, b.name, SourceServer, false)
-	return noopDone, &RetryAfterError{Err: ErrOpen, After: ms(d.RetryAfterMS)}
+	return nil, &RetryAfterError{Err: ErrOpen, After: ms(d.RetryAfterMS)}
 }
 
 // apply caches the control plane's decision d, received at now, unless an
@@ -290,7 +314,10 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 	c := b.c
 	b.mu.Lock()
 	cur := b.cur.Load()
-	if cur != nil && cur.state != stateUnknown && cur.gen > d.Generation {
+	if cur != nil && cur.state != stateUnknown && cur.gen > d.Generation && now < cur.expires {
+		// An answer overtaken by a later one still fresh. A lower
+		// generation when the cache is stale is a breaker made again
+		// (see forget): followed.
 		b.mu.Unlock()
 		return nil
 	}
@@ -314,7 +341,20 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 	if cur != nil {
 		c.stateChanged(b.name, cur.state, a.state)
 	}
+	b.learnOverride(a.state)
 	return a
+}
+
+// learnOverride reads the breaker again when it is forced and the
+// override's end is not known, so that degraded mode keeps the override
+// until then.
+func (b *Breaker) learnOverride(state string) {
+	if state != stateForcedOpen && state != stateForcedClosed {
+		return
+	}
+	if ov := b.ovr.Load(); ov == nil || ov.state != state {
+		b.fetchConfig()
+	}
 }
 
 // publish replaces the cached answer cur with a, carrying over the
@@ -371,6 +411,38 @@ func (b *Breaker) setUnknown(now int64) {
 	}
 }
 
+// setForbidden caches that the token may not decide for this breaker
+// (403): a configuration error, not an outage. Calls go out unguarded and
+// nothing is reported, as for an unknown breaker, until asked again.
+func (b *Breaker) setForbidden(now int64, err error) {
+	b.c.warnForbidden(err)
+	ttl := unknownTTL
+	if b.c.cfg.CacheTTL > 0 {
+		ttl = b.c.cfg.CacheTTL
+	}
+	b.mu.Lock()
+	b.publish(b.cur.Load(), &answer{state: stateUnknown, allowed: true, expires: now + int64(ttl)})
+	b.mu.Unlock()
+}
+
+// forget drops everything cached about the breaker, after the control
+// plane deleted it (a breaker.deleted event, or a 404): its answer and
+// generation, the outcomes pending for it, and its config and override.
+// A breaker made again under the name starts afresh for this client,
+// whatever its generation. The next Allow asks the control plane.
+func (b *Breaker) forget(now int64) {
+	b.mu.Lock()
+	cur := b.cur.Load()
+	b.retired = nil
+	b.cfg.Store(nil)
+	b.slowNS.Store(0)
+	b.ovr.Store(nil)
+	if cur != nil {
+		b.publish(cur, &answer{state: stateUnknown, allowed: true, expires: now})
+	}
+	b.mu.Unlock()
+}
+
 // onStateEvent applies a breaker.state event: the breaker moved to state
 // to at generation gen somewhere in the fleet.
 func (b *Breaker) onStateEvent(to string, gen int64) {
@@ -406,6 +478,7 @@ func (b *Breaker) onStateEvent(to string, gen int64) {
 	b.publish(cur, a)
 	b.mu.Unlock()
 	c.stateChanged(b.name, cur.state, to)
+	b.learnOverride(to)
 }
 
 // expire makes the cached answer stale, so that the next Allow asks the
@@ -444,6 +517,14 @@ func (b *Breaker) fetchConfig() {
 			return // asked again after the next answer
 		}
 		b.setConfig(v.Config)
+		var ov *override
+		if o := v.Override; o != nil {
+			ov = &override{state: o.State}
+			if o.ExpiresAt != nil {
+				ov.until = o.ExpiresAt.UnixNano()
+			}
+		}
+		b.ovr.Store(ov)
 	})
 	if !started {
 		b.mu.Lock()
@@ -458,8 +539,11 @@ func (b *Breaker) setConfig(cfg BreakerConfig) {
 }
 
 // tracker carries one allowed call from Allow to done. Trackers are
-// pooled, and each holds its own done func (a method value made once), so
-// that Allow hands out a done func without allocating.
+// pooled, each with its own done func (a method value made once). Do
+// takes one from the pool and puts it back after the call, so it
+// allocates nothing; a tracker whose done func Allow handed out is never
+// put back, so that a second call of that func finds it finished and
+// cannot touch another call.
 type tracker struct {
 	b      *Breaker
 	ctx    context.Context
@@ -471,6 +555,8 @@ type tracker struct {
 	start  int64         // coarse Unix ns
 	mode   uint8
 	stripe uint32
+	pooled bool        // put back into the pool when finished
+	fin    atomic.Bool // finish ran
 	done   func(error) // t.finish
 }
 
@@ -493,20 +579,27 @@ func init() {
 	}
 }
 
-func getTracker() *tracker { return trackers.Get().(*tracker) }
+func getTracker() *tracker {
+	t := trackers.Get().(*tracker)
+	t.pooled = true
+	return t
+}
 
-// finish is the done func of an allowed call.
+// finish is the done func of an allowed call. It counts the outcome once;
+// later calls do nothing. When Config.IsFailure panics, the outcome counts
+// as a failure and the panic goes on up once the tracker is settled.
 func (t *tracker) finish(err error) {
-	b := t.b
-	if b == nil {
-		return // done called twice in a row: the tracker is back in the pool
+	if t.fin.Swap(true) {
+		return
 	}
+	b := t.b
 	c := b.c
 	now := c.clock.unixNano()
 	dur := now - t.start
 	count, success := true, err == nil
+	var panicked any
 	if err != nil {
-		count = c.isFailure(t.ctx, err)
+		count = c.isFailureSafe(t.ctx, err, &panicked)
 	}
 	if count {
 		switch t.mode {
@@ -518,8 +611,25 @@ func (t *tracker) finish(err error) {
 			t.local.record(time.Unix(0, now), t.lp, success, time.Duration(dur))
 		}
 	}
-	*t = tracker{stripe: t.stripe, done: t.done}
-	trackers.Put(t)
+	if t.pooled {
+		*t = tracker{stripe: t.stripe, done: t.done}
+		trackers.Put(t)
+	}
+	if panicked != nil {
+		panic(panicked)
+	}
+}
+
+// isFailureSafe is isFailure that turns a panic of Config.IsFailure into a
+// failure, keeping the panic's value in *panicked to raise again later.
+func (c *Client) isFailureSafe(ctx context.Context, err error, panicked *any) (failure bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			*panicked = r
+			failure = true
+		}
+	}()
+	return c.isFailure(ctx, err)
 }
 
 // isFailure reports whether err, a call's non-nil error, counts as a
@@ -545,11 +655,15 @@ func (b *Breaker) reportProbe(permit string, gen int64, success bool, dur int64)
 	c.goBackground(func() {
 		ctx, cancel := c.requestCtx()
 		defer cancel()
-		d, err := c.cp.report(ctx, b.name, out)
+		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), out)
 		switch {
 		case err == nil:
 			b.apply(d, c.clock.unixNano())
-		case errors.Is(err, errUnreachable), isAuthError(err):
+		case isNotFound(err):
+			b.forget(c.clock.unixNano())
+		case isForbidden(err):
+			c.warnForbidden(err)
+		case errors.Is(err, errUnreachable), isUnauthorized(err):
 			c.enterDegraded(err)
 		}
 	})
@@ -562,4 +676,21 @@ const maxDurationMS = 86_400_000
 // API's range.
 func durationMS(ns int64) int64 {
 	return min(max(ns/int64(time.Millisecond), 0), maxDurationMS)
+}
+
+// override is an operator's override of a breaker as the control plane
+// last showed it (GET): its state and when it ends.
+type override struct {
+	state string
+	until int64 // Unix ns; 0 when it never ends
+}
+
+// warnForbidden logs, once per client and loudly, that the token may not
+// make decisions: a configuration error that no retry fixes.
+func (c *Client) warnForbidden(err error) {
+	if c.warnedForbidden.Swap(true) {
+		return
+	}
+	c.log.Error("breakwater: the control plane refuses this token's decisions (403): give the client a token of role agent; calls go out unguarded and outcomes are not reported",
+		"err", err.Error())
 }

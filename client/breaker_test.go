@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestCachedAllowDoesNotAllocate(t *testing.T) {
+func TestCachedDecisionAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops objects on purpose under the race detector")
 	}
@@ -22,16 +22,23 @@ func TestCachedAllowDoesNotAllocate(t *testing.T) {
 	calls(t, b, 1, succeed)
 	waitFor(t, 2*time.Second, "config known", func() bool { return b.slowNS.Load() > 0 })
 	allocs := testing.AllocsPerRun(1000, func() {
+		b.Do(ctx, succeed)
+		b.Do(ctx, fail)
+	})
+	if allocs != 0 {
+		t.Errorf("Do with a fresh cache: %v allocations, want 0", allocs)
+	}
+	// Allow hands out a done func of the call's own: one tracker and its
+	// method value.
+	allocs = testing.AllocsPerRun(1000, func() {
 		done, err := b.Allow(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		done(nil)
-		done, _ = b.Allow(ctx)
-		done(errDown)
 	})
-	if allocs != 0 {
-		t.Errorf("Allow + done with a fresh cache: %v allocations, want 0", allocs)
+	if allocs > 2 {
+		t.Errorf("Allow + done with a fresh cache: %v allocations, want at most 2", allocs)
 	}
 }
 
@@ -94,7 +101,7 @@ func TestOutcomeBatchDrain(t *testing.T) {
 }
 
 func TestAppendOutcomeSplitsCounts(t *testing.T) {
-	got := appendOutcome(nil, false, 2_500_000, 2_500_000*3, 4)
+	got := appendOutcome(nil, false, 2_500_000, 3, 4)
 	want := []outcome{
 		{Success: false, DurationMS: 3, Count: 1_000_000, Generation: 4},
 		{Success: false, DurationMS: 3, Count: 1_000_000, Generation: 4},

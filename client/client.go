@@ -198,6 +198,7 @@ var ErrClosed = errors.New("breakwater: client closed")
 type Client struct {
 	cfg      Config
 	shareSet bool // Config.FleetShare was given: no fair share from the server
+	ownHC    bool // the HTTP client is the Client's own: Close closes its connections
 	cp       *controlPlane
 	log      *slog.Logger
 	clock    *coarseClock
@@ -215,16 +216,18 @@ type Client struct {
 	breakers sync.Map // name → *Breaker
 	limiters sync.Map // name → *Limiter (the key "")
 
-	degraded     atomic.Bool
-	closed       atomic.Bool
-	eventsUp     atomic.Bool  // an event stream is connected
-	eventsEpoch  atomic.Int64 // counts stream connections
-	flushNow     chan struct{}
-	flushStop    chan struct{}
-	flushDone    chan struct{}
-	flushErr     error
-	batchTrigger uint64 // per counter slot: see outcomeBatch.add
-	stripeMask   uint32
+	degraded        atomic.Bool
+	warnedForbidden atomic.Bool
+	probeAfter      atomic.Int64 // ns the control plane asked to wait (429 Retry-After)
+	closed          atomic.Bool
+	eventsUp        atomic.Bool  // an event stream is connected
+	eventsEpoch     atomic.Int64 // counts stream connections
+	flushNow        chan struct{}
+	flushStop       chan struct{}
+	flushDone       chan struct{}
+	flushErr        error
+	batchTrigger    uint64 // per counter slot: see outcomeBatch.add
+	stripeMask      uint32
 
 	refuseDegradedBreaker *RetryAfterError
 	refuseDegradedLimiter *RetryAfterError
@@ -270,7 +273,8 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 		return nil, fmt.Errorf("breakwater: Config.FleetShare %v: must be in (0, 1]", cfg.FleetShare)
 	}
 	hc := cfg.HTTPClient
-	if hc == nil {
+	ownHC := hc == nil
+	if ownHC {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
 		hc = &http.Client{Transport: tr}
@@ -285,6 +289,7 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 	}
 	c := &Client{
 		cfg:       cfg,
+		ownHC:     ownHC,
 		shareSet:  shareSet,
 		cp:        cp,
 		log:       log,
@@ -311,7 +316,8 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 }
 
 // Close reports the outcomes still pending, stops the client's
-// goroutines and its event stream, and waits for them. Breakers and
+// goroutines and its event stream, and waits for them; it closes the idle
+// connections of its own HTTP client (not those of Config.HTTPClient). Breakers and
 // limiters refuse calls with ErrClosed from then on. It returns the error
 // of the last report, if it failed. Calling Close again does nothing.
 func (c *Client) Close() error {
@@ -333,6 +339,11 @@ func (c *Client) Close() error {
 	<-c.flushDone
 	c.cancel()
 	c.wg.Wait()
+	if c.ownHC {
+		// Idle keep-alive connections and their goroutines would
+		// otherwise live on for the transport's idle timeout.
+		c.cp.hc.CloseIdleConnections()
+	}
 	c.releaseClock()
 	return c.flushErr
 }

@@ -58,17 +58,27 @@ func (e *unreachableError) Error() string {
 }
 func (e *unreachableError) Unwrap() []error { return []error{errUnreachable, e.last} }
 
-// errIndeterminate is matched by the error of a request that must not be
-// applied twice (an outcomes report) when it was sent but no answer came
-// back: it may or may not have been applied, so it is not sent again.
-var errIndeterminate = errors.New("breakwater: request sent, no answer")
-
-type indeterminateError struct{ err error }
-
-func (e *indeterminateError) Error() string {
-	return "breakwater: request sent, no answer: " + e.err.Error()
+// apiCapError is a control plane's 429: the token is over the API's own
+// request cap, which is fleet-wide, so no other replica would serve it
+// either. It is an outage of the control plane for this client, never a
+// refusal of the caller's call (a rate limit's "no" is a 200 with
+// "allowed": false). After is the answer's Retry-After.
+type apiCapError struct {
+	status *StatusError
+	after  time.Duration
 }
-func (e *indeterminateError) Unwrap() []error { return []error{errIndeterminate, e.err} }
+
+func (e *apiCapError) Error() string { return e.status.Error() }
+func (e *apiCapError) Unwrap() error { return e.status }
+
+// retryAfterOf returns the wait a control plane's 429 asked for, or 0.
+func retryAfterOf(err error) time.Duration {
+	var ce *apiCapError
+	if errors.As(err, &ce) {
+		return ce.after
+	}
+	return 0
+}
 
 // StatusError is a control plane's answer that is an error of the
 // request (a 4xx problem document): the token is unknown (401) or too weak
@@ -137,18 +147,15 @@ func (cp *controlPlane) order(now int64) []*endpoint {
 // answer into out (nil to discard it). It returns the answer's headers.
 // A 4xx is a *StatusError; an answer from no endpoint is an error that
 // matches errUnreachable; when ctx ends first, ctx's error.
-func (cp *controlPlane) do(ctx context.Context, method, path string, body, out any) (http.Header, error) {
-	return cp.send(ctx, method, path, body, out, false)
-}
-
-// doOnce is do for a request that must not be applied twice: once it has
-// been written to an endpoint that then gives no answer, it is not sent
-// to the next one, and the error matches errIndeterminate.
-func (cp *controlPlane) doOnce(ctx context.Context, method, path string, body, out any) (http.Header, error) {
-	return cp.send(ctx, method, path, body, out, true)
-}
-
-func (cp *controlPlane) send(ctx context.Context, method, path string, body, out any, once bool) (http.Header, error) {
+//
+// key, when not empty, is sent as the Idempotency-Key header of every
+// attempt. Only a request with a key is sent again after it may have been
+// applied (written, then no answer, a 5xx or an answer that does not
+// decode): the control plane applies a key once and replays its first
+// answer to a repeat, so the retry is safe. A request without a key is
+// tried on the next endpoint only when the last one cannot have applied
+// it, or when it changes nothing (a GET).
+func (cp *controlPlane) do(ctx context.Context, method, path, key string, body, out any) (http.Header, error) {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -158,7 +165,7 @@ func (cp *controlPlane) send(ctx context.Context, method, path string, body, out
 	}
 	var last error
 	for _, e := range cp.order(time.Now().UnixNano()) {
-		h, retry, err := cp.attempt(ctx, e, method, path, payload, out, once)
+		h, retry, err := cp.attempt(ctx, e, method, path, key, payload, out)
 		if !retry {
 			if err == nil {
 				e.downUntil.Store(0)
@@ -175,13 +182,16 @@ func (cp *controlPlane) send(ctx context.Context, method, path string, body, out
 }
 
 // attempt sends one request to one endpoint. It reports retry when the
-// next endpoint should be tried: the endpoint did not answer in time or
-// answered 5xx.
-func (cp *controlPlane) attempt(ctx context.Context, e *endpoint, method, path string, payload []byte, out any, once bool) (http.Header, bool, error) {
+// next endpoint should be tried: the endpoint did not answer in time,
+// answered 5xx, or answered 2xx with a body that does not decode. A
+// request that may have been applied is retried only when it has a key
+// or is a GET.
+func (cp *controlPlane) attempt(ctx context.Context, e *endpoint, method, path, key string, payload []byte, out any) (http.Header, bool, error) {
 	actx, cancel := context.WithTimeout(ctx, cp.timeout)
 	defer cancel()
+	safe := key != "" || method == http.MethodGet
 	var wrote atomic.Bool
-	if once {
+	if !safe {
 		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 			WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
 		})
@@ -195,26 +205,31 @@ func (cp *controlPlane) attempt(ctx context.Context, e *endpoint, method, path s
 		return nil, false, err
 	}
 	cp.header(req, payload != nil)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := cp.hc.Do(req)
 	if err != nil {
-		if wrote.Load() && ctx.Err() == nil {
-			e.downUntil.Store(time.Now().Add(endpointDownFor).UnixNano())
-			return nil, false, &indeterminateError{err: err}
-		}
-		return nil, true, err
+		return nil, !wrote.Load(), err
 	}
 	defer resp.Body.Close()
 	body := io.LimitReader(resp.Body, maxResponse)
 	switch {
 	case resp.StatusCode >= 500:
 		io.Copy(io.Discard, body)
-		return nil, true, &StatusError{Method: method, Path: path, Status: resp.StatusCode, Detail: "server error"}
+		return nil, safe, &StatusError{Method: method, Path: path, Status: resp.StatusCode, Detail: "server error"}
+	case resp.StatusCode == http.StatusTooManyRequests:
+		// The API's per-token cap, shared by every replica: the next one
+		// would refuse as well.
+		se := statusError(method, path, resp.StatusCode, body)
+		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return nil, false, &unreachableError{last: &apiCapError{status: se, after: time.Duration(max(ra, 0)) * time.Second}}
 	case resp.StatusCode >= 400:
 		return nil, false, statusError(method, path, resp.StatusCode, body)
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.NewDecoder(body).Decode(out); err != nil {
-			return nil, true, fmt.Errorf("breakwater: %s %s: decode answer: %w", method, path, err)
+			return nil, safe, fmt.Errorf("breakwater: %s %s: decode answer: %w", method, path, err)
 		}
 	}
 	io.Copy(io.Discard, body)
@@ -327,6 +342,10 @@ type breakerView struct {
 	Config     BreakerConfig `json:"config"`
 	State      string        `json:"state"`
 	Generation int64         `json:"generation"`
+	Override   *struct {
+		State     string     `json:"state"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	} `json:"override"`
 }
 
 // takeRequest and takeResult are the body and answer of a rate limit's take.
@@ -369,20 +388,22 @@ func limitPath(name, op string) string {
 
 func (cp *controlPlane) acquire(ctx context.Context, name string) (decision, error) {
 	var d decision
-	_, err := cp.do(ctx, http.MethodPost, breakerPath(name, "acquire"), struct{}{}, &d)
+	_, err := cp.do(ctx, http.MethodPost, breakerPath(name, "acquire"), newIdempotencyKey(), struct{}{}, &d)
 	return d, err
 }
 
-func (cp *controlPlane) report(ctx context.Context, name string, outs []outcome) (decision, error) {
+// report sends one outcomes report under key, which names this report
+// and no other: a retry of it, and only that, sends the same key.
+func (cp *controlPlane) report(ctx context.Context, name, key string, outs []outcome) (decision, error) {
 	var d decision
-	_, err := cp.doOnce(ctx, http.MethodPost, breakerPath(name, "outcomes"), map[string][]outcome{"outcomes": outs}, &d)
+	_, err := cp.do(ctx, http.MethodPost, breakerPath(name, "outcomes"), key, map[string][]outcome{"outcomes": outs}, &d)
 	return d, err
 }
 
 func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {
 	var v breakerView
 	v.Config = DefaultBreakerConfig()
-	_, err := cp.do(ctx, http.MethodGet, breakerPath(name, ""), nil, &v)
+	_, err := cp.do(ctx, http.MethodGet, breakerPath(name, ""), "", nil, &v)
 	return v, err
 }
 
@@ -394,7 +415,7 @@ type takeAnswer struct {
 
 func (cp *controlPlane) take(ctx context.Context, name string, req takeRequest) (takeResult, takeAnswer, error) {
 	var r takeResult
-	h, err := cp.do(ctx, http.MethodPost, limitPath(name, "take"), req, &r)
+	h, err := cp.do(ctx, http.MethodPost, limitPath(name, "take"), newIdempotencyKey(), req, &r)
 	if err != nil {
 		return r, takeAnswer{}, err
 	}
@@ -413,8 +434,16 @@ func newClientID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// newIdempotencyKey returns a key for one logical decision request: 32
+// random hex digits, within the API's 1..128 printable ASCII characters.
+func newIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 func (cp *controlPlane) getLimit(ctx context.Context, name string) (limitView, error) {
 	var v limitView
-	_, err := cp.do(ctx, http.MethodGet, limitPath(name, ""), nil, &v)
+	_, err := cp.do(ctx, http.MethodGet, limitPath(name, ""), "", nil, &v)
 	return v, err
 }

@@ -10,16 +10,21 @@ import (
 // Degraded mode.
 //
 // When a request finds no control plane that answers (every endpoint
-// refused the connection, timed out or answered 5xx; or the token is
-// refused), the client switches to degraded mode: it logs the switch once,
+// refused the connection, timed out or answered 5xx; a 429 of the API's
+// per-token request cap; or the token is unknown, 401), the client
+// switches to degraded mode: it logs the switch once,
 // calls Hooks.OnDegraded(true), and from then on decides locally, with no
 // caller waiting on the network:
 //
 //   - each breaker decides with a local breaker (the same state machine
 //     as the control plane's) made with the breaker's last known config,
 //     or the defaults if none is known; if the control plane's last answer
-//     was open, the local breaker starts open until the time it said. Its
-//     window starts empty, and it opens on this replica's failures alone.
+//     was open, the local breaker starts open until the time it said. An
+//     operator's forced_open or forced_closed is kept until the override
+//     ends (as the last read of the breaker said), or, for one that never
+//     ends or whose end is not known, until a control plane answers
+//     again. Its window starts empty, and it opens on this replica's
+//     failures alone.
 //   - each limiter decides with a local token bucket holding a fair
 //     share of the limit's last known capacity and refill rate: 1/N for
 //     the N clients the control plane last counted taking from it (each
@@ -61,6 +66,7 @@ func (c *Client) enterDegraded(err error) {
 	if c.closed.Load() || !c.degraded.CompareAndSwap(false, true) {
 		return
 	}
+	c.probeAfter.Store(int64(retryAfterOf(err)))
 	c.log.Warn("breakwater: no control plane answers; deciding locally until one does",
 		"err", err.Error(), "probe_interval", c.cfg.DegradedProbeInterval.String())
 	now := c.clock.unixNano()
@@ -96,10 +102,12 @@ func (c *Client) exitDegraded() {
 }
 
 // probeLoop asks the control plane, one request at a time, a probe
-// interval after the last one ended, until it answers.
+// interval after the last one ended (or as long after as a 429's
+// Retry-After asked), until it answers.
 func (c *Client) probeLoop() {
 	for {
-		if sleep(c.ctx, c.cfg.DegradedProbeInterval) != nil {
+		wait := max(c.cfg.DegradedProbeInterval, time.Duration(c.probeAfter.Swap(0)))
+		if sleep(c.ctx, wait) != nil {
 			return
 		}
 		if c.probe() {
@@ -126,8 +134,11 @@ func (c *Client) probe() bool {
 	} else if ls := c.limitersNow(); len(ls) > 0 && ls[0].root.err == nil {
 		path = limitPath(ls[0].name, "")
 	}
-	_, err := c.cp.do(ctx, http.MethodGet, path, nil, nil)
-	return err == nil || isNotFound(err)
+	_, err := c.cp.do(ctx, http.MethodGet, path, "", nil, nil)
+	if ra := retryAfterOf(err); ra > 0 {
+		c.probeAfter.Store(int64(ra))
+	}
+	return err == nil || isNotFound(err) || isForbidden(err)
 }
 
 // enterDegraded makes the breaker's local breaker from what the control
@@ -144,8 +155,21 @@ func (b *Breaker) enterDegraded(now int64) {
 	local := newLocalBreaker(cfg, t)
 	if cur := b.cur.Load(); cur != nil {
 		switch cur.state {
-		case stateOpenAPI, stateForcedOpen:
+		case stateOpenAPI:
 			local.trip(t, time.Unix(0, max(cur.retryAt, now+1)), "open at the control plane")
+		case stateForcedOpen, stateForcedClosed:
+			// An operator's override holds until it ends, as the last
+			// read of the breaker said; when that is not known, or it
+			// never ends, until a control plane answers again.
+			var until time.Time
+			if ov := b.ovr.Load(); ov != nil && ov.state == cur.state && ov.until != 0 {
+				until = time.Unix(0, ov.until)
+			}
+			st := stateForcedOpenLocal
+			if cur.state == stateForcedClosed {
+				st = stateForcedClosedLocal
+			}
+			local.force(t, st, until)
 		}
 		a := *cur
 		a.expires = 0
@@ -155,11 +179,11 @@ func (b *Breaker) enterDegraded(now int64) {
 }
 
 // allowDegraded decides while no control plane answers.
-func (b *Breaker) allowDegraded(ctx context.Context, now int64) (func(error), error) {
+func (b *Breaker) allowDegraded(ctx context.Context, now int64) (*tracker, error) {
 	c := b.c
 	if c.failClosed(KindBreaker, b.name) {
 		c.decided(KindBreaker, b.name, SourceDegraded, false)
-		return noopDone, c.refuseDegradedBreaker
+		return nil, c.refuseDegradedBreaker
 	}
 	b.mu.Lock()
 	local := b.local
@@ -174,16 +198,16 @@ func (b *Breaker) allowDegraded(ctx context.Context, now int64) (func(error), er
 }
 
 // allowLocal decides with the local breaker.
-func (b *Breaker) allowLocal(ctx context.Context, local *localBreaker, now int64) (func(error), error) {
+func (b *Breaker) allowLocal(ctx context.Context, local *localBreaker, now int64) (*tracker, error) {
 	p, err := local.allow(time.Unix(0, now))
 	if err != nil {
 		b.c.decided(KindBreaker, b.name, SourceDegraded, false)
-		return noopDone, err
+		return nil, err
 	}
 	b.c.decided(KindBreaker, b.name, SourceDegraded, true)
 	t := getTracker()
 	t.b, t.ctx, t.local, t.lp, t.start, t.mode = b, ctx, local, p, now, modeLocal
-	return t.done, nil
+	return t, nil
 }
 
 // allowDegraded decides a limiter's call while no control plane answers.

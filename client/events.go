@@ -166,7 +166,7 @@ func (c *Client) dispatch(name, data string) {
 		}
 	case "breaker.deleted":
 		if v, ok := c.breakers.Load(e.Name); ok {
-			v.(*Breaker).expire()
+			v.(*Breaker).forget(c.clock.unixNano())
 		}
 	case "ratelimit.config", "ratelimit.deleted":
 		if v, ok := c.limiters.Load(e.Name); ok {

@@ -393,18 +393,32 @@ func (l *Limiter) takeFailed(ctx context.Context, err error, n int64) error {
 		l.shared.warnUnknown()
 		c.decided(KindLimiter, l.shared.name, SourceServer, true)
 		return nil
-	case errors.Is(err, errUnreachable), isAuthError(err):
+	case isForbidden(err):
+		l.store(&lease{unknown: true, start: now, expires: now + int64(unknownTTL)})
+		c.warnForbidden(err)
+		c.decided(KindLimiter, l.shared.name, SourceServer, true)
+		return nil
+	case errors.Is(err, errUnreachable), isUnauthorized(err):
 		c.enterDegraded(err)
 		return l.allowDegraded(n, now)
 	}
 	return err
 }
 
-// isAuthError reports whether err is a refused token (401 or 403): the
-// control plane cannot be used, as if it did not answer.
-func isAuthError(err error) bool {
+// isUnauthorized reports whether err is a refused token (401): the control
+// plane cannot be used, as if it did not answer.
+func isUnauthorized(err error) bool {
 	var se *StatusError
-	return errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)
+	return errors.As(err, &se) && se.Status == http.StatusUnauthorized
+}
+
+// isForbidden reports whether err is a 403: the token is known but its
+// role may not decide (a reader's token). That is a configuration error,
+// not an outage: the control plane answers, and a probe of it would
+// succeed, so treating it as one would flap in and out of degraded mode.
+func isForbidden(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusForbidden
 }
 
 // denied caches a refusal of size tokens, whose wait the control plane

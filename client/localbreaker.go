@@ -12,6 +12,8 @@ const (
 	stateClosed breakerState = iota
 	stateOpen
 	stateHalfOpen
+	stateForcedOpenLocal
+	stateForcedClosedLocal
 )
 
 func (s breakerState) String() string {
@@ -22,6 +24,10 @@ func (s breakerState) String() string {
 		return "open"
 	case stateHalfOpen:
 		return "half_open"
+	case stateForcedOpenLocal:
+		return "forced_open"
+	case stateForcedClosedLocal:
+		return "forced_closed"
 	}
 	return "unknown"
 }
@@ -52,6 +58,10 @@ func (p localPermit) isProbe() bool { return p.probe != 0 }
 //     each given back if not reported within ProbeTimeoutMS. A failed or
 //     slow probe opens the breaker again; HalfOpenMaxCalls successful
 //     probes close it, with an empty window.
+//   - an operator's override (force): forced_open refuses every call,
+//     forced_closed allows every call and keeps counting it in the window
+//     without ever tripping. The override ends at its expiry, if it has
+//     one, and the breaker is then closed with an empty window.
 //
 // Every transition moves a generation counter, and an outcome reported
 // with a permit of another generation is ignored, so calls let through
@@ -70,8 +80,10 @@ type localBreaker struct {
 	openDuration time.Duration
 	probeTimeout time.Duration
 
-	latest    time.Time // the latest time seen
-	state     breakerState
+	latest    time.Time    // the latest time seen
+	state     breakerState // the state under the override, if any
+	override  breakerState // stateForcedOpenLocal or stateForcedClosedLocal; stateClosed when none
+	ovUntil   time.Time    // when the override ends; zero when never
 	gen       uint64
 	since     time.Time
 	openUntil time.Time // while open
@@ -117,6 +129,16 @@ func (b *localBreaker) allow(now time.Time) (localPermit, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
+	switch b.override {
+	case stateForcedOpenLocal:
+		var wait time.Duration
+		if !b.ovUntil.IsZero() {
+			wait = b.ovUntil.Sub(now)
+		}
+		return localPermit{}, &RetryAfterError{Err: ErrOpen, After: wait}
+	case stateForcedClosedLocal:
+		return localPermit{gen: b.gen}, nil
+	}
 	switch b.state {
 	case stateClosed:
 		return localPermit{gen: b.gen}, nil
@@ -179,7 +201,7 @@ func (b *localBreaker) record(now time.Time, p localPermit, success bool, dur ti
 		}
 		return true
 	}
-	if b.state != stateClosed {
+	if b.state != stateClosed && b.override == stateClosed {
 		return false
 	}
 	b.win.add(now, !success, slow)
@@ -205,6 +227,29 @@ func (b *localBreaker) trip(now, until time.Time, reason string) {
 	}
 }
 
+// force sets an operator's override at now: state is
+// stateForcedOpenLocal or stateForcedClosedLocal, until its end (zero:
+// never). A new override moves the generation, as the control plane's
+// does, unless it repeats the one in force.
+func (b *localBreaker) force(now time.Time, state breakerState, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now = b.tick(now)
+	b.ovUntil = until
+	if b.override == state {
+		return
+	}
+	b.override = state
+	b.state = stateClosed
+	b.since = now
+	b.reason = "override"
+	b.gen++
+	clear(b.probes)
+	b.probes = b.probes[:0]
+	b.probeOK = 0
+	b.openUntil = time.Time{}
+}
+
 // localBreakerStatus is what localBreaker.status returns.
 type localBreakerStatus struct {
 	state     breakerState
@@ -224,7 +269,7 @@ func (b *localBreaker) status(now time.Time) localBreakerStatus {
 	defer b.mu.Unlock()
 	b.tick(now)
 	s := localBreakerStatus{
-		state:     b.state,
+		state:     b.effective(),
 		gen:       b.gen,
 		since:     b.since,
 		reason:    b.reason,
@@ -246,14 +291,31 @@ func (b *localBreaker) tick(now time.Time) time.Time {
 		now = b.latest
 	}
 	b.latest = now
+	if b.override != stateClosed && !b.ovUntil.IsZero() && !now.Before(b.ovUntil) {
+		b.override = stateClosed
+		b.ovUntil = time.Time{}
+		b.transition(now, stateClosed, "override expired")
+	}
 	b.win.advance(now)
 	return now
+}
+
+// effective returns the state that decides: the override's, if any.
+// b.mu must be held.
+func (b *localBreaker) effective() breakerState {
+	if b.override != stateClosed {
+		return b.override
+	}
+	return b.state
 }
 
 // maybeTrip opens a closed breaker whose window says so. b.mu must be held.
 func (b *localBreaker) maybeTrip(now time.Time) {
 	c := &b.cfg
 	w := &b.win
+	if b.override != stateClosed || b.state != stateClosed {
+		return
+	}
 	switch {
 	case c.ConsecutiveFailures > 0 && b.consec >= c.ConsecutiveFailures:
 		b.transition(now, stateOpen, "consecutive_failures")

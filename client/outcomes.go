@@ -2,8 +2,10 @@ package client
 
 import (
 	"errors"
+	"math"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +21,12 @@ import (
 // failure, slow or not) as one entry whose duration is their mean, which
 // is slow exactly when the calls were.
 //
+// A packed counter never overflows: an add that would carry out of either
+// field moves the counter's content and the add into the batch's spill, a
+// pair of wide totals under a mutex (the sum in 128 bits), instead. Only
+// very large adds (Record with a huge count or duration) or a counter
+// holding more than a flush normally gathers take that path.
+//
 // Counters are striped, each stripe on its own cache line, and a call
 // uses the stripe of its tracker; trackers come from a sync.Pool, which
 // keeps them per P, so concurrent calls on different Ps mostly touch
@@ -27,6 +35,7 @@ const (
 	sumBits   = 38 // 2.7e11 ms per flush and counter
 	countBits = 64 - sumBits
 	sumMask   = 1<<sumBits - 1
+	countMax  = 1<<countBits - 1
 )
 
 // stripes is the number of counter stripes of a batch: four times
@@ -53,6 +62,49 @@ type outcomeBatch struct {
 	// While the slow-call duration is unknown: counters per success and
 	// duration bucket, reported with their mean duration.
 	hist [2][histBuckets]atomic.Uint64
+
+	spillMu sync.Mutex
+	spill   map[spillKind]*tally // what would have overflowed a counter
+}
+
+// spillKind names a counter's kind: a stripe kind (2*failed + slow), or
+// a duration bucket of hist when hist is set.
+type spillKind struct {
+	hist    bool
+	success bool
+	k       int // stripe kind, or hist bucket
+}
+
+// tally is a count of calls and the sum of their durations in ms, wide
+// enough not to overflow: the count saturates at 2^64-1 calls, the sum is
+// 128 bits.
+type tally struct {
+	n          uint64
+	sumHi, sum uint64
+}
+
+// add adds n calls whose durations add up to hi:lo ms.
+func (t *tally) add(n, hi, lo uint64) {
+	var carry uint64
+	t.sum, carry = bits.Add64(t.sum, lo, 0)
+	t.sumHi += hi + carry
+	if t.n+n < t.n {
+		t.n = math.MaxUint64
+	} else {
+		t.n += n
+	}
+}
+
+// mean returns the mean duration in ms, capped at the API's maximum.
+func (t *tally) mean() int64 {
+	if t.n == 0 {
+		return 0
+	}
+	if t.sumHi >= t.n {
+		return maxDurationMS
+	}
+	q, _ := bits.Div64(t.sumHi, t.sum, t.n)
+	return int64(min(q, maxDurationMS))
 }
 
 // stripe holds one counter per kind of outcome: index 2*failed + slow.
@@ -75,14 +127,15 @@ func (ob *outcomeBatch) add(c *Client, s uint32, success bool, dur, slowNS int64
 // addN counts n like calls of dur ns each.
 func (ob *outcomeBatch) addN(c *Client, s uint32, success bool, dur, slowNS int64, n uint64) {
 	msd := uint64(durationMS(dur))
-	inc := n<<sumBits | n*msd
-	var v uint64
+	var ctr *atomic.Uint64
+	var kind spillKind
 	if slowNS <= 0 {
 		i := 0
 		if !success {
 			i = 1
 		}
-		v = ob.hist[i][min(bits.Len64(msd), histBuckets-1)].Add(inc)
+		j := min(bits.Len64(msd), histBuckets-1)
+		ctr, kind = &ob.hist[i][j], spillKind{hist: true, success: success, k: j}
 	} else {
 		i := 0
 		if !success {
@@ -91,9 +144,10 @@ func (ob *outcomeBatch) addN(c *Client, s uint32, success bool, dur, slowNS int6
 		if dur >= slowNS {
 			i++
 		}
-		v = ob.stripes[s&c.stripeMask].v[i].Add(inc)
+		ctr, kind = &ob.stripes[s&c.stripeMask].v[i], spillKind{success: success, k: i}
 	}
-	if before := (v - inc) >> sumBits; before < c.batchTrigger && v>>sumBits >= c.batchTrigger {
+	before, after := ob.addTo(ctr, kind, n, msd)
+	if before < c.batchTrigger && after >= c.batchTrigger {
 		select {
 		case c.flushNow <- struct{}{}:
 		default:
@@ -101,26 +155,71 @@ func (ob *outcomeBatch) addN(c *Client, s uint32, success bool, dur, slowNS int6
 	}
 }
 
+// addTo adds n calls of msd ms each to the packed counter ctr of kind,
+// or, when that would overflow a field of it, moves the counter's content
+// and the calls to the spill. It returns the calls counted before and
+// after, as far as the trigger of an early flush needs them.
+func (ob *outcomeBatch) addTo(ctr *atomic.Uint64, kind spillKind, n, msd uint64) (before, after uint64) {
+	hi, lo := bits.Mul64(n, msd)
+	fits := hi == 0 && n <= countMax && lo <= sumMask
+	for {
+		v := ctr.Load()
+		cnt, sum := v>>sumBits, v&sumMask
+		if fits && cnt+n <= countMax && sum+lo <= sumMask {
+			if ctr.CompareAndSwap(v, v+(n<<sumBits|lo)) {
+				return cnt, cnt + n
+			}
+			continue
+		}
+		if ctr.CompareAndSwap(v, 0) {
+			ob.spillMu.Lock()
+			if ob.spill == nil {
+				ob.spill = map[spillKind]*tally{}
+			}
+			t := ob.spill[kind]
+			if t == nil {
+				t = &tally{}
+				ob.spill[kind] = t
+			}
+			t.add(cnt, 0, sum)
+			t.add(n, hi, lo)
+			ob.spillMu.Unlock()
+			return 0, math.MaxUint64 // flush soon
+		}
+	}
+}
+
 // drain takes every count out of the batch and appends them to outs as
 // report entries, oldest kinds first.
 func (ob *outcomeBatch) drain(outs []outcome) []outcome {
-	var sums [4]struct{ n, ms uint64 }
+	ob.spillMu.Lock()
+	spill := ob.spill
+	ob.spill = nil
+	ob.spillMu.Unlock()
+	var sums [4]tally
 	for i := range ob.stripes {
 		for k := range 4 {
 			if v := ob.stripes[i].v[k].Swap(0); v != 0 {
-				sums[k].n += v >> sumBits
-				sums[k].ms += v & sumMask
+				sums[k].add(v>>sumBits, 0, v&sumMask)
 			}
 		}
 	}
-	for k, s := range sums {
-		outs = appendOutcome(outs, k&2 == 0, s.n, s.ms, ob.gen)
+	for k := range sums {
+		if t := spill[spillKind{success: k&2 == 0, k: k}]; t != nil {
+			sums[k].add(t.n, t.sumHi, t.sum)
+		}
+		outs = appendOutcome(outs, k&2 == 0, sums[k].n, sums[k].mean(), ob.gen)
 	}
 	for i := range ob.hist {
 		for j := range ob.hist[i] {
+			var t tally
 			if v := ob.hist[i][j].Swap(0); v != 0 {
-				outs = appendOutcome(outs, i == 0, v>>sumBits, v&sumMask, ob.gen)
+				t.add(v>>sumBits, 0, v&sumMask)
 			}
+			if s := spill[spillKind{hist: true, success: i == 0, k: j}]; s != nil {
+				t.add(s.n, s.sumHi, s.sum)
+			}
+			outs = appendOutcome(outs, i == 0, t.n, t.mean(), ob.gen)
 		}
 	}
 	return outs
@@ -129,13 +228,9 @@ func (ob *outcomeBatch) drain(outs []outcome) []outcome {
 // maxCount is the most calls one report entry may stand for.
 const maxCount = 1_000_000
 
-// appendOutcome appends entries for n calls whose durations add up to
-// sumMS, splitting counts above the API's maximum.
-func appendOutcome(outs []outcome, success bool, n, sumMS uint64, gen int64) []outcome {
-	if n == 0 {
-		return outs
-	}
-	mean := int64(min(sumMS/n, maxDurationMS))
+// appendOutcome appends entries for n calls of mean ms each, splitting
+// counts above the API's maximum.
+func appendOutcome(outs []outcome, success bool, n uint64, mean int64, gen int64) []outcome {
 	for n > 0 {
 		k := min(n, maxCount)
 		outs = append(outs, outcome{Success: success, DurationMS: mean, Count: int64(k), Generation: gen})
@@ -219,15 +314,18 @@ func (b *Breaker) report(outs []outcome) error {
 	for len(outs) > 0 {
 		n := min(len(outs), maxEntries)
 		ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
-		d, err := c.cp.report(ctx, b.name, outs[:n])
+		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), outs[:n])
 		cancel()
 		switch {
 		case err == nil:
 			b.apply(d, c.clock.unixNano())
 		case isNotFound(err):
-			b.setUnknown(c.clock.unixNano())
+			b.forget(c.clock.unixNano())
 			return err
-		case errors.Is(err, errUnreachable), isAuthError(err):
+		case isForbidden(err):
+			c.warnForbidden(err)
+			return err
+		case errors.Is(err, errUnreachable), isUnauthorized(err):
 			c.enterDegraded(err)
 			return err
 		default:

@@ -91,6 +91,33 @@ func BenchmarkBreakerAllowParallel(b *testing.B) {
 	})
 }
 
+func BenchmarkBreakerDo(b *testing.B) {
+	br := cachedBreaker(b)
+	ctx := context.Background()
+	fn := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := br.Do(ctx, fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBreakerDoParallel(b *testing.B) {
+	br := cachedBreaker(b)
+	ctx := context.Background()
+	fn := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := br.Do(ctx, fn); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 func BenchmarkGobreakerExecute(b *testing.B) {
 	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{Name: "bench"})
 	fn := func() (struct{}, error) { return struct{}{}, nil }

@@ -43,8 +43,9 @@ type answer struct {
 // probes through.
 //
 // A Breaker decides from the control plane's last answer, cached for that
-// answer's cache_ttl_ms: with a fresh "closed" answer, Allow makes no
-// network call, takes no lock and allocates nothing, and done adds the
+// answer's cache_ttl_ms: with a fresh "closed" answer, Do makes no
+// network call, takes no lock and allocates nothing (Allow allocates only
+// the call's done func), and done adds the
 // outcome to counters that the Client reports in one request per breaker
 // every flush interval. An open breaker refuses locally until its open
 // time ends. When the answer has expired, one caller asks the control

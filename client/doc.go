@@ -15,8 +15,9 @@
 // # What a decision costs
 //
 // A breaker decides from the control plane's last answer, cached for its
-// cache_ttl_ms: with a fresh "closed" answer Allow and done make no
-// network call, take no lock and allocate nothing (about 25 ns). Outcomes
+// cache_ttl_ms: with a fresh "closed" answer Do makes no network call,
+// takes no lock and allocates nothing (about 25 ns); Allow allocates only
+// the call's own done func. Outcomes
 // are counted in striped atomic counters and reported by one goroutine
 // per Client, one request per breaker every Config.FlushInterval, with
 // the API's count field; the answer to each report refreshes the cache,

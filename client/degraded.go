@@ -38,9 +38,12 @@ import (
 // to the control plane, whose fleet-wide window they would skew long
 // after the fact. Outcomes pending at the switch are dropped.
 //
-// One goroutine probes the control plane every DegradedProbeInterval with
-// one request (a read of a breaker or limit this client uses, else
-// /readyz). When it answers, the client logs it, calls
+// One goroutine probes the control plane every DegradedProbeInterval (or
+// after the Retry-After of the API cap's 429) with one request of the
+// role the client decides with (see probe). A 403 is not an outage: the
+// token may not decide, which no wait mends; it is logged once, loudly,
+// and calls go out unguarded, as for a breaker the control plane does not
+// have. When it answers, the client logs it, calls
 // Hooks.OnDegraded(false), and asks the control plane again at the next
 // decision of each breaker and limiter.
 
@@ -117,29 +120,45 @@ func (c *Client) probeLoop() {
 	}
 }
 
-// probe sends one request that needs the control plane and its store
-// (and the token, when there is a breaker or limit to read), and reports
-// whether it was answered.
+// probe sends one request that needs what the client's decisions need,
+// and reports whether it was answered.
+//
+// With a breaker, it is a decision request of the same role as the
+// client's own (agent): an outcomes report whose one entry carries
+// generation 0, which no breaker ever has, so the script runs in the store
+// and applies nothing. A read would not do: a replica whose store still
+// serves reads but not scripts, or a token that may read but not decide,
+// answers a read and then fails the next decision, and the client would
+// flap in and out of degraded mode. With only limiters it reads a limit
+// (a take would spend a token), else /readyz.
 func (c *Client) probe() bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	path := "/readyz"
+	method, path, key := http.MethodGet, "/readyz", ""
+	var body any
 	if bs := c.breakersNow(); len(bs) > 0 {
 		for _, b := range bs {
 			if b.err == nil {
-				path = breakerPath(b.name, "")
+				method, path, key = http.MethodPost, breakerPath(b.name, "outcomes"), newIdempotencyKey()
+				body = probeReport
 				break
 			}
 		}
 	} else if ls := c.limitersNow(); len(ls) > 0 && ls[0].root.err == nil {
 		path = limitPath(ls[0].name, "")
 	}
-	_, err := c.cp.do(ctx, http.MethodGet, path, "", nil, nil)
+	_, err := c.cp.do(ctx, method, path, key, body, nil)
 	if ra := retryAfterOf(err); ra > 0 {
 		c.probeAfter.Store(int64(ra))
 	}
 	return err == nil || isNotFound(err) || isForbidden(err)
 }
+
+// probeReport is the body of a probe: one outcome of generation 0, which
+// the control plane ignores (generations start at 1 and never go back).
+var probeReport = map[string]any{"outcomes": []map[string]any{
+	{"success": true, "duration_ms": 0, "count": 1, "generation": 0},
+}}
 
 // enterDegraded makes the breaker's local breaker from what the control
 // plane last said, and makes the cached answer stale so that every Allow

@@ -517,3 +517,45 @@ func TestCloseClosesItsIdleConnections(t *testing.T) {
 	c.Close()
 	waitFor(t, 5*time.Second, "the client's connections closed by Close", func() bool { return open.Load() == 0 })
 }
+
+func TestProbeDecidesAsTheClientDoes(t *testing.T) {
+	// A replica that serves reads but fails every decision (its store
+	// answers reads, not scripts): a read as the probe would end degraded
+	// mode at once, and the next decision would start it again.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			writeJSON(w, 200, map[string]any{"name": "payments", "config": DefaultBreakerConfig(), "state": "closed", "generation": 1})
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": 503, "detail": "store: READONLY"})
+	}))
+	defer srv.Close()
+	var switches atomic.Int32
+	c := newTestClient(t, Config{
+		DisableEvents:         true,
+		DegradedProbeInterval: 10 * time.Millisecond,
+		Hooks:                 Hooks{OnDegraded: func(bool) { switches.Add(1) }},
+	}, srv.URL)
+	b := c.Breaker("payments")
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		calls(t, b, 1, succeed)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if n := switches.Load(); n != 1 {
+		t.Errorf("OnDegraded called %d times in 300 ms of failing decisions, want 1 (no flapping)", n)
+	}
+
+	// On a real control plane the probe is answered and applies nothing.
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	p.putBreaker("payments", map[string]any{"consecutive_failures": 1})
+	c2 := newTestClient(t, Config{DisableEvents: true}, p.URL)
+	c2.Breaker("payments")
+	if !c2.probe() {
+		t.Fatalf("probe() against a working control plane = false, want true")
+	}
+	if v := p.getBreaker("payments"); v.Stats.Calls != 0 || v.State != "closed" {
+		t.Errorf("breaker after a probe: %d calls, state %s, want 0 calls and closed", v.Stats.Calls, v.State)
+	}
+}

@@ -67,6 +67,24 @@ func (p localPermit) isProbe() bool { return p.probe != 0 }
 // with a permit of another generation is ignored, so calls let through
 // under a state that no longer holds never count against the new one.
 //
+// It is also the reference model the control plane's Lua scripts are
+// checked against: a test runs both on the same random sequences of
+// acquires, reports, overrides, resets, config changes and time steps,
+// and compares every decision and every state (see
+// localbreaker_scripts_test.go and docs/local-breaker.md). Where they
+// differ by design:
+//
+//   - the clock: the scripts read Redis TIME in milliseconds; the local
+//     breaker takes time as a parameter, in nanoseconds, and never goes
+//     back (an earlier time counts as the latest seen);
+//   - generations: the local breaker's count from 1 in each local breaker
+//     and never leave the process; they are not the control plane's
+//     generation of the breaker, and permits are localPermit values, not
+//     strings;
+//   - the answer's wire fields (retry_after_ms, cache_ttl_ms) are the
+//     control plane's; the local breaker says when a call may be allowed
+//     in its refusal's RetryAfterError.
+//
 // Time is a parameter of every method, as in x/time/rate's AllowN(t, n):
 // the breaker never reads a clock, and a time earlier than one already
 // seen is treated as that time. Make one with newLocalBreaker; it is safe
@@ -74,7 +92,7 @@ func (p localPermit) isProbe() bool { return p.probe != 0 }
 type localBreaker struct {
 	mu sync.Mutex
 
-	// config, fixed at creation
+	// config, changed only by reconfigure
 	cfg          BreakerConfig
 	slowCall     time.Duration
 	openDuration time.Duration
@@ -95,6 +113,8 @@ type localBreaker struct {
 	probes   []probe // outstanding half-open permits
 	probeSeq uint64
 	probeOK  int64 // successful probes in this half-open
+
+	transitions map[[2]breakerState]int64 // from, to (effective states); nil until the first
 }
 
 type probe struct {
@@ -107,16 +127,13 @@ type probe struct {
 func newLocalBreaker(cfg BreakerConfig, now time.Time) *localBreaker {
 	cfg = cfg.withDefaults()
 	b := &localBreaker{
-		cfg:          cfg,
-		slowCall:     ms(cfg.SlowCallDurationMS),
-		openDuration: ms(cfg.OpenDurationMS),
-		probeTimeout: ms(cfg.ProbeTimeoutMS),
-		latest:       now,
-		state:        stateClosed,
-		gen:          1,
-		since:        now,
-		win:          newWindow(cfg.Window),
+		latest: now,
+		state:  stateClosed,
+		gen:    1,
+		since:  now,
+		win:    newWindow(cfg.Window),
 	}
+	b.setConfig(cfg)
 	b.win.reset(now)
 	return b
 }
@@ -177,6 +194,12 @@ func (b *localBreaker) allow(now time.Time) (localPermit, error) {
 // a probe permit that expired or was already reported, and when p is the
 // zero localPermit.
 func (b *localBreaker) record(now time.Time, p localPermit, success bool, dur time.Duration) bool {
+	return b.recordN(now, p, success, dur, 1)
+}
+
+// recordN is record for n like calls let through with p (n is 1 for a
+// probe permit). It applies all n or none.
+func (b *localBreaker) recordN(now time.Time, p localPermit, success bool, dur time.Duration, n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
@@ -204,14 +227,72 @@ func (b *localBreaker) record(now time.Time, p localPermit, success bool, dur ti
 	if b.state != stateClosed && b.override == stateClosed {
 		return false
 	}
-	b.win.add(now, !success, slow)
+	b.win.add(now, !success, slow, n)
 	if success {
 		b.consec = 0
 	} else {
-		b.consec++
+		b.consec += n
 	}
 	b.maybeTrip(now)
 	return true
+}
+
+// unforce ends the override, if any, at now: the breaker is closed with
+// an empty window.
+func (b *localBreaker) unforce(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now = b.tick(now)
+	if b.override != stateClosed {
+		b.endOverride(now, "override ended")
+	}
+}
+
+// reset closes the breaker at now, ending any override, with an empty
+// window, and starts a new generation whatever the state was.
+func (b *localBreaker) reset(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now = b.tick(now)
+	if from := b.effective(); from != stateClosed {
+		b.count(from, stateClosed)
+	}
+	b.override, b.ovUntil = stateClosed, time.Time{}
+	b.state, b.since, b.reason = stateClosed, now, "reset"
+	b.gen++
+	b.clearProbes()
+	b.openUntil = time.Time{}
+	b.win.reset(now)
+	b.consec = 0
+}
+
+// reconfigure replaces the config at now, keeping the state: the window
+// keeps the calls that fit in the new one (none when its type changed),
+// and a closed breaker trips at once if they say so.
+func (b *localBreaker) reconfigure(now time.Time, cfg BreakerConfig) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now = b.tick(now)
+	cfg = cfg.withDefaults()
+	typeChanged := cfg.Window.Type != b.cfg.Window.Type
+	b.setConfig(cfg)
+	if typeChanged {
+		b.win = newWindow(cfg.Window)
+		b.win.reset(now)
+		b.consec = 0
+	} else {
+		b.win = b.win.resized(cfg.Window.Size)
+	}
+	b.maybeTrip(now)
+}
+
+// setConfig sets cfg, with defaults, and what is derived from it. b.mu
+// must be held, or b not yet shared.
+func (b *localBreaker) setConfig(cfg BreakerConfig) {
+	b.cfg = cfg
+	b.slowCall = ms(cfg.SlowCallDurationMS)
+	b.openDuration = ms(cfg.OpenDurationMS)
+	b.probeTimeout = ms(cfg.ProbeTimeoutMS)
 }
 
 // trip opens the breaker at now until until, whatever its state, as when
@@ -239,15 +320,43 @@ func (b *localBreaker) force(now time.Time, state breakerState, until time.Time)
 	if b.override == state {
 		return
 	}
+	b.count(b.effective(), state)
 	b.override = state
 	b.state = stateClosed
 	b.since = now
 	b.reason = "override"
 	b.gen++
+	b.clearProbes()
+	b.openUntil = time.Time{}
+}
+
+// endOverride ends the override at now: closed, with an empty window.
+// b.mu must be held.
+func (b *localBreaker) endOverride(now time.Time, reason string) {
+	b.count(b.override, stateClosed)
+	b.override, b.ovUntil = stateClosed, time.Time{}
+	b.state, b.since, b.reason = stateClosed, now, reason
+	b.gen++
+	b.clearProbes()
+	b.openUntil = time.Time{}
+	b.win.reset(now)
+	b.consec = 0
+}
+
+// count records a change of the effective state. b.mu must be held.
+func (b *localBreaker) count(from, to breakerState) {
+	if b.transitions == nil {
+		b.transitions = map[[2]breakerState]int64{}
+	}
+	b.transitions[[2]breakerState{from, to}]++
+}
+
+// clearProbes forgets the outstanding probe permits and the probes that
+// succeeded. b.mu must be held.
+func (b *localBreaker) clearProbes() {
 	clear(b.probes)
 	b.probes = b.probes[:0]
 	b.probeOK = 0
-	b.openUntil = time.Time{}
 }
 
 // localBreakerStatus is what localBreaker.status returns.
@@ -260,6 +369,12 @@ type localBreakerStatus struct {
 
 	calls, failures, slowCalls int64 // in the window
 	probes                     int   // outstanding probe permits, expired ones included
+
+	override   breakerState // the override's state; stateClosed when none
+	ovUntil    time.Time    // when the override ends; zero when never or none
+	firstProbe time.Time    // when the first unexpired probe permit expires; zero when none
+
+	transitions map[[2]breakerState]int64 // changes of the effective state so far
 }
 
 // status returns the breaker's state at now, without the transition to
@@ -277,6 +392,19 @@ func (b *localBreaker) status(now time.Time) localBreakerStatus {
 		failures:  b.win.fails,
 		slowCalls: b.win.slows,
 		probes:    len(b.probes),
+		override:  b.override,
+		ovUntil:   b.ovUntil,
+	}
+	for _, p := range b.probes {
+		if p.expires.After(b.latest) && (s.firstProbe.IsZero() || p.expires.Before(s.firstProbe)) {
+			s.firstProbe = p.expires
+		}
+	}
+	if len(b.transitions) > 0 {
+		s.transitions = make(map[[2]breakerState]int64, len(b.transitions))
+		for k, v := range b.transitions {
+			s.transitions[k] = v
+		}
 	}
 	if b.state == stateOpen {
 		s.openUntil = b.openUntil
@@ -292,9 +420,7 @@ func (b *localBreaker) tick(now time.Time) time.Time {
 	}
 	b.latest = now
 	if b.override != stateClosed && !b.ovUntil.IsZero() && !now.Before(b.ovUntil) {
-		b.override = stateClosed
-		b.ovUntil = time.Time{}
-		b.transition(now, stateClosed, "override expired")
+		b.endOverride(now, "override expired")
 	}
 	b.win.advance(now)
 	return now
@@ -343,13 +469,12 @@ func (b *localBreaker) settleProbe(now time.Time, id uint64) bool {
 // transition moves the breaker to state to and starts a new generation.
 // Opening and closing empty the window. b.mu must be held.
 func (b *localBreaker) transition(now time.Time, to breakerState, reason string) {
+	b.count(b.effective(), to)
 	b.state = to
 	b.since = now
 	b.reason = reason
 	b.gen++
-	clear(b.probes)
-	b.probes = b.probes[:0]
-	b.probeOK = 0
+	b.clearProbes()
 	b.openUntil = time.Time{}
 	switch to {
 	case stateOpen:
@@ -417,8 +542,8 @@ func (w *window) advance(now time.Time) {
 	w.last = cur
 }
 
-// add counts one call at now, which advance has moved the window to.
-func (w *window) add(now time.Time, failed, slow bool) {
+// add counts n like calls at now, which advance has moved the window to.
+func (w *window) add(now time.Time, failed, slow bool, n int64) {
 	var f, s int64
 	if failed {
 		f = 1
@@ -428,11 +553,17 @@ func (w *window) add(now time.Time, failed, slow bool) {
 	}
 	if w.buckets != nil {
 		bk := &w.buckets[mod(w.last, w.size)]
-		bk.calls++
-		bk.fails += f
-		bk.slows += s
-	} else {
-		kind := uint8(2*f + s)
+		bk.calls += n
+		bk.fails += f * n
+		bk.slows += s * n
+		w.calls += n
+		w.fails += f * n
+		w.slows += s * n
+		return
+	}
+	kind := uint8(2*f + s)
+	// Only the last size calls stay in a count window.
+	for range min(n, w.size) {
 		if int64(len(w.kinds)) < w.size {
 			w.kinds = append(w.kinds, kind)
 		} else {
@@ -443,10 +574,49 @@ func (w *window) add(now time.Time, failed, slow bool) {
 			w.kinds[w.next] = kind
 			w.next = (w.next + 1) % int(w.size)
 		}
+		w.calls++
+		w.fails += f
+		w.slows += s
 	}
-	w.calls++
-	w.fails += f
-	w.slows += s
+}
+
+// resized returns the window with size as its size, of the same type,
+// holding the calls of w that fit: the seconds in (last-size, last] of a
+// time window, the last size calls of a count window.
+func (w *window) resized(size int64) window {
+	if w.buckets != nil {
+		nw := window{size: size, buckets: make([]bucket, size), last: w.last}
+		for s := w.last - min(size, w.size) + 1; s <= w.last; s++ {
+			bk := w.buckets[mod(s, w.size)]
+			nw.buckets[mod(s, size)] = bk
+			nw.calls += bk.calls
+			nw.fails += bk.fails
+			nw.slows += bk.slows
+		}
+		return nw
+	}
+	// The calls oldest first, then the last size of them.
+	calls := make([]uint8, 0, len(w.kinds))
+	if int64(len(w.kinds)) < w.size {
+		calls = append(calls, w.kinds...)
+	} else {
+		calls = append(calls, w.kinds[w.next:]...)
+		calls = append(calls, w.kinds[:w.next]...)
+	}
+	if int64(len(calls)) > size {
+		calls = calls[int64(len(calls))-size:]
+	}
+	nw := window{size: size, kinds: make([]uint8, 0, size)}
+	for _, k := range calls {
+		nw.kinds = append(nw.kinds, k)
+		nw.calls++
+		nw.fails += int64(k >> 1)
+		nw.slows += int64(k & 1)
+	}
+	if int64(len(nw.kinds)) == size {
+		nw.next = 0
+	}
+	return nw
 }
 
 // reset empties the window as of now.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // t0 is on a whole second, so step times show which bucket a call falls in.
@@ -441,14 +443,15 @@ func TestLocalBreakerStatus(t *testing.T) {
 	}
 	got := b.status(t0)
 	want := localBreakerStatus{state: stateClosed, gen: gen, since: t0, calls: 4, failures: 2, slowCalls: 2}
-	if got != want {
+	if !cmp.Equal(got, want, cmp.AllowUnexported(localBreakerStatus{})) {
 		t.Errorf("status() = %+v, want %+v", got, want)
 	}
 
 	b.trip(t0.Add(sec), t0.Add(20*sec), "last known: open")
 	got = b.status(t0.Add(sec))
-	want = localBreakerStatus{state: stateOpen, gen: gen + 1, since: t0.Add(sec), openUntil: t0.Add(20 * sec), reason: "last known: open"}
-	if got != want {
+	want = localBreakerStatus{state: stateOpen, gen: gen + 1, since: t0.Add(sec), openUntil: t0.Add(20 * sec), reason: "last known: open",
+		transitions: map[[2]breakerState]int64{{stateClosed, stateOpen}: 1}}
+	if !cmp.Equal(got, want, cmp.AllowUnexported(localBreakerStatus{})) {
 		t.Errorf("status() after trip = %+v, want %+v", got, want)
 	}
 	if _, err := b.allow(t0.Add(19 * sec)); retryAfter(err) != sec {

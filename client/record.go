@@ -21,15 +21,11 @@ func (b *Breaker) Record(success bool, d time.Duration, n int64) error {
 		b.mu.Lock()
 		l := b.local
 		b.mu.Unlock()
-		if l != nil && l.status(c.clock.now()).state.String() == "closed" {
+		if l != nil {
+			// Counted in the local breaker's current generation: in
+			// closed or forced states, as the control plane would.
 			now := c.clock.now()
-			for range min(n, 10_000) {
-				p, err := l.allow(now)
-				if err != nil {
-					break
-				}
-				l.record(now, p, success, d)
-			}
+			l.recordN(now, localPermit{gen: l.status(now).gen}, success, d, n)
 		}
 		return nil
 	}

@@ -43,6 +43,7 @@ $(REDOCLY_STAMP): tools/openapi/package.json tools/openapi/package-lock.json
 unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'MatchModel' ./internal/...
+	$(GO) test -count=1 -run 'LocalBreakerMatchesScripts' ./client/
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.
 fuzz:

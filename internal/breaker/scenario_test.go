@@ -10,7 +10,9 @@ import (
 )
 
 // A scenario is a named list of steps with what each must answer. The same
-// table runs against the Go model, miniredis and a real redis-server.
+// table runs against miniredis and a real redis-server. The reference model
+// of the scripts is the SDK's local breaker, compared with them on random
+// sequences in client/localbreaker_scripts_test.go.
 type scenario struct {
 	name  string
 	cfg   Config
@@ -295,31 +297,6 @@ func (x *serviceSubject) state() string {
 		x.t.Fatalf("Get(%q): %v", x.name, err)
 	}
 	return b.State
-}
-
-// modelSubject runs a scenario through the Go model with a fake clock.
-type modelSubject struct {
-	m   *model
-	now int64
-}
-
-func (x *modelSubject) acquire() (Decision, error)               { return x.m.acquire(x.now) }
-func (x *modelSubject) report(outs ...Outcome) (Decision, error) { return x.m.report(x.now, outs) }
-func (x *modelSubject) put(c Config) error                       { x.m.put(x.now, c); return nil }
-func (x *modelSubject) force(state string, ttl time.Duration) error {
-	return x.m.force(x.now, ForceRequest{State: state, Reason: "scenario", By: "test", TTLMS: ttl.Milliseconds()})
-}
-func (x *modelSubject) unforce() error       { return x.m.unforce(x.now) }
-func (x *modelSubject) reset() error         { return x.m.reset(x.now) }
-func (x *modelSubject) wait(d time.Duration) { x.now += d.Milliseconds() }
-func (x *modelSubject) state() string        { b, _ := x.m.view(x.now); return b.State }
-
-func TestScenariosModel(t *testing.T) {
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			runScenario(t, sc, &modelSubject{m: newModel("m"), now: ms(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))})
-		})
-	}
 }
 
 func TestScenariosMiniredis(t *testing.T) {

@@ -154,7 +154,7 @@ func (cp *controlPlane) order(now int64) []*endpoint {
 // decode): the control plane applies a key once and replays its first
 // answer to a repeat, so the retry is safe. A request without a key is
 // tried on the next endpoint only when the last one cannot have applied
-// it, or when it changes nothing (a GET).
+// it, or when it changes nothing (a GET). See docs/client-faults.md.
 func (cp *controlPlane) do(ctx context.Context, method, path, key string, body, out any) (http.Header, error) {
 	var payload []byte
 	if body != nil {

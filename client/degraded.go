@@ -130,7 +130,7 @@ func (c *Client) probeLoop() {
 // serves reads but not scripts, or a token that may read but not decide,
 // answers a read and then fails the next decision, and the client would
 // flap in and out of degraded mode. With only limiters it reads a limit
-// (a take would spend a token), else /readyz.
+// (a take would spend a token), else /readyz. See docs/client-faults.md.
 func (c *Client) probe() bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()

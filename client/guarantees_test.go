@@ -559,3 +559,37 @@ func TestProbeDecidesAsTheClientDoes(t *testing.T) {
 		t.Errorf("breaker after a probe: %d calls, state %s, want 0 calls and closed", v.Stats.Calls, v.State)
 	}
 }
+
+func TestLowerGenerationFollowedOnceTheCacheIsStale(t *testing.T) {
+	// A breaker deleted and made again while this client heard nothing of
+	// it (no event stream, no 404 in between), on a control plane that
+	// started its generation again: the new answers are followed once the
+	// cached one has expired.
+	var gen atomic.Int64
+	gen.Store(5)
+	var rc recorder
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			writeJSON(w, 200, map[string]any{"name": "orders", "config": DefaultBreakerConfig(), "state": "closed", "generation": gen.Load()})
+			return
+		}
+		rc.record(r)
+		writeJSON(w, 200, decision{Allowed: true, State: "closed", CacheTTLMS: 20, Generation: gen.Load()})
+	}))
+	defer srv.Close()
+	c := newTestClient(t, Config{DisableEvents: true, FlushInterval: 5 * time.Millisecond}, srv.URL)
+	b := c.Breaker("orders")
+	calls(t, b, 1, succeed)
+	gen.Store(1)
+	time.Sleep(40 * time.Millisecond)
+	calls(t, b, 1, succeed) // asks again: generation 1
+	calls(t, b, 3, fail)
+	waitFor(t, 2*time.Second, "the failures reported in generation 1", func() bool {
+		for _, s := range rc.sent(http.MethodPost, "/outcomes") {
+			if strings.Contains(s.body, `"success":false`) && strings.Contains(s.body, `"generation":1`) {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -41,6 +41,11 @@ func randomBreakerConfig(r *rand.Rand, timeless bool) breaker.Config {
 		c.Window = breaker.Window{Type: breaker.WindowCount, Size: 1 + r.Int64N(20)}
 	}
 	c.MinimumCalls = 1 + r.Int64N(10)
+	if c.Window.Type == breaker.WindowCount {
+		// A count window smaller than minimum_calls could never trip on a
+		// rate: the control plane refuses it.
+		c.MinimumCalls = min(c.MinimumCalls, c.Window.Size)
+	}
 	c.FailureRateThreshold = 1 + r.Int64N(100)
 	c.SlowCallDurationMS = 1 + r.Int64N(500)
 	c.SlowCallRateThreshold = 1 + r.Int64N(100)

@@ -310,9 +310,9 @@ func TestFailoverBetweenEndpoints(t *testing.T) {
 	}
 	var v testBreakerView
 	p2.do(http.MethodGet, "/v1/breakers/search", nil, &v)
-	// A report the dying replica took but never answered is not sent
-	// again (it may have been applied): at most one flush's calls are
-	// lost, and none is ever counted twice.
+	// A report the dying replica took but never answered is sent again to
+	// the other with the same Idempotency-Key, which the control plane
+	// applies once: no call is ever counted twice.
 	t.Logf("control plane counted %d of 50 calls", v.Stats.Calls)
 	if v.Stats.Calls > 50 || v.Stats.Calls < 40 {
 		t.Errorf("control plane counted %d calls, want 50 or a few fewer, never more", v.Stats.Calls)

@@ -45,9 +45,8 @@ type answer struct {
 // A Breaker decides from the control plane's last answer, cached for that
 // answer's cache_ttl_ms: with a fresh "closed" answer, Do makes no
 // network call, takes no lock and allocates nothing (Allow allocates only
-// the call's done func), and done adds the
-// outcome to counters that the Client reports in one request per breaker
-// every flush interval. An open breaker refuses locally until its open
+// the call's done func), and the outcome is added to counters that the
+// Client reports in one request per breaker every flush interval. An open breaker refuses locally until its open
 // time ends. When the answer has expired, one caller asks the control
 // plane again while concurrent callers keep deciding from the expired
 // answer, so no more than one caller per breaker waits on the network. In
@@ -120,9 +119,10 @@ var noopDone = func(error) {}
 // Allow asks whether a call may go out now. When it may, Allow returns a
 // nil error and a done func to call once with the call's error when the
 // call ends: done measures the call's duration from Allow and counts the
-// outcome; calling it again does nothing. When the call must not go out, the error matches
-// ErrOpen and is a *RetryAfterError with the time until a call may be
-// allowed, if known; done is then a func that does nothing, never nil.
+// outcome; calling it again does nothing. When the call must not go out,
+// the error matches ErrOpen and is a *RetryAfterError with the time until
+// a call may be allowed, if known; done is then a func that does nothing,
+// never nil.
 //
 // A nil error passed to done is a success. A non-nil one is a failure
 // unless Config.IsFailure says otherwise, except that these never count:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,13 +17,21 @@ import (
 // connection instead.
 const maxDrain = 64 << 10
 
+// drainTimeout bounds the reading of a retried response's body: one that
+// has not ended by then is closed, and its connection is not reused.
+const drainTimeout = 100 * time.Millisecond
+
 // Transport is an http.RoundTripper that guards the requests to one
 // dependency with its policies, in the order Compose recommends,
 // outermost first:
 //
-//	Retry → Bulkhead → Limiter → Breaker → Timeout → Base
+//	Retry → Bulkhead → Breaker → Limiter → Timeout → Base
 //
-// Each attempt is admitted, limited, counted and timed on its own. When
+// Each attempt is admitted, limited, counted and timed on its own. The
+// breaker's cached answer is asked before the limiter, so that an open
+// breaker spends none of the fleet's tokens; in half-open the token is
+// taken first, so that a probe permit is never left unused by a refused
+// token. When
 // the breaker is open, the limiter has no token or the bulkhead no slot,
 // the attempt fails with an error matching ErrOpen, ErrRateLimited or
 // ErrBulkheadFull without touching the network; when that is the last
@@ -32,8 +41,15 @@ const maxDrain = 64 << 10
 // What counts against the breaker is IsFailure's call: by default a
 // transport error or a 5xx response is a failure and any other response,
 // 4xx included, a success, since a 4xx is the dependency working and
-// refusing a bad request. The caller's own cancellation is never a
-// failure of the dependency (see Breaker.Allow). The outcome is reported
+// refusing a bad request. The caller's own failures are never failures
+// of the dependency: its cancellation (see Breaker.Allow), a request
+// body that fails to read, or one still being read when Timeout passes
+// (an upload slower than the timeout) end the attempt with an error
+// matching ErrCaller, uncounted and not retried. (net/http waits for a
+// Read of the request's body that is under way to return: give a body
+// that may stall a deadline of its own.) A panic in Base or IsFailure
+// gives back the attempt's bulkhead slot and counts as a failure before
+// it goes on up. The outcome is reported
 // when the response's headers arrive, and the breaker measures the time
 // to them: reading the body is the caller's business, and a body that
 // fails half-way is not counted.
@@ -47,7 +63,9 @@ const maxDrain = 64 << 10
 // when a policy refused it. A 429 or 503 with a Retry-After header sets
 // the least wait before the next attempt; when that is longer than
 // Retry.MaxDelay, Retry gives up at once. The body of a response that
-// is retried is read (up to 64 KiB) and closed before the wait. When
+// is retried is read (up to 64 KiB, for at most 100 ms) and closed
+// before the wait: a body that stalls costs its connection, never the
+// caller's time. When
 // Retry gives up on a response, RoundTrip returns that response, unread,
 // with a nil error: the caller sees the dependency's last answer, as
 // without retries. Retry.RetryIf and OnRetry see such a response as a
@@ -219,6 +237,11 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 }
 
 // admitted sends areq if the policies admit it.
+//
+// Every path out of it, a panic in Base or IsFailure included, calls the
+// breaker's done func exactly once and gives back the bulkhead's slot (or
+// hands both to the response's body); a panic is counted as a failure of
+// the dependency and then goes on up.
 func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Response, error) {
 	t := rt.t
 	rt.sent = false
@@ -229,39 +252,96 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 		}
 		release = bh.Release
 	}
-	if t.Limiter != nil {
-		if err := t.Limiter.Allow(ctx); err != nil {
+	// The attempt's own context: cancelled when the attempt is over (its
+	// body closed), so that a body read that stalls can be cut off, and
+	// by the timer when Timeout passes.
+	actx, cancel := context.WithCancelCause(ctx)
+	var freed atomic.Bool
+	free := func() {
+		if freed.CompareAndSwap(false, true) {
+			cancel(context.Canceled)
 			releaseNow(release)
+		}
+	}
+	done, reported := noopDone, false
+	report := func(err error) {
+		reported = true
+		done(err)
+	}
+	var resp *http.Response
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		// A panic: count the attempt, give back what it holds, and let
+		// the panic go on.
+		if !reported {
+			report(errAttemptPanicked)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		free()
+	}()
+
+	// An open breaker refuses before a token is taken, so that calls that
+	// never leave spend none of the fleet's tokens. In half-open the token
+	// comes first: a probe permit that a refused token left unused would
+	// hold up the fleet's probes until it expires.
+	limitFirst := t.Limiter != nil && t.Breaker != nil && t.Breaker.State() == stateHalfOpenAPI
+	if limitFirst {
+		if err := t.Limiter.Allow(ctx); err != nil {
+			finished = true
+			free()
 			return nil, policyError(err)
 		}
 	}
-	done := noopDone
 	if t.Breaker != nil {
 		var err error
-		// The caller's context, so that the breaker tells the caller's
-		// cancellation from a failure.
-		if done, err = t.Breaker.Allow(ctx); err != nil {
-			releaseNow(release)
+		// The attempt's context, which ends with the caller's, so that the
+		// breaker tells the caller's cancellation from a failure.
+		if done, err = t.Breaker.Allow(actx); err != nil {
+			finished, reported = true, true
+			free()
+			return nil, policyError(err)
+		}
+	}
+	if t.Limiter != nil && !limitFirst {
+		if err := t.Limiter.Allow(ctx); err != nil {
+			report(err) // a refusal: not counted
+			finished = true
+			free()
 			return nil, policyError(err)
 		}
 	}
 
+	sreq := areq.WithContext(actx)
+	var body *callerBody
+	if areq.Body != nil && areq.Body != http.NoBody {
+		body = &callerBody{ReadCloser: areq.Body}
+		sreq.Body = body
+	}
 	var (
-		timer  *time.Timer
-		cancel context.CancelCauseFunc
+		timer      *time.Timer
+		slowUpload atomic.Bool
 	)
 	if t.Timeout > 0 {
-		var actx context.Context
-		actx, cancel = context.WithCancelCause(ctx)
-		timer = time.AfterFunc(t.Timeout, func() { cancel(errTimeoutCause) })
-		areq = areq.WithContext(actx)
+		timer = time.AfterFunc(t.Timeout, func() {
+			if body != nil && body.reading.Load() {
+				slowUpload.Store(true) // still waiting for the caller's bytes
+			}
+			cancel(errTimeoutCause)
+		})
 	}
 	rt.sent = true
 	if areq.Body == rt.req.Body {
 		rt.bodySent = true
 	}
-	resp, err := t.base().RoundTrip(areq)
-	if timer != nil && !timer.Stop() && context.Cause(areq.Context()) == errTimeoutCause {
+	var err error
+	resp, err = t.base().RoundTrip(sreq)
+	timedOut := timer != nil && !timer.Stop() && context.Cause(actx) == errTimeoutCause
+	if timedOut {
 		// The deadline passed before the headers were in (or just as
 		// they arrived: the body is cut off either way).
 		if resp != nil {
@@ -270,37 +350,36 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 		}
 		err = &attemptTimeoutError{d: t.Timeout}
 	}
-	if err != nil || resp == nil {
-		if err == nil {
-			err = errors.New("breakwater: transport returned no response and no error")
-		}
-		if t.isFailure(nil, err) {
-			done(err)
+	if err == nil && resp == nil {
+		err = errors.New("breakwater: transport returned no response and no error")
+	}
+	if err != nil {
+		if cerr := body.callerError(err, timedOut && slowUpload.Load(), t.Timeout); cerr != nil {
+			// The caller's side failed, not the dependency: not counted,
+			// not retried.
+			cancel(errCallerCause)
+			report(context.Canceled)
+			err = Permanent(cerr)
+		} else if t.isFailure(nil, err) {
+			report(err)
 		} else {
-			done(nil)
+			report(nil)
 		}
-		if cancel != nil {
-			cancel(context.Canceled)
-		}
-		releaseNow(release)
+		finished = true
+		free()
 		return nil, err
 	}
-	if cancel != nil || release != nil {
-		resp.Body = newGuardedBody(resp.Body, func() {
-			if cancel != nil {
-				cancel(context.Canceled)
-			}
-			releaseNow(release)
-		})
-	}
+	resp.Body = newGuardedBody(resp.Body, free)
 	if t.isFailure(resp, nil) {
-		done(&ResponseError{Response: resp})
+		report(&ResponseError{Response: resp})
 	} else {
-		done(nil)
+		report(nil)
 		if resp.StatusCode != http.StatusTooManyRequests {
+			finished = true
 			return resp, nil
 		}
 	}
+	finished = true
 	rt.last = resp
 	var rerr error = &ResponseError{Response: resp}
 	if after, ok := retryAfterHeader(resp); ok {
@@ -308,6 +387,70 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 	}
 	return resp, rerr
 }
+
+var (
+	errAttemptPanicked = errors.New("breakwater: the attempt panicked")
+	errCallerCause     = errors.New("breakwater: the caller's request failed")
+	errSlowUpload      = errors.New("upload too slow")
+)
+
+// ErrCaller matches the error of an attempt that failed on the caller's
+// side rather than the dependency's: the request's body could not be read
+// (an upload that broke off), or was still being read when Transport's
+// Timeout passed (an upload slower than the timeout). Such an attempt is
+// neither counted against the breaker nor retried.
+var ErrCaller = errors.New("breakwater: the caller's request failed")
+
+// callerBody is a request body that remembers whether reading it failed,
+// and whether a read of it is under way.
+type callerBody struct {
+	io.ReadCloser
+	reading atomic.Bool
+	mu      sync.Mutex
+	err     error // the first read error other than io.EOF
+}
+
+func (b *callerBody) Read(p []byte) (int, error) {
+	b.reading.Store(true)
+	n, err := b.ReadCloser.Read(p)
+	b.reading.Store(false)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// callerError returns the caller's failure behind an attempt's error err,
+// or nil when the caller is not to blame. b may be nil (no body).
+func (b *callerBody) callerError(err error, slowUpload bool, timeout time.Duration) error {
+	if b == nil {
+		return nil
+	}
+	if slowUpload {
+		return &callerError{msg: "the request's body was still being sent when the timeout of " + timeout.String() + " passed", err: errSlowUpload}
+	}
+	b.mu.Lock()
+	rerr := b.err
+	b.mu.Unlock()
+	if rerr == nil {
+		return nil
+	}
+	return &callerError{msg: "reading the request's body: " + rerr.Error(), err: rerr}
+}
+
+// callerError is an attempt's failure on the caller's side. It matches
+// ErrCaller and the error it wraps.
+type callerError struct {
+	msg string
+	err error
+}
+
+func (e *callerError) Error() string   { return "breakwater: " + e.msg }
+func (e *callerError) Unwrap() []error { return []error{ErrCaller, e.err} }
 
 // attemptRequest returns the request to send for one attempt: req itself
 // while its body has not gone out, a shallow copy with a new body from
@@ -326,14 +469,20 @@ func (rt *roundTrip) attemptRequest(ctx context.Context) (*http.Request, error) 
 	return r, nil
 }
 
-// drain reads and closes the body of the last failed response, if any.
+// drain reads and closes the body of the last failed response, if any,
+// within maxDrain bytes and drainTimeout: a body that stalls is cut off
+// (closing it ends its attempt's context) and costs its connection, not
+// the caller's time.
 func (rt *roundTrip) drain() {
 	if rt.last == nil {
 		return
 	}
-	io.CopyN(io.Discard, rt.last.Body, maxDrain)
-	rt.last.Body.Close()
+	body := rt.last.Body
 	rt.last = nil
+	stop := time.AfterFunc(drainTimeout, func() { body.Close() })
+	io.CopyN(io.Discard, body, maxDrain)
+	stop.Stop()
+	body.Close()
 }
 
 // finish returns the result of RoundTrip from the last attempt's.

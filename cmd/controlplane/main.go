@@ -115,12 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var tokens *httpapi.Tokens
 	if cfg.Tokens != "" {
-		f, err := os.Open(cfg.Tokens)
-		if err != nil {
-			return fmt.Errorf("--tokens: %w", err)
-		}
-		tokens, err = httpapi.ParseTokens(f)
-		f.Close()
+		tokens, err = httpapi.LoadTokens(cfg.Tokens, log)
 		if err != nil {
 			return fmt.Errorf("--tokens %s: %w", cfg.Tokens, err)
 		}

@@ -41,8 +41,10 @@ type Options struct {
 	Events Subscriber
 	// EventsChannel is the store channel events are published on.
 	EventsChannel string
-	// MaxStreamsPerToken caps the event streams one token may hold open on
-	// this replica. Zero means 16.
+	// MaxStreamsPerToken caps the event streams one client (by its
+	// Breakwater-Client header, else its address) may hold open on this
+	// replica under one token; a token as a whole may hold 4096. Zero
+	// means 16.
 	MaxStreamsPerToken int
 	// Heartbeat is how often an idle event stream gets a comment. Zero
 	// means 15s.

@@ -7,7 +7,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 )
 
@@ -62,17 +64,15 @@ type Tokens struct {
 const MinSecretLen = 16
 
 // ParseTokens reads a tokens file: one token a line, "name role secret",
-// with "#" starting a comment. Errors name the line, never the secret.
+// with "#" starting a comment at the start of a line or after whitespace
+// (so a secret may hold "#"). Errors name the line, never the secret.
 func ParseTokens(r io.Reader) (*Tokens, error) {
 	t := &Tokens{}
 	names := map[string]bool{}
 	secrets := map[[32]byte]bool{}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
+		line := stripComment(sc.Text())
 		f := strings.Fields(line)
 		if len(f) == 0 {
 			continue
@@ -104,6 +104,45 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 		return nil, fmt.Errorf("tokens file holds no token")
 	}
 	return t, nil
+}
+
+// stripComment cuts line at the first "#" that starts it or follows
+// whitespace.
+func stripComment(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			return line[:i]
+		}
+	}
+	return line
+}
+
+// LoadTokens reads the tokens file at path (see ParseTokens). A file that
+// its group or others may read or write is accepted with a warning on
+// log, since anyone who can read it holds every role and anyone who can
+// write it can grant one.
+func LoadTokens(path string, log *slog.Logger) (*Tokens, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o066 != 0 {
+		log.Warn(fmt.Sprintf("tokens file %s has mode %v: group or others may read or write it; chmod 600 it", path, fi.Mode().Perm()),
+			"tokens_file", path, "mode", fi.Mode().Perm().String())
+	}
+	return ParseTokens(f)
+}
+
+// bearerSecret returns the credentials of an Authorization header of the
+// Bearer scheme, whose name is matched in any case (RFC 9110, 11.1).
+func bearerSecret(h string) (string, bool) {
+	scheme, secret, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	secret = strings.TrimSpace(secret)
+	return secret, secret != ""
 }
 
 // Len is the number of tokens.
@@ -151,13 +190,13 @@ func (a *API) require(role Role) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, anonymous)))
 				return
 			}
-			secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || secret == "" {
+			secret, ok := bearerSecret(r.Header.Get("Authorization"))
+			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="breakwater"`)
 				a.writeError(w, r, &requestError{Status: http.StatusUnauthorized, Detail: "missing bearer token"})
 				return
 			}
-			tok, ok := a.tokens.lookup(strings.TrimSpace(secret))
+			tok, ok := a.tokens.lookup(secret)
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="breakwater", error="invalid_token"`)
 				a.writeError(w, r, &requestError{Status: http.StatusUnauthorized, Detail: "unknown bearer token"})

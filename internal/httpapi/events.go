@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -50,7 +51,8 @@ type sseMessage struct {
 type hub struct {
 	mu      sync.Mutex
 	streams map[*stream]struct{}
-	perName map[string]int
+	perName  map[streamKey]int
+	perToken map[string]int
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -70,7 +72,7 @@ const streamBuffer = 256
 
 func newHub(sub Subscriber, channel string) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hub{streams: map[*stream]struct{}{}, perName: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	h := &hub{streams: map[*stream]struct{}{}, perName: map[streamKey]int{}, perToken: map[string]int{}, cancel: cancel, done: make(chan struct{})}
 	go h.run(ctx, sub.Subscribe(ctx, channel))
 	return h
 }
@@ -107,20 +109,38 @@ func (h *hub) run(ctx context.Context, in <-chan string) {
 	h.mu.Unlock()
 }
 
-// add registers a stream for the identity, unless it already holds max.
-func (h *hub) add(who, filter string, max int) (*stream, bool) {
+// streamsPerToken caps the event streams one token (or, with no tokens,
+// everyone) may hold open on one replica: enough for a fleet of thousands
+// of clients sharing a service's token, few enough that one leaked token
+// cannot exhaust the replica.
+const streamsPerToken = 4096
+
+// streamKey is whom a stream is counted against: a client (the
+// Breakwater-Client header the SDK sends, else the remote address) within
+// a token.
+type streamKey struct{ token, client string }
+
+// add registers a stream for the client, unless the client already holds
+// perClient streams or its token perToken. It says which cap refused.
+func (h *hub) add(who streamKey, filter string, perClient, perToken int) (s *stream, ok bool, refusedBy string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.streams == nil || h.perName[who] >= max {
-		return nil, false
+	switch {
+	case h.streams == nil:
+		return nil, false, "shutdown"
+	case h.perName[who] >= perClient:
+		return nil, false, "client"
+	case h.perToken[who.token] >= perToken:
+		return nil, false, "token"
 	}
-	s := &stream{filter: filter, ch: make(chan sseMessage, streamBuffer), gone: make(chan struct{})}
+	s = &stream{filter: filter, ch: make(chan sseMessage, streamBuffer), gone: make(chan struct{})}
 	h.streams[s] = struct{}{}
 	h.perName[who]++
-	return s, true
+	h.perToken[who.token]++
+	return s, true, ""
 }
 
-func (h *hub) remove(who string, s *stream) {
+func (h *hub) remove(who streamKey, s *stream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.streams != nil {
@@ -130,6 +150,23 @@ func (h *hub) remove(who string, s *stream) {
 	if h.perName[who] <= 0 {
 		delete(h.perName, who)
 	}
+	h.perToken[who.token]--
+	if h.perToken[who.token] <= 0 {
+		delete(h.perToken, who.token)
+	}
+}
+
+// streamClient returns whom r's stream is counted against within its
+// token.
+func streamClient(r *http.Request) string {
+	if id := r.Header.Get(ClientHeader); clientIDRE.MatchString(id) {
+		return "client " + id
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "address " + host
 }
 
 func (h *hub) close() {
@@ -155,12 +192,19 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, fmt.Errorf("streaming unsupported by the response writer"))
 		return
 	}
-	who := IdentityFrom(r.Context()).Name
-	s, ok := a.hub.add(who, filter, a.maxStreams)
+	who := streamKey{token: IdentityFrom(r.Context()).Name, client: streamClient(r)}
+	s, ok, refusedBy := a.hub.add(who, filter, a.maxStreams, max(streamsPerToken, a.maxStreams))
 	if !ok {
+		detail := fmt.Sprintf("%s of token %q already holds %d event streams on this replica", who.client, who.token, a.maxStreams)
+		switch refusedBy {
+		case "token":
+			detail = fmt.Sprintf("token %q already holds %d event streams on this replica", who.token, max(streamsPerToken, a.maxStreams))
+		case "shutdown":
+			detail = "this replica is shutting down"
+		}
+		a.log.Warn("event stream refused: "+detail, "token", who.token, "client", who.client, "cap", refusedBy)
 		w.Header().Set("Retry-After", "5")
-		a.writeError(w, r, &requestError{Status: http.StatusTooManyRequests,
-			Detail: fmt.Sprintf("token %q already holds %d event streams on this replica", who, a.maxStreams)})
+		a.writeError(w, r, &requestError{Status: http.StatusTooManyRequests, Detail: detail})
 		return
 	}
 	defer a.hub.remove(who, s)

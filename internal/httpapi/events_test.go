@@ -163,7 +163,7 @@ func TestEventsSlowReaderDropped(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	h := newHub(m.Store, "bw:events")
 	t.Cleanup(h.close)
-	fast, _ := h.add("b", "", 10)
+	fast, _, _ := h.add(streamKey{"t", "b"}, "", 10, 10)
 	// The subscription is live once an event gets through.
 	for live := false; !live; {
 		m.M.Publish("bw:events", `{"type":"breaker.config","name":"warmup","at_ms":1}`)
@@ -176,7 +176,7 @@ func TestEventsSlowReaderDropped(t *testing.T) {
 	for len(fast.ch) > 0 {
 		<-fast.ch
 	}
-	slow, _ := h.add("a", "", 10)
+	slow, _, _ := h.add(streamKey{"t", "a"}, "", 10, 10)
 	// Publish in rounds of 100, waiting each time until the reading stream
 	// has every event of the round: it never falls far behind, while the
 	// stream that never reads does.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -165,21 +166,49 @@ func setTimeouts(dial, read, write *time.Duration, d time.Duration) {
 	}
 }
 
-// redactURL hides a password in a Redis URL so it can be logged.
+// redactURL hides the secrets of a Redis URL so it can be logged: the
+// password of its userinfo and the value of every query parameter whose
+// name says it is secret (password, sentinel_password, ...).
 func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
+	raw, query, hasQuery := strings.Cut(raw, "?")
+	if hasQuery {
+		query = redactQuery(query)
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return raw
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+				raw = scheme + "://" + user + ":xxxxx" + rest[at:]
+			}
+		}
 	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return raw
+	if hasQuery {
+		return raw + "?" + query
 	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return raw
+}
+
+// redactQuery replaces the values of secret parameters in a raw query.
+func redactQuery(q string) string {
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if name, err := url.QueryUnescape(k); err != nil || secretParam(name) {
+			parts[i] = k + "=xxxxx"
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// secretParam reports whether a query parameter's name says it holds a
+// secret.
+func secretParam(name string) bool {
+	name = strings.ToLower(name)
+	for _, s := range []string{"pass", "secret", "token", "auth", "credential"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // RedactURL returns raw with any password replaced, for logs.

@@ -37,8 +37,9 @@ type agent struct {
 	c       *client.Client
 	log     *slog.Logger
 	handler http.Handler
-	ready   atomic.Bool
-	reach   atomic.Value // string: what the last control-plane check found
+	ready     atomic.Bool // the control planes were asked at least once
+	reachable atomic.Bool // a control plane answered the last check
+	requireCP bool        // not ready while no control plane is
 
 	mu      sync.Mutex
 	permits map[string]heldPermit
@@ -55,7 +56,7 @@ type heldPermit struct {
 
 func newAgent(c *client.Client, cfg config, log *slog.Logger, reg *prometheus.Registry) *agent {
 	a := &agent{c: c, log: log, permits: map[string]heldPermit{}, stop: make(chan struct{}), done: make(chan struct{})}
-	a.reach.Store("not checked yet")
+	a.requireCP = cfg.RequireControlPlane
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "", "no such route: "+r.URL.Path+" (only configured --route names are proxied)")
@@ -88,13 +89,28 @@ func (a *agent) close() {
 	<-a.done
 }
 
-// checkControlPlane asks the control planes once whether they are ready.
-// The agent is ready after that either way: with them, or deciding locally
-// (degraded mode) until they come back.
-func (a *agent) checkControlPlane(ctx context.Context, endpoints []string) {
-	defer a.ready.Store(true)
-	a.reach.Store("unreachable: deciding locally until a control plane answers")
-	hc := &http.Client{Timeout: 3 * time.Second}
+// watchControlPlane asks the control planes whether they are ready, at
+// once and then every interval until ctx ends, so that /readyz says what
+// holds now: a control plane that comes up after the agent, or goes away,
+// shows within one interval.
+func (a *agent) watchControlPlane(ctx context.Context, endpoints []string, interval time.Duration) {
+	hc := &http.Client{Timeout: min(interval, 3*time.Second)}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		a.reachable.Store(controlPlaneReady(ctx, hc, endpoints))
+		a.ready.Store(true)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// controlPlaneReady reports whether any of the control planes answers its
+// /readyz with 200.
+func controlPlaneReady(ctx context.Context, hc *http.Client, endpoints []string) bool {
 	for _, e := range endpoints {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(e, "/")+"/readyz", nil)
 		if err != nil {
@@ -106,20 +122,32 @@ func (a *agent) checkControlPlane(ctx context.Context, endpoints []string) {
 		}
 		res.Body.Close()
 		if res.StatusCode == http.StatusOK {
-			a.reach.Store("reachable")
-			return
+			return true
 		}
 	}
+	return false
 }
 
+// readyz answers 200 once the control planes were asked, saying whether
+// they answer now: the agent serves either way, deciding locally while
+// they do not. With --require-controlplane it answers 503 while no
+// control plane is ready.
 func (a *agent) readyz(w http.ResponseWriter, r *http.Request) {
 	if !a.ready.Load() {
 		problem(w, http.StatusServiceUnavailable, "", "checking the control planes")
 		return
 	}
-	status := a.reach.Load().(string)
-	if a.c.Degraded() {
-		status = "unreachable: deciding locally (degraded mode)"
+	reachable := a.reachable.Load()
+	status := "reachable"
+	switch {
+	case !reachable:
+		status = "unreachable: deciding locally until a control plane answers"
+	case a.c.Degraded():
+		status = "reachable, still deciding locally (degraded mode) until the client's next probe"
+	}
+	if !reachable && a.requireCP {
+		problem(w, http.StatusServiceUnavailable, "", "no control plane is ready")
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "controlplane": status})
 }
@@ -244,6 +272,11 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b := a.c.Breaker(name)
+	a.learn(r.Context(), b)
+	if b.State() == "unknown" {
+		problem(w, http.StatusNotFound, "", "no breaker named "+name)
+		return
+	}
 	for _, o := range body.Outcomes {
 		var err error
 		if !*o.Success {
@@ -269,6 +302,24 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 	}
 	st := b.State()
 	writeJSON(w, http.StatusOK, decision{Allowed: st == "" || st == "closed" || st == "forced_closed", State: st})
+}
+
+// learn makes sure the SDK holds an answer about breaker b before
+// outcomes are recorded, as an acquire would have fetched: without one,
+// Record could not tell whether the control plane counts them (closed) or
+// ignores them (open), and would drop them. It asks as an acquire does and
+// settles the call as abandoned, so nothing is counted for it; only the
+// first report for a breaker the agent never saw pays for the request.
+func (a *agent) learn(ctx context.Context, b *client.Breaker) {
+	if b.State() != "" {
+		return
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done, err := b.Allow(actx)
+	cancel()
+	if err == nil {
+		done(context.Canceled) // the caller gave up: not an outcome
+	}
 }
 
 type takeResult struct {
@@ -322,10 +373,11 @@ func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 }
 
 // proxy forwards /NAME/rest to the route's upstream through the guarded
-// transport.
+// transport. What it guarantees about paths, headers, bodies and retries
+// is in docs/agent.md.
 func (a *agent) proxy(rt route, cfg config) http.Handler {
-	// The SDK's Transport: retry outermost, then the rate limit, the
-	// breaker and a timeout on the response headers, per attempt.
+	// The SDK's Transport: retry outermost, then the breaker, the rate
+	// limit and a timeout on the response headers, per attempt.
 	tr := &client.Transport{
 		Base:    http.DefaultTransport,
 		Breaker: a.c.Breaker(rt.Name),
@@ -336,9 +388,12 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(rt.Upstream)
-			rest := strings.TrimPrefix(pr.In.URL.Path, "/"+rt.Name)
-			pr.Out.URL.Path = singleJoin(rt.Upstream.Path, rest)
-			pr.Out.URL.RawPath = ""
+			// Checked by the handler below before the proxy runs.
+			pr.Out.URL.Path, pr.Out.URL.RawPath, _ = upstreamPath(rt.Name, rt.Upstream, pr.In.URL)
+			// The agent is the first proxy on the way: what the caller
+			// says of earlier hops is dropped (ReverseProxy removes the
+			// inbound X-Forwarded-* and Forwarded), and the hop it saw is
+			// set.
 			pr.SetXForwarded()
 		},
 		Transport:     tr,
@@ -357,8 +412,10 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 			case errors.Is(err, client.ErrRateLimited):
 				jsonapi.SetRetryAfter(w, retry)
 				problem(w, http.StatusTooManyRequests, "", fmt.Sprintf("rate limit %s: too many requests", rt.Name))
-			case errors.Is(err, context.Canceled):
+			case r.Context().Err() != nil && errors.Is(err, context.Canceled):
 				// the caller went away: nothing to answer
+			case errors.Is(err, client.ErrCaller):
+				problem(w, http.StatusRequestTimeout, "", fmt.Sprintf("the request's body did not arrive in time or broke off: %v", err))
 			case errors.Is(err, client.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 				problem(w, http.StatusGatewayTimeout, "", fmt.Sprintf("upstream %s did not answer within %v", rt.Name, cfg.Timeout))
 			default:
@@ -367,7 +424,20 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 			}
 		},
 	}
-	return rp
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := upstreamPath(rt.Name, rt.Upstream, r.URL); err != nil {
+			problem(w, http.StatusBadRequest, "path", "path: "+err.Error())
+			return
+		}
+		if r.Method == http.MethodConnect {
+			problem(w, http.StatusMethodNotAllowed, "", "CONNECT is not proxied: the agent forwards requests to its routes only")
+			return
+		}
+		if !a.prepareBody(w, r, cfg) {
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // copyBuffers lends the proxy its 32 KiB copy buffers.
@@ -377,21 +447,6 @@ type bufferPool struct{ p sync.Pool }
 
 func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
 func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
-
-func singleJoin(a, b string) string {
-	switch {
-	case b == "":
-		if a == "" {
-			return "/"
-		}
-		return a
-	case strings.HasSuffix(a, "/") && strings.HasPrefix(b, "/"):
-		return a + b[1:]
-	case !strings.HasSuffix(a, "/") && !strings.HasPrefix(b, "/"):
-		return a + "/" + b
-	}
-	return a + b
-}
 
 // The agent answers as the control plane does: problem documents, strict
 // decoding naming the field at fault.

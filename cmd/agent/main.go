@@ -64,7 +64,16 @@ type config struct {
 	Timeout        time.Duration
 	Attempts       int
 	LogLevel       slog.Level
+	// RequireControlPlane makes /readyz answer 503 while no control plane
+	// is ready.
+	RequireControlPlane bool
+	// ReadyInterval is how often the control planes' readiness is asked.
+	ReadyInterval time.Duration
 }
+
+// reservedNames are the first path segments of the agent's own endpoints,
+// which no route may take.
+var reservedNames = []string{"healthz", "readyz", "metrics", "v1"}
 
 type routeFlag struct{ routes *[]route }
 
@@ -78,9 +87,17 @@ func (f routeFlag) Set(v string) error {
 	if !validName(name) {
 		return fmt.Errorf("route name %q must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (it names the breaker)", name)
 	}
+	for _, r := range reservedNames {
+		if strings.EqualFold(name, r) {
+			return fmt.Errorf("route name %q is reserved: /%s/ is one of the agent's own endpoints (reserved: %s)", name, r, strings.Join(reservedNames, ", "))
+		}
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("route %s: upstream %q must be an http(s) URL", name, raw)
+		return fmt.Errorf("route %s: upstream %q must be an http(s) URL", name, redactURL(raw))
+	}
+	if u.User != nil {
+		return fmt.Errorf("route %s: upstream %s carries credentials; the agent does not send URL credentials (and they would show in the process list): have the caller send its Authorization header, which the agent forwards", name, redactURL(raw))
 	}
 	for _, r := range *f.routes {
 		if r.Name == name {
@@ -108,6 +125,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.InsecureListen, "insecure-listen", env("BREAKWATER_AGENT_INSECURE_LISTEN", "") == "true", "allow a non-loopback --listen: the agent has no auth of its own (env BREAKWATER_AGENT_INSECURE_LISTEN=true)")
 	fs.DurationVar(&c.Timeout, "route-timeout", 10*time.Second, "time for an upstream to answer with headers, per attempt")
 	fs.IntVar(&c.Attempts, "route-attempts", 3, "attempts for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE); 1 turns retries off")
+	fs.BoolVar(&c.RequireControlPlane, "require-controlplane", env("BREAKWATER_AGENT_REQUIRE_CONTROLPLANE", "") == "true", "answer /readyz with 503 while no control plane is ready (default: ready, deciding locally; env BREAKWATER_AGENT_REQUIRE_CONTROLPLANE=true)")
+	fs.DurationVar(&c.ReadyInterval, "ready-interval", 2*time.Second, "how often /readyz's view of the control planes is refreshed")
 	level := fs.String("log-level", env("BREAKWATER_LOG_LEVEL", "info"), "debug, info, warn or error (env BREAKWATER_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -129,8 +148,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if !c.InsecureListen && !serve.IsLoopback(c.Listen) {
 		return c, fmt.Errorf("--listen %s is not a loopback address; the agent has no auth of its own: pass --insecure-listen to serve it anyway", c.Listen)
 	}
-	if c.Attempts < 1 || c.Timeout <= 0 {
-		return c, fmt.Errorf("--route-attempts must be >= 1 and --route-timeout > 0")
+	if c.Attempts < 1 || c.Timeout <= 0 || c.ReadyInterval <= 0 {
+		return c, fmt.Errorf("--route-attempts must be >= 1, --route-timeout and --ready-interval > 0")
 	}
 	return c, nil
 }
@@ -153,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	a := newAgent(c, cfg, log, reg)
 	defer a.close()
-	go a.checkControlPlane(ctx, cfg.ControlPlanes)
+	go a.watchControlPlane(ctx, cfg.ControlPlanes, cfg.ReadyInterval)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -166,11 +185,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	var names []string
+	var names, cps []string
 	for _, r := range cfg.Routes {
-		names = append(names, r.Name+"="+r.Upstream.String())
+		names = append(names, r.Name+"="+redactURL(r.Upstream.String()))
 	}
-	log.Info("config", "listen", cfg.Listen, "controlplanes", cfg.ControlPlanes, "routes", names,
+	for _, u := range cfg.ControlPlanes {
+		cps = append(cps, redactURL(u))
+	}
+	log.Info("config", "listen", cfg.Listen, "controlplanes", cps, "routes", names,
 		"route_timeout", cfg.Timeout.String(), "route_attempts", cfg.Attempts, "token_set", cfg.Token != "")
 	log.Info("listening", "addr", ln.Addr().String())
 

@@ -49,12 +49,12 @@ type sseMessage struct {
 // One store subscription serves all streams. A stream that cannot keep up
 // is dropped; it never slows the others.
 type hub struct {
-	mu      sync.Mutex
-	streams map[*stream]struct{}
+	mu       sync.Mutex
+	streams  map[*stream]struct{}
 	perName  map[streamKey]int
 	perToken map[string]int
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 type stream struct {

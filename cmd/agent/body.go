@@ -74,8 +74,10 @@ type idleBody struct {
 func (b *idleBody) Read(p []byte) (int, error) {
 	b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
+	if err == io.EOF {
 		b.rc.SetReadDeadline(time.Time{})
 	}
+	// After a failed read the deadline stays passed, so that the server
+	// gives up on the rest of the body at once and closes the connection.
 	return n, err
 }

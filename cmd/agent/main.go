@@ -75,37 +75,44 @@ type config struct {
 // which no route may take.
 var reservedNames = []string{"healthz", "readyz", "metrics", "v1"}
 
-type routeFlag struct{ routes *[]route }
+// routeFlag gathers the --route values; parseConfig checks them, so that
+// an error never repeats a value that may hold a secret.
+type routeFlag struct{ values *[]string }
 
 func (f routeFlag) String() string { return "" }
 
 func (f routeFlag) Set(v string) error {
+	*f.values = append(*f.values, v)
+	return nil
+}
+
+// parseRoute reads one --route NAME=UPSTREAM_URL value.
+func parseRoute(v string, routes []route) (route, error) {
 	name, raw, ok := strings.Cut(v, "=")
 	if !ok || name == "" || raw == "" {
-		return fmt.Errorf("want NAME=UPSTREAM_URL, got %q", v)
+		return route{}, fmt.Errorf("--route: want NAME=UPSTREAM_URL, got %q", redactURL(v))
 	}
 	if !validName(name) {
-		return fmt.Errorf("route name %q must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (it names the breaker)", name)
+		return route{}, fmt.Errorf("--route: name %q must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (it names the breaker)", name)
 	}
 	for _, r := range reservedNames {
 		if strings.EqualFold(name, r) {
-			return fmt.Errorf("route name %q is reserved: /%s/ is one of the agent's own endpoints (reserved: %s)", name, r, strings.Join(reservedNames, ", "))
+			return route{}, fmt.Errorf("--route: name %q is reserved: /%s/ is one of the agent's own endpoints (reserved: %s)", name, r, strings.Join(reservedNames, ", "))
 		}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("route %s: upstream %q must be an http(s) URL", name, redactURL(raw))
+		return route{}, fmt.Errorf("--route %s: upstream %s must be an http(s) URL", name, redactURL(raw))
 	}
 	if u.User != nil {
-		return fmt.Errorf("route %s: upstream %s carries credentials; the agent does not send URL credentials (and they would show in the process list): have the caller send its Authorization header, which the agent forwards", name, redactURL(raw))
+		return route{}, fmt.Errorf("--route %s: upstream %s carries credentials; the agent does not send URL credentials (and they would show in the process list): have the caller send its Authorization header, which the agent forwards", name, redactURL(raw))
 	}
-	for _, r := range *f.routes {
+	for _, r := range routes {
 		if r.Name == name {
-			return fmt.Errorf("route %s given twice", name)
+			return route{}, fmt.Errorf("--route: route %s given twice", name)
 		}
 	}
-	*f.routes = append(*f.routes, route{Name: name, Upstream: u})
-	return nil
+	return route{Name: name, Upstream: u}, nil
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -121,7 +128,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	cps := fs.String("controlplane", env("BREAKWATER_CONTROLPLANE", ""), "control-plane URL(s), comma-separated (env BREAKWATER_CONTROLPLANE)")
 	fs.StringVar(&c.Token, "token", env("BREAKWATER_TOKEN", ""), "bearer token for the control plane, role agent (env BREAKWATER_TOKEN)")
 	fs.StringVar(&c.Listen, "listen", env("BREAKWATER_AGENT_LISTEN", "127.0.0.1:8090"), "address to serve on (env BREAKWATER_AGENT_LISTEN)")
-	fs.Var(routeFlag{&c.Routes}, "route", "NAME=UPSTREAM_URL: proxy /NAME/... to UPSTREAM_URL/..., guarded by breaker NAME (repeatable)")
+	var routeValues []string
+	fs.Var(routeFlag{&routeValues}, "route", "NAME=UPSTREAM_URL: proxy /NAME/... to UPSTREAM_URL/..., guarded by breaker NAME (repeatable)")
 	fs.BoolVar(&c.InsecureListen, "insecure-listen", env("BREAKWATER_AGENT_INSECURE_LISTEN", "") == "true", "allow a non-loopback --listen: the agent has no auth of its own (env BREAKWATER_AGENT_INSECURE_LISTEN=true)")
 	fs.DurationVar(&c.Timeout, "route-timeout", 10*time.Second, "time for an upstream to answer with headers, per attempt")
 	fs.IntVar(&c.Attempts, "route-attempts", 3, "attempts for idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE); 1 turns retries off")
@@ -136,6 +144,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	for _, v := range routeValues {
+		r, err := parseRoute(v, c.Routes)
+		if err != nil {
+			return c, err
+		}
+		c.Routes = append(c.Routes, r)
 	}
 	for _, u := range strings.Split(*cps, ",") {
 		if u = strings.TrimSpace(u); u != "" {

@@ -246,7 +246,7 @@ func (l *Limiter) allowDegraded(n int64, now int64) error {
 				// control plane last counted taking from it.
 				share = 1 / float64(max(l.shared.clients.Load(), 1))
 			}
-			local = newLocalLimiter(max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
+			local = l.shared.evicted.newLocal(l.key, max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
 			l.local = local
 		}
 	}

@@ -32,6 +32,7 @@ type limitShared struct {
 	clients  atomic.Int64 // the limit's takers fleet-wide, from Breakwater-Clients; 0 until known
 	keys     sync.Map     // key → *Limiter
 	nkeys    atomic.Int64
+	evicted  evictedLevels // the local levels of keys forgotten while degraded
 
 	mu       sync.Mutex
 	fetching bool
@@ -141,6 +142,7 @@ func (l *Limiter) For(key string) *Limiter {
 		s.keys.Range(func(k, v any) bool {
 			if s.keys.CompareAndDelete(k, v) {
 				s.nkeys.Add(-1)
+				s.evicted.forget(k.(string), v.(*Limiter), s.c.clock.now())
 			}
 			return false
 		})

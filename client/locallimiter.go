@@ -216,3 +216,78 @@ func (l *localLimiter) timeToRefill(debt uint64) time.Duration {
 	}
 	return time.Duration(q)
 }
+
+// evictedSlots is how many evicted keys' levels a limit remembers, by a
+// hash of the key; keys whose hashes collide share the most conservative
+// level of them.
+const evictedSlots = 4096
+
+// evictedLevels remembers the levels of the local buckets of keys that a
+// limit forgot past Config.MaxKeys while degraded, so that such a key is
+// not made anew with a full bucket: with more active keys than the cap
+// (per-IP keys, say), that would loosen the limit during an outage. For
+// each slot it keeps when the buckets evicted into it are full again; a
+// bucket made for a key of that slot starts with what it would hold then.
+// The zero value is ready to use, and it is safe for concurrent use.
+type evictedLevels struct {
+	mu     sync.Mutex
+	fullAt []int64 // Unix ns, by slot; nil until a bucket is evicted
+}
+
+func evictedSlot(key string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int(h % evictedSlots)
+}
+
+// forget records the level of the local bucket of key, which lim held,
+// as lim is forgotten at now.
+func (e *evictedLevels) forget(key string, lim *Limiter, now time.Time) {
+	lim.mu.Lock()
+	local := lim.local
+	lim.mu.Unlock()
+	if local == nil {
+		return // not degraded: the control plane keeps the level
+	}
+	local.mu.Lock()
+	local.refill(now)
+	full := now
+	if local.tokens < local.capacity {
+		full = now.Add(local.timeToRefill(uint64(local.capacity - local.tokens)))
+	}
+	local.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fullAt == nil {
+		e.fullAt = make([]int64, evictedSlots)
+	}
+	if i := evictedSlot(key); full.UnixNano() > e.fullAt[i] {
+		e.fullAt[i] = full.UnixNano()
+	}
+}
+
+// newLocal returns the local bucket for key: full, unless a bucket of its
+// slot was evicted and is not full again by now, in which case it holds
+// what that bucket would.
+func (e *evictedLevels) newLocal(key string, capacity, rate float64, now time.Time) *localLimiter {
+	l := newLocalLimiter(capacity, rate, now)
+	e.mu.Lock()
+	var fullAt int64
+	if e.fullAt != nil {
+		fullAt = e.fullAt[evictedSlot(key)]
+	}
+	e.mu.Unlock()
+	if wait := fullAt - now.UnixNano(); wait > 0 {
+		// tokens = capacity - wait·rate, at least none
+		hi, lo := bits.Mul64(uint64(wait), l.rate)
+		missing, _ := bits.Div64(min(hi, nanoPerToken-1), lo, nanoPerToken)
+		if hi >= nanoPerToken || missing >= uint64(l.capacity) {
+			l.tokens = 0
+		} else {
+			l.tokens = l.capacity - int64(missing)
+		}
+	}
+	return l
+}

@@ -34,9 +34,9 @@ const permitTTL = 5 * time.Minute
 
 // agent serves the decision endpoints and the proxy routes.
 type agent struct {
-	c       *client.Client
-	log     *slog.Logger
-	handler http.Handler
+	c         *client.Client
+	log       *slog.Logger
+	handler   http.Handler
 	ready     atomic.Bool // the control planes were asked at least once
 	reachable atomic.Bool // a control plane answered the last check
 	requireCP bool        // not ready while no control plane is

@@ -104,6 +104,9 @@ func parseRoute(v string, routes []route) (route, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return route{}, fmt.Errorf("--route %s: upstream %s must be an http(s) URL", name, redactURL(raw))
 	}
+	if hasDotSegment(u.EscapedPath()) {
+		return route{}, fmt.Errorf("--route %s: upstream %s: its path holds a \".\" or \"..\" segment", name, redactURL(raw))
+	}
 	if u.User != nil {
 		return route{}, fmt.Errorf("--route %s: upstream %s carries credentials; the agent does not send URL credentials (and they would show in the process list): have the caller send its Authorization header, which the agent forwards", name, redactURL(raw))
 	}

@@ -310,6 +310,8 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 // ignores them (open), and would drop them. It asks as an acquire does and
 // settles the call as abandoned, so nothing is counted for it; only the
 // first report for a breaker the agent never saw pays for the request.
+// (Should that first ask find the breaker half-open, the probe permit it
+// got is not reported and goes back after the breaker's probe timeout.)
 func (a *agent) learn(ctx context.Context, b *client.Breaker) {
 	if b.State() != "" {
 		return

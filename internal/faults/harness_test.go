@@ -235,7 +235,13 @@ func call(ctx context.Context, method, url string, body any, hdr map[string]stri
 	if err != nil {
 		return resp.StatusCode, resp.Header, err
 	}
-	if out != nil && resp.StatusCode < 300 && len(b) > 0 {
+	if resp.StatusCode >= 400 {
+		if p, ok := out.(*problem); ok {
+			json.Unmarshal(b, p)
+		}
+		return resp.StatusCode, resp.Header, nil
+	}
+	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
 			return resp.StatusCode, resp.Header, fmt.Errorf("decode %s %s: %w", method, url, err)
 		}
@@ -256,7 +262,9 @@ func mustCall(t *testing.T, method, url string, body any, out any) {
 			return
 		}
 		if err == nil && code < 500 && code != http.StatusTooManyRequests {
-			t.Fatalf("%s %s = %d, want 2xx", method, url, code)
+			var p problem
+			call(context.Background(), method, url, body, nil, &p)
+			t.Fatalf("%s %s = %d (%s), want 2xx", method, url, code, p.Detail)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s %s = %d, %v after 10s, want 2xx", method, url, code, err)
@@ -295,6 +303,11 @@ func sendOnce(ctx context.Context, bases []string, path string, body, out any) (
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// problem is an API error's problem document.
+type problem struct {
+	Detail string `json:"detail"`
 }
 
 // breakerView is the part of a breaker's GET answer the scenarios read.

@@ -24,7 +24,8 @@ type load struct {
 
 // runLoad starts workers goroutines calling op, with pause between calls.
 // op's error, when not nil and not accepted by ok, is counted as an error
-// that reached a caller.
+// that reached a caller. op's context never ends: stop lets the calls in
+// flight finish, so that every call is counted with its result.
 func runLoad(workers int, pause time.Duration, op func(ctx context.Context) error, ok func(error) bool) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel}
@@ -33,10 +34,7 @@ func runLoad(workers int, pause time.Duration, op func(ctx context.Context) erro
 		go func() {
 			defer l.wg.Done()
 			for ctx.Err() == nil {
-				err := op(ctx)
-				if ctx.Err() != nil {
-					return
-				}
+				err := op(context.Background())
 				l.ops.Add(1)
 				if err != nil && (ok == nil || !ok(err)) {
 					l.errs.Add(1)

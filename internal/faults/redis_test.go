@@ -120,14 +120,26 @@ func TestR1RedisKilled(t *testing.T) {
 	}
 }
 
-// TestR2RedisFrozen freezes Redis (SIGSTOP) under load: every API call
+// TestR2RedisFrozen freezes Redis (SIGSTOP) under load, and in a second
+// form delays every reply of Redis past the deadline: every API call
 // answers within --store-timeout + 50 ms.
 func TestR2RedisFrozen(t *testing.T) {
+	t.Run("frozen", func(t *testing.T) { testR2(t, false) })
+	t.Run("late", func(t *testing.T) { testR2(t, true) })
+}
+
+func testR2(t *testing.T, late bool) {
 	const storeTimeout = 200 * time.Millisecond
 	const bound = storeTimeout + 50*time.Millisecond
 	frozenFor := pick(2*time.Second, 10*time.Second)
 	redis := startRedis(t)
-	cp := startPlane(t, redis.URL(), "--store-timeout", storeTimeout.String())
+	url := redis.URL()
+	var toRedis *link
+	if late {
+		toRedis = newToxi(t).link(t, "redis", redis.Addr)
+		url = "redis://" + toRedis.Addr
+	}
+	cp := startPlane(t, url, "--store-timeout", storeTimeout.String())
 	mustCall(t, http.MethodPut, cp.URL+"/v1/breakers/r2", map[string]any{}, nil)
 	mustCall(t, http.MethodPut, cp.URL+"/v1/ratelimits/r2", map[string]any{"capacity": 1000000, "refill_per_second": 1000}, nil)
 
@@ -182,11 +194,21 @@ func TestR2RedisFrozen(t *testing.T) {
 			}
 		}()
 	}
-	redis.Freeze()
+	scenario := "R2 Redis frozen"
+	if late {
+		scenario = "R2 Redis replies 300 ms late"
+		toRedis.add(t, toxic{Name: "late", Type: "latency", Attributes: map[string]any{"latency": 300}})
+	} else {
+		redis.Freeze()
+	}
 	time.Sleep(frozenFor)
 	close(stop)
 	frozen.Wait()
-	redis.Thaw()
+	if late {
+		toRedis.remove(t, "late")
+	} else {
+		redis.Thaw()
+	}
 
 	maxD, slowest := time.Duration(0), ""
 	over := 0
@@ -200,7 +222,7 @@ func TestR2RedisFrozen(t *testing.T) {
 			maxD, slowest = d, name
 		}
 	}
-	result(t, "R2 Redis frozen", "frozen %v, --store-timeout %v: %d API calls, p50 %s, p99 %s, max %s (%s); %d over %s",
+	result(t, scenario, "%v, --store-timeout %v: %d API calls, p50 %s, p99 %s, max %s (%s); %d over %s",
 		frozenFor, storeTimeout, len(lat), ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(maxD), slowest, over, ms(bound))
 	checkNoPanic(t, cp)
 	if over > 0 {

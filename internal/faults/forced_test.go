@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,16 +109,52 @@ func TestR9ForcedOpen(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+
+	// A control plane answers again, and the operator ends the override:
+	// every client lets calls through again.
+	cpA = startPlaneAt(t, strings.TrimPrefix(cpA.URL, "http://"), redis.URL())
+	released := time.Now()
+	mustCall(t, http.MethodDelete, cpA.URL+"/v1/breakers/r9/override", nil, nil)
+	var lastBack atomic.Int64
+	var stuck atomic.Int64
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := c.Breaker("r9")
+			for time.Since(released) < 10*time.Second {
+				done, err := b.Allow(context.Background())
+				if err == nil {
+					done(nil)
+					d := int64(time.Since(released))
+					for {
+						cur := lastBack.Load()
+						if d <= cur || lastBack.CompareAndSwap(cur, d) {
+							break
+						}
+					}
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			stuck.Add(1)
+		}()
+	}
+	wg.Wait()
+
 	first := "never"
 	if f := firstAllowed.Load(); f >= 0 {
 		first = ms(time.Duration(f)) + " after"
 	}
-	result(t, "R9 forced_open", "%d clients, 2 planes, events up: refused by every client after p50 %s, p99 %s, max %s (%d never); all planes killed for %v: %d calls let through, first %s",
-		nClients, ms(percentile(reached, 50)), ms(percentile(reached, 99)), ms(worst), missed, hold, allowed.Load(), first)
+	result(t, "R9 forced_open", "%d clients, 2 planes, events up: refused by every client after p50 %s, p99 %s, max %s (%d never); all planes killed for %v: %d calls let through, first %s; a plane back and the override deleted: every client lets calls through after %s (%d never)",
+		nClients, ms(percentile(reached, 50)), ms(percentile(reached, 99)), ms(worst), missed, hold, allowed.Load(), first, ms(time.Duration(lastBack.Load())), stuck.Load())
 	if missed > 0 || worst > cacheTTL {
 		t.Errorf("forced_open reached the last client after %s (%d never), want every client within cache_ttl_ms = %v", ms(worst), missed, cacheTTL)
 	}
 	if allowed.Load() > 0 {
 		t.Errorf("with no control plane, clients let %d calls through a forced_open breaker (first %s the planes went), want none", allowed.Load(), first)
+	}
+	if stuck.Load() > 0 {
+		t.Errorf("%d clients still refuse 10 s after a control plane came back and the override ended, want none", stuck.Load())
 	}
 }

@@ -103,7 +103,14 @@ type plane struct {
 // redisURL, with extra flags, and waits until it listens.
 func startPlane(t *testing.T, redisURL string, extra ...string) *plane {
 	t.Helper()
-	args := append([]string{"--listen", "127.0.0.1:0", "--redis", redisURL}, extra...)
+	return startPlaneAt(t, "127.0.0.1:0", redisURL, extra...)
+}
+
+// startPlaneAt starts the control plane on listen (host:port), as
+// startPlane does: a plane restarted where a dead one was.
+func startPlaneAt(t *testing.T, listen, redisURL string, extra ...string) *plane {
+	t.Helper()
+	args := append([]string{"--listen", listen, "--redis", redisURL}, extra...)
 	p := &plane{cmd: exec.Command(planeBinary, args...), done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -407,9 +407,6 @@ func (l *link) remove(t *testing.T, name string) {
 	}
 }
 
-// clear removes every toxic.
-func (l *link) clear() { l.p.Toxics.ResetToxics(context.Background()) }
-
 // readyz asks a plane's /readyz and returns the status (0: no answer).
 func readyz(base string, timeout time.Duration) int {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

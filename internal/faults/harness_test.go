@@ -27,26 +27,40 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
-// planeBinary is the control plane built once for the whole run.
-var planeBinary string
+// The control plane is built once per run, when a test first needs it.
+var (
+	buildOnce   sync.Once
+	buildDir    string
+	planeBinary string
+	buildErr    error
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "breakwater-faults")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	planeBinary = filepath.Join(dir, "controlplane")
-	build := exec.Command("go", "build", "-o", planeBinary, "github.com/breakwater-dev/breakwater/cmd/controlplane")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the control plane:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
 	os.Exit(code)
+}
+
+// controlPlaneBinary builds cmd/controlplane (once) and returns its path.
+func controlPlaneBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "breakwater-faults")
+		if buildErr != nil {
+			return
+		}
+		planeBinary = filepath.Join(buildDir, "controlplane")
+		out, err := exec.Command("go", "build", "-o", planeBinary, "github.com/breakwater-dev/breakwater/cmd/controlplane").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build the control plane: %v", buildErr)
+	}
+	return planeBinary
 }
 
 // long selects the long form of every scenario (make faults).
@@ -111,7 +125,7 @@ func startPlane(t *testing.T, redisURL string, extra ...string) *plane {
 func startPlaneAt(t *testing.T, listen, redisURL string, extra ...string) *plane {
 	t.Helper()
 	args := append([]string{"--listen", listen, "--redis", redisURL}, extra...)
-	p := &plane{cmd: exec.Command(planeBinary, args...), done: make(chan struct{})}
+	p := &plane{cmd: exec.Command(controlPlaneBinary(t), args...), done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

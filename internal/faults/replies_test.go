@@ -72,6 +72,7 @@ func TestR3LateAndLostReplies(t *testing.T) {
 		{redisA, toxic{Name: "late", Type: "latency", Attributes: map[string]any{"latency": 150}}},
 		{redisA, toxic{Name: "late-new", Type: "latency", Attributes: map[string]any{"latency": 70, "jitter": 30}}},
 		{redisA, toxic{Name: "reset", Type: "reset_peer", Toxicity: 0.5, Attributes: map[string]any{"timeout": 0}}},
+		{httpA, toxic{Name: "late", Type: "latency", Toxicity: 0.5, Attributes: map[string]any{"latency": 400}}},
 		{httpA, toxic{Name: "drop", Type: "timeout", Toxicity: 0.5, Attributes: map[string]any{"timeout": 0}}},
 		{httpA, toxic{Name: "reset", Type: "reset_peer", Toxicity: 0.5, Attributes: map[string]any{"timeout": 0}}},
 		{httpA, toxic{Name: "slice", Type: "slicer", Attributes: map[string]any{"average_size": 16, "size_variation": 8, "delay": 200}}},
@@ -138,7 +139,7 @@ func TestR3LateAndLostReplies(t *testing.T) {
 		}
 	}
 	calls, taken := storeCounts(t, cpB.URL, "r3", "k")
-	result(t, "R3 late and lost replies", "%d fault phases of %v on plane A (Redis replies late or reset, HTTP replies dropped, reset or sliced), plane B healthy, %d clients: outcomes recorded %d, counted in the store %d; tokens granted %d, taken in the store %d; %d caller errors in %d calls; %d switches to degraded mode",
+	result(t, "R3 late and lost replies", "%d fault phases of %v on plane A (Redis replies late or reset; HTTP replies late, dropped, reset or sliced), plane B healthy, %d clients: outcomes recorded %d, counted in the store %d; tokens granted %d, taken in the store %d; %d caller errors in %d calls; %d switches to degraded mode",
 		rounds*len(phases), faultFor, nClients, recorded.Load(), calls, granted.Load(), taken, callerErrs.Load(), ops.Load(), deg.entered.Load())
 	checkNoPanic(t, cpA, cpB)
 	if calls != recorded.Load() {

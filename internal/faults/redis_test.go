@@ -67,9 +67,19 @@ func TestR1RedisKilled(t *testing.T) {
 	killed := time.Now()
 	redis.Stop()
 	var notReady time.Duration = -1
+	var badAnswers []string
 	for time.Since(killed) < outage {
 		if notReady < 0 && readyz(cp.URL, time.Second) == http.StatusServiceUnavailable {
 			notReady = time.Since(killed)
+		}
+		if notReady >= 0 {
+			// A decision needs the store: 503, as a problem document.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			code, h, err := call(ctx, http.MethodPost, cp.URL+"/v1/breakers/r1/acquire", map[string]any{}, nil, nil)
+			cancel()
+			if err != nil || code != http.StatusServiceUnavailable || h.Get("Content-Type") != "application/problem+json" {
+				badAnswers = append(badAnswers, fmt.Sprintf("%d %q %v", code, h.Get("Content-Type"), err))
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -98,6 +108,9 @@ func TestR1RedisKilled(t *testing.T) {
 		outage, ms(notReady), ms(ready), ms(openBack), ms(closedBack),
 		openLoad.errs.Load(), openLoad.ops.Load(), refused, closedLoad.errs.Load(), closedLoad.ops.Load())
 	checkNoPanic(t, cp)
+	if len(badAnswers) > 0 {
+		t.Errorf("acquire with Redis down answered %q, want 503 application/problem+json", badAnswers)
+	}
 	if notReady < 0 || notReady > time.Second {
 		t.Errorf("/readyz answered 503 after %s, want within 1 s of Redis dying", ms(notReady))
 	}

@@ -57,7 +57,8 @@ func TestR3LateAndLostReplies(t *testing.T) {
 	tx := newToxi(t)
 	redisA := tx.link(t, "redis-a", redis.Addr)
 	cpA := startPlane(t, "redis://"+redisA.Addr, "--store-timeout", "100ms")
-	cpB := startPlane(t, redis.URL(), "--store-timeout", "100ms")
+	// Plane B is the healthy one: a deadline that a busy machine meets.
+	cpB := startPlane(t, redis.URL(), "--store-timeout", "1s")
 	mustCall(t, http.MethodPut, cpB.URL+"/v1/breakers/r3", exactBreaker, nil)
 	mustCall(t, http.MethodPut, cpB.URL+"/v1/ratelimits/r3", exactLimit, nil)
 	httpA := tx.link(t, "http-a", strings.TrimPrefix(cpA.URL, "http://"))
@@ -82,6 +83,7 @@ func TestR3LateAndLostReplies(t *testing.T) {
 	// outcomes and some taking tokens, that start on healthy planes and
 	// meet plane A's fault with their decision requests.
 	var deg degradations
+	var clientLog logLines
 	var recorded, granted, callerErrs, ops atomic.Int64
 	var errSample []string
 	nClients := 0
@@ -96,6 +98,7 @@ func TestR3LateAndLostReplies(t *testing.T) {
 					LeaseSize:      1,
 					RequestTimeout: 300 * time.Millisecond,
 					Hooks:          deg.hooks(),
+					Logger:         clientLog.logger(),
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -131,17 +134,26 @@ func TestR3LateAndLostReplies(t *testing.T) {
 					errSample = append(errSample, l.errors())
 				}
 			}
+			var closing sync.WaitGroup
 			for _, c := range clients {
-				if err := c.Close(); err != nil {
-					t.Errorf("Close (the last report) = %v", err)
-				}
+				closing.Add(1)
+				go func() {
+					defer closing.Done()
+					if err := c.Close(); err != nil {
+						t.Errorf("Close (the last report) = %v", err)
+					}
+				}()
 			}
+			closing.Wait()
 		}
 	}
 	calls, taken := storeCounts(t, cpB.URL, "r3", "k")
 	result(t, "R3 late and lost replies", "%d fault phases of %v on plane A (Redis replies late or reset; HTTP replies late, dropped, reset or sliced), plane B healthy, %d clients: outcomes recorded %d, counted in the store %d; tokens granted %d, taken in the store %d; %d caller errors in %d calls; %d switches to degraded mode",
 		rounds*len(phases), faultFor, nClients, recorded.Load(), calls, granted.Load(), taken, callerErrs.Load(), ops.Load(), deg.entered.Load())
 	checkNoPanic(t, cpA, cpB)
+	if deg.entered.Load() > 0 {
+		t.Logf("clients' logs:\n%s", clientLog.String())
+	}
 	if calls != recorded.Load() {
 		t.Errorf("outcomes counted in the store = %d, want %d (the outcomes the clients recorded)", calls, recorded.Load())
 	}

@@ -37,12 +37,12 @@ $(REDOCLY_STAMP): tools/openapi/package.json tools/openapi/package-lock.json
 	npm ci --prefix tools/openapi --no-audit --no-fund
 	touch $@
 
-# The whole suite under the race detector, then the side-by-side model runs
-# at full length without it (they are single-goroutine, and the detector
-# slows miniredis's Lua tenfold).
+# The whole suite under the race detector, then the local breaker against
+# the breaker scripts at full length without it (single-goroutine, and the
+# detector slows miniredis's Lua tenfold). The rate-limit model comparison
+# runs at full length in the first pass.
 unit:
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'MatchModel' ./internal/...
 	$(GO) test -count=1 -run 'LocalBreakerMatchesScripts' ./client/
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.

@@ -12,7 +12,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 REDOCLY := tools/openapi/node_modules/.bin/redocly
 REDOCLY_STAMP := tools/openapi/node_modules/.installed
 
-.PHONY: run build test vet lint lint-spec unit fuzz bench demo clean
+.PHONY: run build test vet lint lint-spec unit fuzz faults bench demo clean
 
 run:
 	$(GO) run ./cmd/controlplane
@@ -54,6 +54,20 @@ fuzz:
 	done
 
 test: vet lint lint-spec unit fuzz
+
+# The fault suite's long form: Redis killed, frozen and failed over, lost
+# and late replies, replicas killed, for the durations and trial counts of
+# docs/guarantees.md (a few minutes). `make unit` runs its short form. The
+# table of results goes to bin/faults-results.md.
+FAULTS_RESULTS ?= bin/faults-results.md
+faults:
+	@mkdir -p $(dir $(FAULTS_RESULTS))
+	@rm -f $(FAULTS_RESULTS).rows
+	BREAKWATER_FAULTS=long BREAKWATER_FAULTS_RESULTS=$(abspath $(FAULTS_RESULTS)).rows \
+		$(GO) test -count=1 -v -timeout 30m ./internal/faults/; \
+		status=$$?; \
+		{ printf '| scenario | form | result | figures |\n| --- | --- | --- | --- |\n'; sort $(FAULTS_RESULTS).rows; } > $(FAULTS_RESULTS); \
+		rm -f $(FAULTS_RESULTS).rows; cat $(FAULTS_RESULTS); exit $$status
 
 # A fleet on this machine, no Docker: redis-server (when installed), two
 # control planes, two agents and a dependency that fails on cue.

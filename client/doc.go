@@ -22,9 +22,8 @@
 // func. Outcomes are counted in striped atomic counters and reported by
 // one goroutine per Client, one request per breaker every
 // Config.FlushInterval, with the API's count field; the answer to each
-// report refreshes the cache,
-// so a busy breaker never waits on the network and learns of a trip
-// within one flush. The control plane sees requests in proportion to
+// report refreshes the cache, so a busy breaker never waits on the network
+// and learns of a trip within one flush. The control plane sees requests in proportion to
 // replicas × breakers / flush interval, not to traffic.
 //
 // An open breaker refuses locally until the time the control plane gave.

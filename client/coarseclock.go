@@ -13,8 +13,9 @@ const coarseClockInterval = time.Millisecond
 
 // A coarseClock is a clock that is cheap to read: an atomic load of Unix
 // nanoseconds that a ticker goroutine refreshes every interval, instead of
-// time.Now's ~80 ns here (design.md, decision 3). It is for the hot path
-// only: cache expiry and call durations, whose thresholds are in
+// time.Now, which costs more than the rest of a cached decision
+// (BenchmarkClock; docs/design.md, "The hot path is local"). It is for the
+// hot path only: cache expiry and call durations, whose thresholds are in
 // milliseconds.
 //
 // A reading lags behind the real time by up to the interval, more when the

@@ -16,13 +16,14 @@
 //
 // A breaker decides from the control plane's last answer, cached for its
 // cache_ttl_ms: with a fresh "closed" answer Do makes no network call,
-// takes no lock and allocates nothing (about 25 ns); Allow allocates only
-// the call's own done func. Outcomes
-// are counted in striped atomic counters and reported by one goroutine
-// per Client, one request per breaker every Config.FlushInterval, with
-// the API's count field; the answer to each report refreshes the cache,
-// so a busy breaker never waits on the network and learns of a trip
-// within one flush. The control plane sees requests in proportion to
+// takes no lock and allocates nothing, in tens of nanoseconds
+// (docs/performance.md in the repository has the figures and the
+// benchmarks that measure them); Allow allocates only the call's own done
+// func. Outcomes are counted in striped atomic counters and reported by
+// one goroutine per Client, one request per breaker every
+// Config.FlushInterval, with the API's count field; the answer to each
+// report refreshes the cache, so a busy breaker never waits on the network
+// and learns of a trip within one flush. The control plane sees requests in proportion to
 // replicas × breakers / flush interval, not to traffic.
 //
 // An open breaker refuses locally until the time the control plane gave.

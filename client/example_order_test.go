@@ -18,7 +18,7 @@ import (
 )
 
 // The reference's ResilientHTTPClient and OrderService, with Breakwater.
-// README.md shows this code; keep the two the same.
+// docs/sdk.md points here as the SDK guide's whole-service example.
 
 // ResilientHTTPClient calls one dependency over HTTP. Its breaker and
 // rate limit are the fleet's, kept by the control plane under the

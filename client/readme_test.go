@@ -6,32 +6,29 @@ import (
 	"testing"
 )
 
-// TestReadmeShowsTheOrderExample checks that the README's rewrite of the
-// reference's ResilientHTTPClient and OrderService is the code that
-// example_order_test.go compiles and runs.
-func TestReadmeShowsTheOrderExample(t *testing.T) {
+// TestReadmeShowsTheExample checks that the SDK snippet in README.md is the
+// code of the package Example in example_readme_test.go, which compiles
+// and runs against a real control plane: the lines between its two
+// "// README" markers, one tab of indentation removed.
+func TestReadmeShowsTheExample(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Skipf("no README: %v", err)
-	}
-	src, err := os.ReadFile("example_order_test.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := string(src)
-	marks := []string{
-		"// ResilientHTTPClient calls one dependency over HTTP.",
-		"// OrderService places orders",
-		"func Example_orderService()",
+	src, err := os.ReadFile("example_readme_test.go")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range len(marks) - 1 {
-		start, end := strings.Index(code, marks[i]), strings.Index(code, marks[i+1])
-		if start < 0 || end < start {
-			t.Fatalf("example_order_test.go: markers %q and %q not found in order", marks[i], marks[i+1])
-		}
-		block := "```go\n" + strings.TrimRight(code[start:end], "\n") + "\n```"
-		if !strings.Contains(string(readme), block) {
-			t.Errorf("README.md does not show example_order_test.go's code from %q to %q as it is: copy it again", marks[i], marks[i+1])
-		}
+	parts := strings.Split(string(src), "\t// README\n")
+	if len(parts) != 3 {
+		t.Fatalf("example_readme_test.go has %d \"// README\" marker lines, want 2", len(parts)-1)
+	}
+	var snippet strings.Builder
+	for line := range strings.Lines(parts[1]) {
+		snippet.WriteString(strings.TrimPrefix(line, "\t"))
+	}
+	block := "```go\n" + snippet.String() + "```\n"
+	if !strings.Contains(string(readme), block) {
+		t.Errorf("README.md does not show the code between the \"// README\" markers of example_readme_test.go as it is; want this block in it:\n%s", block)
 	}
 }

@@ -121,8 +121,9 @@ func request(t *testing.T, method, url, body, token string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-// TestEmbeddedQuickStart is the README's quick start: no Redis named, the
-// embedded store, a breaker created, tripped and forced open by HTTP.
+// TestEmbeddedQuickStart is the quick start of README.md and the curl
+// session of docs/semantics.md: no Redis named, the embedded store, a
+// breaker created, tripped and forced open by HTTP.
 func TestEmbeddedQuickStart(t *testing.T) {
 	s := start(t, []string{"--listen", "127.0.0.1:0"}, nil)
 	if !s.logged("embedded store: in memory, not persistent") {

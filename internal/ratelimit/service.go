@@ -80,14 +80,16 @@ type TakeResult struct {
 // second round trip per take or from an in-process cache. A cache means a
 // config change or a delete reaches each control-plane replica only when
 // its entry expires: for that long replicas disagree, and a deleted limit
-// keeps granting. We chose exactness and one round trip.
+// keeps granting. We chose exactness and one round trip (docs/design.md,
+// "Every key of an object shares one hash tag").
 //
 // So the Service caches nothing and there is no staleness to bound: every
 // take sees the config as it is when the script runs, on whichever replica.
 // The price is that all buckets of one limit live on one node: a single
 // limit is served at the speed of one Redis node. The take script costs
-// 7 to 14 µs of Redis time, so that is on the order of 100k takes a second,
-// and clients lease tokens in batches. A limit that needs more can be split
+// some microseconds of Redis time (BenchmarkTakeScript's script-us/call;
+// docs/performance.md has measured figures), so that is tens of thousands
+// of takes a second or more, and clients lease tokens in batches. A limit that needs more can be split
 // by name (api-0 .. api-7, with keys hashed across them); different limits
 // spread over the Cluster's nodes as usual.
 type Service struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,6 +16,10 @@ type Limit struct {
 	Name string `json:"name"`
 	// Config is the config in force (the rate as the store keeps it).
 	Config Config `json:"config"`
+	// ConfigVersion is 1 when the limit is first created and moves by one
+	// at every write that changes its config; it never goes back, not even
+	// across delete and re-create.
+	ConfigVersion int64 `json:"config_version"`
 	// Key is the key asked about, set only when Get was given one.
 	Key *string `json:"key,omitempty"`
 	// Tokens is the key's bucket now, set only when Get was given a key.
@@ -111,32 +114,9 @@ func NewSystemService(st *store.Store) *Service { return &Service{store: st, sp:
 func (s *Service) System() *Service { return NewSystemService(s.store) }
 
 // Put creates or updates a rate limit and reports whether it was created.
-// Existing buckets keep their tokens: a new config is not a refill. The
-// returned Limit holds the config in force, its rate rounded to
-// RefillPrecision.
+// It is PutWith with no precondition and no author.
 func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool, error) {
-	if err := ValidateName(name); err != nil {
-		return Limit{}, false, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Limit{}, false, err
-	}
-	// A fresh incarnation, used only if this creates the limit: buckets
-	// left by an earlier limit of this name are then never read.
-	inc := strconv.FormatUint(rand.Uint64(), 36)
-	v, err := s.store.Run(ctx, scriptPut, s.sp.configKeys(name), name, cfg.Capacity, cfg.milliRate(), inc)
-	if err != nil {
-		return Limit{}, false, err
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) != 3 {
-		return Limit{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
-	}
-	// After the script: see store.IndexAfterPut for why this order.
-	if err := s.store.IndexAfterPut(ctx, s.sp.indexKey(), name); err != nil {
-		return Limit{}, false, err
-	}
-	return Limit{Name: name, Config: fromStore(asInt(arr[1]), asInt(arr[2]))}, asInt(arr[0]) == 1, nil
+	return s.PutWith(ctx, name, cfg, PutOptions{})
 }
 
 // Get returns a rate limit and, when key is not nil, that key's bucket now.
@@ -160,10 +140,10 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 		return Limit{}, ErrNotFound
 	}
 	arr, ok := v.([]any)
-	if !ok || len(arr) != 4 {
+	if !ok || len(arr) != 5 {
 		return Limit{}, fmt.Errorf("get %q: unexpected reply %v", name, v)
 	}
-	l := Limit{Name: name, Config: fromStore(asInt(arr[0]), asInt(arr[1]))}
+	l := Limit{Name: name, Config: fromStore(asInt(arr[0]), asInt(arr[1])), ConfigVersion: asInt(arr[4])}
 	if key != nil {
 		k := *key
 		tokens := float64(asInt(arr[3])) / 1e6
@@ -185,7 +165,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	v, err := s.store.Run(ctx, scriptDelete, s.sp.configKeys(name), name)
+	v, err := s.store.Run(ctx, scriptDelete, s.sp.versionKeys(name), name, HistoryKeptAfterDelete.Milliseconds())
 	if err != nil {
 		return err
 	}

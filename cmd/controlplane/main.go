@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/serve"
@@ -145,6 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	api := httpapi.New(httpapi.Options{
 		Breakers:      breaker.NewService(st),
 		Limits:        ratelimit.NewService(st),
+		Faults:        fault.NewService(st),
 		Store:         st,
 		Tokens:        tokens,
 		Registry:      reg,

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
 
@@ -25,6 +26,8 @@ type Readier interface {
 type Options struct {
 	Breakers *breaker.Service
 	Limits   *ratelimit.Service
+	// Faults keeps the faults of drills; nil serves none (503).
+	Faults *fault.Service
 	// Store answers /readyz.
 	Store Readier
 	// Tokens enforces roles; nil serves every request as an anonymous operator.
@@ -68,6 +71,7 @@ type Options struct {
 type API struct {
 	breakers *breaker.Service
 	limits   *ratelimit.Service
+	faults   *fault.Service
 	store    Readier
 	tokens   *Tokens
 	reg      *prometheus.Registry
@@ -87,7 +91,7 @@ type API struct {
 
 // New returns the API's handler.
 func New(o Options) *API {
-	a := &API{breakers: o.Breakers, limits: o.Limits, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit}
+	a := &API{breakers: o.Breakers, limits: o.Limits, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit, faults: o.Faults}
 	if a.reg == nil {
 		a.reg = prometheus.NewRegistry()
 	}
@@ -98,6 +102,9 @@ func New(o Options) *API {
 	a.metricsRole = o.MetricsRole
 	if a.breakers != nil {
 		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log))
+	}
+	if a.faults != nil {
+		a.reg.MustRegister(newFaultCollector(a.faults, a.log))
 	}
 	a.maxStreams, a.heartbeat = o.MaxStreamsPerToken, o.Heartbeat
 	if a.maxStreams <= 0 {

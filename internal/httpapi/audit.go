@@ -40,6 +40,9 @@ type AuditEntry struct {
 	// applied, or the control plane stopped between the action and its
 	// result record.
 	Result string `json:"result"`
+	// ConfigVersion is the config version a put made (breakers and rate
+	// limits), when it applied.
+	ConfigVersion int64 `json:"config_version,omitempty"`
 }
 
 // audited runs an operator action under the audit trail. The action is
@@ -51,9 +54,16 @@ type AuditEntry struct {
 // bounds the call with its own deadline): once recorded, an action runs to
 // its end, so that its result can be known and recorded.
 func (a *API) audited(r *http.Request, action, target, reason string, do func(context.Context) error) error {
+	return a.auditedVersion(r, action, target, reason, func(ctx context.Context) (int64, error) { return 0, do(ctx) })
+}
+
+// auditedVersion is audited for an action that makes a config version: the
+// result record carries the version do returns (when above zero).
+func (a *API) auditedVersion(r *http.Request, action, target, reason string, do func(context.Context) (int64, error)) error {
 	actx := context.WithoutCancel(r.Context())
 	if a.audit == nil {
-		return do(actx)
+		_, err := do(actx)
+		return err
 	}
 	ctx := r.Context()
 	who := IdentityFrom(ctx).Name
@@ -64,7 +74,7 @@ func (a *API) audited(r *http.Request, action, target, reason string, do func(co
 	if err != nil {
 		return err
 	}
-	actErr := do(actx)
+	version, actErr := do(actx)
 	result := "ok"
 	switch {
 	case errors.Is(actErr, store.ErrMaybeApplied):
@@ -75,9 +85,11 @@ func (a *API) audited(r *http.Request, action, target, reason string, do func(co
 	// The action ran: record how it ended even if the caller has gone.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if _, err := a.audit.Append(rctx, auditKey, auditMaxLen, map[string]string{
-		"kind": "result", "ref": id, "result": result,
-	}); err != nil {
+	fields := map[string]string{"kind": "result", "ref": id, "result": result}
+	if version > 0 && actErr == nil {
+		fields["config_version"] = strconv.FormatInt(version, 10)
+	}
+	if _, err := a.audit.Append(rctx, auditKey, auditMaxLen, fields); err != nil {
 		a.log.ErrorContext(ctx, "audit: result not recorded", slog.String("ref", id), slog.String("action", action),
 			slog.String("target", target), slog.String("result", result), slog.Any("err", err))
 	}
@@ -106,9 +118,11 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results := map[string]string{}
+	versions := map[string]int64{}
 	for _, e := range raw {
 		if e.Fields["kind"] == "result" {
 			results[e.Fields["ref"]] = e.Fields["result"]
+			versions[e.Fields["ref"]], _ = strconv.ParseInt(e.Fields["config_version"], 10, 64)
 		}
 	}
 	entries := []AuditEntry{}
@@ -122,7 +136,8 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 			res = "unknown"
 		}
 		entries = append(entries, AuditEntry{ID: e.ID, At: time.UnixMilli(ms).UTC(), By: e.Fields["by"],
-			Action: e.Fields["action"], Target: e.Fields["target"], Reason: e.Fields["reason"], Result: res})
+			Action: e.Fields["action"], Target: e.Fields["target"], Reason: e.Fields["reason"], Result: res,
+			ConfigVersion: versions[e.ID]})
 		if int64(len(entries)) == limit {
 			break
 		}

@@ -24,6 +24,7 @@ func (a *API) getBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	setETag(w, b.ConfigVersion)
 	writeJSON(w, http.StatusOK, b)
 }
 
@@ -42,16 +43,22 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var b breaker.Breaker
-	var created bool
-	err := a.audited(r, "breaker.put", name, "", func(ctx context.Context) (err error) {
-		b, created, err = a.breakers.Put(ctx, name, cfg)
-		return err
-	})
+	cond, err := precondition(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	var b breaker.Breaker
+	var created bool
+	err = a.auditedVersion(r, "breaker.put", name, "", func(ctx context.Context) (_ int64, err error) {
+		b, created, err = a.breakers.PutWith(ctx, name, cfg, breaker.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
+		return b.ConfigVersion, err
+	})
+	if err != nil {
+		a.writeConflict(w, r, err)
+		return
+	}
+	setETag(w, b.ConfigVersion)
 	writePut(w, created, "/v1/breakers/"+name, b)
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -40,11 +41,13 @@ func problemFor(err error) Problem {
 		return Problem{Status: re.Status, Detail: re.Detail, Field: re.Field}
 	case errors.As(err, &fe):
 		return Problem{Status: http.StatusBadRequest, Detail: fe.Error(), Field: fe.InvalidField()}
-	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, ratelimit.ErrNotFound), errors.Is(err, errNotFound):
+	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, ratelimit.ErrNotFound), errors.Is(err, fault.ErrNotFound), errors.Is(err, errNotFound):
 		return Problem{Status: http.StatusNotFound, Detail: err.Error()}
 	case errors.Is(err, store.ErrKeyReused):
 		return Problem{Status: http.StatusUnprocessableEntity, Field: IdempotencyKeyHeader,
 			Detail: IdempotencyKeyHeader + ": already used with a different request; use a new key for a new request"}
+	case errors.Is(err, store.ErrPreconditionFailed):
+		return Problem{Status: http.StatusPreconditionFailed, Detail: err.Error()}
 	case errors.Is(err, store.ErrUnavailable):
 		return Problem{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; try again shortly"}
 	case errors.Is(err, context.Canceled):

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
@@ -38,7 +39,7 @@ func newTestAPI(t *testing.T, tokens *Tokens) *testAPI {
 // serveAPI serves the API over st.
 func serveAPI(t *testing.T, st *store.Store, tokens *Tokens) *testAPI {
 	t.Helper()
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Tokens: tokens,
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st, Tokens: tokens,
 		Events: st, EventsChannel: store.EventsChannel, Heartbeat: 200 * time.Millisecond, Audit: st})
 	srv := httptest.NewServer(specChecked(t, api))
 	t.Cleanup(srv.Close)

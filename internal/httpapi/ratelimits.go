@@ -30,6 +30,7 @@ func (a *API) getRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	setETag(w, l.ConfigVersion)
 	writeJSON(w, http.StatusOK, l)
 }
 
@@ -60,16 +61,22 @@ func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var l ratelimit.Limit
-	var created bool
-	err := a.audited(r, "ratelimit.put", name, "", func(ctx context.Context) (err error) {
-		l, created, err = a.limits.Put(ctx, name, cfg)
-		return err
-	})
+	cond, err := precondition(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	var l ratelimit.Limit
+	var created bool
+	err = a.auditedVersion(r, "ratelimit.put", name, "", func(ctx context.Context) (_ int64, err error) {
+		l, created, err = a.limits.PutWith(ctx, name, cfg, ratelimit.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
+		return l.ConfigVersion, err
+	})
+	if err != nil {
+		a.writeConflict(w, r, err)
+		return
+	}
+	setETag(w, l.ConfigVersion)
 	writePut(w, created, "/v1/ratelimits/"+name, l)
 }
 

@@ -42,6 +42,7 @@ func (c *Client) runEvents() {
 		if c.ctx.Err() != nil {
 			return
 		}
+		c.kickFaults() // no stream: faults are polled from now on
 		if time.Since(start) >= eventsStable {
 			backoff = eventsMinBackoff
 		}
@@ -136,6 +137,7 @@ func (c *Client) streamEvents() error {
 // staleAll makes every cached answer stale and drops what events would
 // have refreshed, after events may have been missed.
 func (c *Client) staleAll() {
+	c.kickFaults()
 	for _, b := range c.breakersNow() {
 		b.expire()
 		if b.cfg.Load() != nil {
@@ -168,6 +170,8 @@ func (c *Client) dispatch(name, data string) {
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).forget(c.clock.unixNano())
 		}
+	case "fault.config", "fault.deleted":
+		c.kickFaults()
 	case "ratelimit.config", "ratelimit.deleted":
 		if v, ok := c.limiters.Load(e.Name); ok {
 			v.(*Limiter).shared.onConfigEvent(name == "ratelimit.deleted")

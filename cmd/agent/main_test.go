@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -67,7 +68,7 @@ type controlPlane struct {
 
 func startControlPlane(t testing.TB, st *store.Store) *controlPlane {
 	t.Helper()
-	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
+	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
 		Events: st, EventsChannel: store.EventsChannel, Audit: st})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { api.Close(); srv.Close() })

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -43,6 +44,7 @@ func startPlane(t *testing.T, r *storetest.Redis) *plane {
 	p.api = httpapi.New(httpapi.Options{
 		Breakers:      breaker.NewService(st),
 		Limits:        ratelimit.NewService(st),
+		Faults:        fault.NewService(st),
 		Store:         st,
 		Events:        st,
 		EventsChannel: store.EventsChannel,

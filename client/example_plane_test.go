@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -50,7 +51,7 @@ func startControlPlane() (url string, stop func()) {
 		panic(err)
 	}
 	api := httpapi.New(httpapi.Options{
-		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
+		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
 		Events: st, EventsChannel: store.EventsChannel,
 	})
 	srv := httptest.NewServer(api)

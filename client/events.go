@@ -42,7 +42,7 @@ func (c *Client) runEvents() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		c.kickFaults() // no stream: faults are polled from now on
+		c.kickFaults("") // no stream: faults are polled from now on
 		if time.Since(start) >= eventsStable {
 			backoff = eventsMinBackoff
 		}
@@ -137,7 +137,7 @@ func (c *Client) streamEvents() error {
 // staleAll makes every cached answer stale and drops what events would
 // have refreshed, after events may have been missed.
 func (c *Client) staleAll() {
-	c.kickFaults()
+	c.kickFaults("")
 	for _, b := range c.breakersNow() {
 		b.expire()
 		if b.cfg.Load() != nil {
@@ -171,7 +171,7 @@ func (c *Client) dispatch(name, data string) {
 			v.(*Breaker).forget(c.clock.unixNano())
 		}
 	case "fault.config", "fault.deleted":
-		c.kickFaults()
+		c.kickFaults(e.Name)
 	case "ratelimit.config", "ratelimit.deleted":
 		if v, ok := c.limiters.Load(e.Name); ok {
 			v.(*Limiter).shared.onConfigEvent(name == "ratelimit.deleted")

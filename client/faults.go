@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,11 +24,11 @@ import (
 // dependency, so the drill exercises the breaker as an outage would. See
 // docs/drills.md.
 //
-// A client learns faults once it first applies one: it fetches
-// GET /v1/faults then, again at once on each fault.config or fault.deleted
-// event and whenever its event stream (re)connects, at a fault's end, and,
-// while no stream is up, every cache_ttl_ms (the least of its breakers',
-// 1 s by default).
+// A client learns faults once it first could apply one: it fetches
+// GET /v1/faults then, the fault an event names (fault.config,
+// fault.deleted) at once, the list again whenever its event stream
+// (re)connects or drops and at a fault's end, and, while no stream is up,
+// every cache_ttl_ms (the least of its breakers', 1 s by default).
 
 // activeFault is a fault as a client applies it.
 type activeFault struct {
@@ -53,6 +56,10 @@ type faultTable struct {
 	faults  atomic.Pointer[map[string]*activeFault]
 	started atomic.Bool
 	kick    chan struct{}
+
+	mu    sync.Mutex
+	full  bool                // the whole list is to be fetched
+	names map[string]struct{} // faults to fetch by name
 }
 
 // ErrFaultInjected matches the error of a call that a drill's fault
@@ -103,11 +110,23 @@ func (c *Client) startFaults() {
 	c.goBackground(c.runFaults)
 }
 
-// kickFaults asks for the faults to be fetched now.
-func (c *Client) kickFaults() {
-	if !c.faultTab.started.Load() {
+// kickFaults asks for the fault of name to be fetched now, or for all of
+// them when name is "".
+func (c *Client) kickFaults(name string) {
+	ft := &c.faultTab
+	if !ft.started.Load() {
 		return
 	}
+	ft.mu.Lock()
+	if name == "" {
+		ft.full = true
+	} else {
+		if ft.names == nil {
+			ft.names = map[string]struct{}{}
+		}
+		ft.names[name] = struct{}{}
+	}
+	ft.mu.Unlock()
 	select {
 	case c.faultTab.kick <- struct{}{}:
 	default:
@@ -115,25 +134,37 @@ func (c *Client) kickFaults() {
 }
 
 // runFaults keeps the fault table current until Close: it fetches when
-// kicked (an event, a stream that connected or went down) and at the
-// earliest end of a fault; while no event stream is up, also every
-// faultPollInterval.
+// kicked (an event names a fault; a stream connected or went down) and at
+// the earliest end of a fault; while no event stream is up, also every
+// faultPollInterval. All fetches run here, one after the other, so a later
+// fetch always wins.
 func (c *Client) runFaults() {
+	ft := &c.faultTab
+	ft.mu.Lock()
+	ft.full = true
+	ft.mu.Unlock()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-c.faultTab.kick:
+		case <-ft.kick:
 		case <-timer.C:
+			ft.mu.Lock()
+			ft.full = true
+			ft.mu.Unlock()
 		}
-		c.fetchFaults() // on failure: tried again at the next poll
+		ft.mu.Lock()
+		full, names := ft.full, ft.names
+		ft.full, ft.names = false, nil
+		ft.mu.Unlock()
+		c.fetchFaults(full, names)
 		wait := faultsIdlePoll
 		if !c.eventsUp.Load() {
 			wait = c.faultPollInterval()
 		}
-		if m := c.faultTab.faults.Load(); m != nil {
+		if m := ft.faults.Load(); m != nil {
 			now := time.Now().UnixNano()
 			for _, f := range *m {
 				if d := time.Duration(f.expires-now) + time.Millisecond; d > 0 && d < wait {
@@ -161,29 +192,63 @@ func (c *Client) faultPollInterval() time.Duration {
 	return d
 }
 
-// fetchFaults replaces the table with the control plane's faults. A
-// control plane without faults (404, 403) has none.
-func (c *Client) fetchFaults() error {
+// fetchFaults updates the table: with full, from GET /v1/faults; then
+// each of names from GET /v1/faults/{name}. The list is read from an index
+// the control plane writes just after a fault (and after its event), so a
+// fault held but missing from the list is asked for by name before it is
+// dropped. A control plane without faults (404 or 403 on the list) has
+// none. What cannot be fetched stays as it was, until the next poll.
+func (c *Client) fetchFaults(full bool, names map[string]struct{}) {
 	ctx, cancel := c.requestCtx()
 	defer cancel()
-	var v struct {
-		Faults []faultJSON `json:"faults"`
+	m := map[string]*activeFault{}
+	if old := c.faultTab.faults.Load(); old != nil {
+		maps.Copy(m, *old)
 	}
-	_, err := c.cp.do(ctx, http.MethodGet, "/v1/faults", "", nil, &v)
-	var se *StatusError
-	if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden) {
-		err, v.Faults = nil, nil
+	if full {
+		var v struct {
+			Faults []faultJSON `json:"faults"`
+		}
+		_, err := c.cp.do(ctx, http.MethodGet, "/v1/faults", "", nil, &v)
+		var se *StatusError
+		if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden) {
+			err, v.Faults = nil, nil
+		}
+		if err == nil {
+			listed := make(map[string]*activeFault, len(v.Faults))
+			for _, f := range v.Faults {
+				listed[f.Name] = f.active()
+			}
+			for name := range m {
+				if listed[name] == nil {
+					if names == nil {
+						names = map[string]struct{}{}
+					}
+					names[name] = struct{}{}
+				}
+			}
+			for name, f := range listed {
+				m[name] = f
+			}
+		}
 	}
-	if err != nil {
-		return err
-	}
-	m := make(map[string]*activeFault, len(v.Faults))
-	for _, f := range v.Faults {
-		m[f.Name] = &activeFault{abortPercent: f.AbortPercent, abortStatus: f.AbortStatus, delayPercent: f.DelayPercent,
-			delay: time.Duration(f.DelayMS) * time.Millisecond, reason: f.Reason, expires: f.ExpiresAt.UnixNano()}
+	for name := range names {
+		var f faultJSON
+		_, err := c.cp.do(ctx, http.MethodGet, "/v1/faults/"+url.PathEscape(name), "", nil, &f)
+		var se *StatusError
+		switch {
+		case err == nil:
+			m[name] = f.active()
+		case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden):
+			delete(m, name)
+		}
 	}
 	c.faultTab.faults.Store(&m)
-	return nil
+}
+
+func (f faultJSON) active() *activeFault {
+	return &activeFault{abortPercent: f.AbortPercent, abortStatus: f.AbortStatus, delayPercent: f.DelayPercent,
+		delay: time.Duration(f.DelayMS) * time.Millisecond, reason: f.Reason, expires: f.ExpiresAt.UnixNano()}
 }
 
 // roll decides what a fault does to one call: how long it waits first,

@@ -424,7 +424,13 @@ func TestHalfOpenProbe(t *testing.T) {
 	if !errors.Is(err, ErrOpen) {
 		t.Fatalf("Allow() while open = %v, want ErrOpen", err)
 	}
-	time.Sleep(retryAfter(err) + 20*time.Millisecond)
+	// The client decides by its coarse clock, which lags real time on a
+	// starved machine: wait until both real time and the client's clock
+	// are past the end of the open period the control plane gave.
+	wait := retryAfter(err) + 20*time.Millisecond
+	until := c.clock.unixNano() + int64(wait)
+	time.Sleep(wait)
+	waitFor(t, 10*time.Second, "the client's clock past the open period", func() bool { return c.clock.unixNano() >= until })
 
 	probe, err := b.Allow(context.Background())
 	if err != nil {

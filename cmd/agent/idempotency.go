@@ -113,8 +113,15 @@ func (id *idempotency) wrap(endpoint string, next http.HandlerFunc) http.Handler
 			if first {
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				rec := &answerRecorder{header: http.Header{}}
+				settled := false
+				defer func() {
+					if !settled { // next panicked: the repeats waiting must not wait forever
+						id.settle(e, &answerRecorder{status: http.StatusInternalServerError})
+					}
+				}()
 				next(rec, r)
 				id.settle(e, rec)
+				settled = true
 				writeAnswer(w, rec.header, rec.status, rec.buf.Bytes(), false)
 				return
 			}

@@ -351,7 +351,7 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 		// control plane gave plus the time the answer took to arrive, so
 		// the earliest is the best: answers that arrive out of order (a
 		// late outcomes report's after an acquire's) must not push it
-		// later.
+		// later (docs/design.md, "Generations never go back").
 		a.retryAt = cur.retryAt
 		a.expires = min(a.expires, cur.expires)
 	}

@@ -12,7 +12,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 REDOCLY := tools/openapi/node_modules/.bin/redocly
 REDOCLY_STAMP := tools/openapi/node_modules/.installed
 
-.PHONY: run build test vet lint lint-spec unit fuzz faults bench demo clean
+.PHONY: run build test vet lint lint-spec unit fuzz faults bench bench-all demo clean
 
 run:
 	$(GO) run ./cmd/controlplane
@@ -85,7 +85,19 @@ faults:
 demo: build
 	./bin/demo
 
+# One table of the decision path measured side by side in one run: each
+# decision endpoint under wrk against a chi hello-world and the bare script,
+# the scripts' cost inside Redis against a floor script, allocations per
+# decision, and the SDK's cached path beside sony/gobreaker v2. Needs wrk
+# and redis-server; about three minutes. BENCH_FLAGS goes to tools/bench
+# (-rounds, -duration, -profile DIR). docs/performance.md reads the table.
 bench:
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "make bench needs redis-server: apt-get install -y redis-server" >&2; exit 1; }
+	$(GO) run ./tools/bench $(BENCH_FLAGS)
+
+# Every Go benchmark of the project, once.
+bench-all:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

@@ -194,8 +194,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
-
 	if cfg.PProf != "" {
 		stopPProf, err := servePProf(cfg.PProf)
 		if err != nil {
@@ -204,6 +202,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopPProf()
 		log.Info("serving profiles", "addr", cfg.PProf)
 	}
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
+
 	if err := serve.Run(ctx, srv, ln, cfg.ShutdownGrace, cfg.TLSCert, cfg.TLSKey); err != nil {
 		return err
 	}

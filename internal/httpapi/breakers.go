@@ -185,11 +185,12 @@ func (a *API) countCalls(name string, outs []breaker.Outcome) {
 			failed += o.Count
 		}
 	}
+	c := a.metrics.breakerCalls(name)
 	if ok > 0 {
-		a.metrics.calls.WithLabelValues(name, "success").Add(float64(ok))
+		c.yes.Add(float64(ok))
 	}
 	if failed > 0 {
-		a.metrics.calls.WithLabelValues(name, "failure").Add(float64(failed))
+		c.no.Add(float64(failed))
 	}
 }
 
@@ -272,7 +273,7 @@ func writeDecision(w http.ResponseWriter, d breaker.Decision) {
 	if !d.Allowed {
 		setRetryAfter(w, d.RetryAfterMS)
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeAppended(w, func(b []byte) []byte { return appendDecision(b, d) })
 }
 
 func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {

@@ -112,21 +112,22 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !replayed {
-		decision := "allowed"
-		if !res.Allowed {
-			decision = "denied"
+		c := a.metrics.takes(name)
+		if res.Allowed {
+			c.yes.Inc()
+		} else {
+			c.no.Inc()
 		}
-		a.metrics.limited.WithLabelValues(name, decision).Inc()
 	}
 	h := w.Header()
 	if id := r.Header.Get(ClientHeader); id != "" && clientIDRE.MatchString(id) {
 		h.Set(ClientsHeader, formatCount(a.clients.note(name, id)))
 	}
-	h.Set("RateLimit-Limit", strconv.FormatInt(res.Limit, 10))
-	h.Set("RateLimit-Remaining", strconv.FormatInt(res.Remaining, 10))
-	h.Set("RateLimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))
+	setHeader(h, "Ratelimit-Limit", strconv.FormatInt(res.Limit, 10))
+	setHeader(h, "Ratelimit-Remaining", strconv.FormatInt(res.Remaining, 10))
+	setHeader(h, "Ratelimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))
 	if !res.Allowed {
 		setRetryAfter(w, res.RetryAfterMS)
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeAppended(w, func(b []byte) []byte { return appendTake(b, res) })
 }

@@ -20,6 +20,9 @@ const MaxBodyBytes = 1 << 20
 // wrong types and malformed JSON are 400s naming the field where there is
 // one. An empty body leaves v as it is, when allowEmpty.
 func Decode(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	if r.ContentLength == 0 && allowEmpty {
+		return nil // no body at all (an acquire's usual request): nothing to read
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError

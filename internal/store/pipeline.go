@@ -119,15 +119,17 @@ func (p *pipeliner) run(batch []*call) {
 	start := time.Now()
 	if len(batch) == 1 {
 		c := batch[0]
-		sctx := context.WithValue(ctx, opKey{}, c.sc.name)
-		c.val, c.err = c.sc.script.Run(sctx, p.s.rdb, c.keys, c.args...).Result()
+		c.val, c.err = c.sc.script.Run(ctx, p.s.rdb, c.keys, c.args...).Result()
 		for try := 1; try <= maxMoved && isMoved(c.err); try++ {
 			// The Cluster moved the slot and refused the call without
 			// running it; go-redis reloads the slot map on MOVED.
 			if !sleepCtx(ctx, time.Duration(try)*movedBackoff) {
 				break
 			}
-			c.val, c.err = c.sc.script.Run(sctx, p.s.rdb, c.keys, c.args...).Result()
+			c.val, c.err = c.sc.script.Run(ctx, p.s.rdb, c.keys, c.args...).Result()
+		}
+		if obs := p.s.observer; obs != nil {
+			obs(c.sc.name, time.Since(start), c.err)
 		}
 		c.done <- struct{}{}
 		return
@@ -194,19 +196,20 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 		callPool.Put(c)
 		return nil, false, ctx.Err()
 	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+	// No timer of its own: the sender runs the call under a deadline at
+	// least as late as the call's (see run) and signals done when it
+	// ends, so a caller whose context has no earlier deadline is released
+	// by then. A timer per call would cost an allocation and a runtime
+	// timer on every decision.
 	select {
 	case <-c.done:
 		v, err := c.val, c.err
 		c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil
 		callPool.Put(c)
 		return v, true, err
-	case <-timer.C:
+	case <-ctx.Done():
 		// The sender still owns c and will signal its buffered done
 		// channel; c is not reused.
-		return nil, true, context.DeadlineExceeded
-	case <-ctx.Done():
 		return nil, true, ctx.Err()
 	}
 }

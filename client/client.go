@@ -105,8 +105,8 @@ type Config struct {
 	// and a few warnings (an unknown breaker or limit). Nil discards.
 	Logger *slog.Logger
 
-	// FlushInterval is how often the outcomes gathered for each breaker
-	// are reported, as one request per breaker, and how long a leased
+	// FlushInterval is how often the outcomes gathered for the breakers
+	// are reported, one request for all of them, and how long a leased
 	// batch of rate-limit tokens lives. Zero means 100 ms.
 	FlushInterval time.Duration
 
@@ -226,7 +226,8 @@ type Client struct {
 	flushStop       chan struct{}
 	flushDone       chan struct{}
 	flushErr        error
-	batchTrigger    uint64 // per counter slot: see outcomeBatch.add
+	perBreaker      atomic.Bool // the control plane has no POST /v1/outcomes: report per breaker
+	batchTrigger    uint64      // per counter slot: see outcomeBatch.add
 	stripeMask      uint32
 
 	faultTab faultTable // faults of drills, see faults.go

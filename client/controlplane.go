@@ -400,6 +400,37 @@ func (cp *controlPlane) report(ctx context.Context, name, key string, outs []out
 	return d, err
 }
 
+// batchReport is one breaker's report in POST /v1/outcomes.
+type batchReport struct {
+	Breaker  string    `json:"breaker"`
+	Outcomes []outcome `json:"outcomes"`
+}
+
+// batchResult answers one report of a batch: the breaker's decision, or
+// the report's own problem.
+type batchResult struct {
+	decision
+	Error *struct {
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	} `json:"error"`
+}
+
+// reportBatch sends every breaker's report in one request under key, and
+// returns one result per report, in order.
+func (cp *controlPlane) reportBatch(ctx context.Context, key string, reports []batchReport) ([]batchResult, error) {
+	var out struct {
+		Results []batchResult `json:"results"`
+	}
+	if _, err := cp.do(ctx, http.MethodPost, "/v1/outcomes", key, map[string][]batchReport{"reports": reports}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(reports) {
+		return nil, fmt.Errorf("breakwater: POST /v1/outcomes: %d results for %d reports", len(out.Results), len(reports))
+	}
+	return out.Results, nil
+}
+
 func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {
 	var v breakerView
 	v.Config = DefaultBreakerConfig()

@@ -33,8 +33,11 @@ func isMoved(err error) bool {
 }
 
 // sleepCtx waits d, or less if ctx ends first; it reports whether ctx is
-// still live.
+// still live. It does not wait past ctx's deadline.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return false
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -83,6 +86,7 @@ func (p *pipeliner) close() {
 func (p *pipeliner) send() {
 	defer p.wg.Done()
 	batch := make([]*call, 0, maxBatch)
+	ctx := &deadlineCtx{}
 	for {
 		select {
 		case <-p.stop:
@@ -99,12 +103,12 @@ func (p *pipeliner) send() {
 				break drain
 			}
 		}
-		p.run(batch)
+		p.run(ctx, batch)
 	}
 }
 
 // run sends a batch and hands every call its reply.
-func (p *pipeliner) run(batch []*call) {
+func (p *pipeliner) run(ctx *deadlineCtx, batch []*call) {
 	deadline := batch[0].deadline
 	for _, c := range batch[1:] {
 		if c.deadline.After(deadline) {
@@ -112,10 +116,9 @@ func (p *pipeliner) run(batch []*call) {
 		}
 	}
 	// The batch runs under the latest of its deadlines: a caller whose own
-	// deadline passes first stops waiting (see Run), and the batch is not
-	// cut short for the others.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	// context ends first stops waiting (see runPipelined), and the batch
+	// is not cut short for the others.
+	ctx.d = deadline
 	start := time.Now()
 	if len(batch) == 1 {
 		c := batch[0]
@@ -180,7 +183,7 @@ func (p *pipeliner) run(batch []*call) {
 	}
 }
 
-// runPipelined queues a call and waits for its reply or its deadline. sent
+// runPipelined queues a call and waits for its reply or its context's end. sent
 // reports whether the call was handed to a sender: from then on it may run
 // in Redis whether or not its reply arrives.
 func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, args []any) (v any, sent bool, err error) {
@@ -197,10 +200,10 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 		return nil, false, ctx.Err()
 	}
 	// No timer of its own: the sender runs the call under a deadline at
-	// least as late as the call's (see run) and signals done when it
-	// ends, so a caller whose context has no earlier deadline is released
-	// by then. A timer per call would cost an allocation and a runtime
-	// timer on every decision.
+	// least as late as the call's (see run) and signals done when the
+	// round trip ends, so a caller whose context has no earlier deadline
+	// is released by then. A timer per call would cost an allocation and a
+	// runtime timer on every decision.
 	select {
 	case <-c.done:
 		v, err := c.val, c.err
@@ -213,3 +216,15 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 		return nil, true, ctx.Err()
 	}
 }
+
+// deadlineCtx is a context with a deadline and nothing else: go-redis
+// sets the connection's read and write deadlines from it, which bounds the
+// round trip, without the timer and allocations of context.WithDeadline
+// on every batch. It is never canceled, so Done is nil and Err nil; each
+// sender reuses its own.
+type deadlineCtx struct{ d time.Time }
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.d, true }
+func (c *deadlineCtx) Done() <-chan struct{}       { return nil }
+func (c *deadlineCtx) Err() error                  { return nil }
+func (c *deadlineCtx) Value(any) any               { return nil }

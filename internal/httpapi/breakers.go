@@ -7,6 +7,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
 
 func (a *API) listBreakers(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +126,7 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Outcomes []outcomeJSON `json:"outcomes"`
 	}
-	if err := decode(w, r, &body, false); err != nil {
+	if err := jsonapi.DecodeFast(w, r, &body, false, func(b []byte) bool { return fastOutcomes(b, &body.Outcomes) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

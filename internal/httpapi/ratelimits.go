@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
 
@@ -100,7 +101,7 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := ratelimit.TakeRequest{Tokens: 1}
-	if err := decode(w, r, &req, true); err != nil {
+	if err := jsonapi.DecodeFast(w, r, &req, true, func(b []byte) bool { return fastTake(b, &req) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

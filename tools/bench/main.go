@@ -94,7 +94,7 @@ func run() error {
 			return err
 		}
 		progress("go test: the SDK's cached path and sony/gobreaker v2")
-		rep.sdk, err = goBench("./client/", "^Benchmark(BreakerAllow|GobreakerExecute|GobreakerTwoStepAllow)(Parallel)?$", 3)
+		rep.sdk, err = goBench("./client/", "^Benchmark(BreakerDo|BreakerAllow|GobreakerExecute|GobreakerTwoStepAllow)(Parallel)?$", 3)
 		if err != nil {
 			return err
 		}

@@ -105,7 +105,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w, "| benchmark | serial ns/op | allocs/op | parallel ns/op | allocs/op |")
 		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: |")
 		for _, row := range []struct{ name, bench string }{
-			{"Breakwater `Allow` + `done`, cached closed answer", "BenchmarkBreakerAllow"},
+			{"Breakwater `Do`, cached closed answer", "BenchmarkBreakerDo"},
+			{"Breakwater two-step `Allow` + `done`, cached", "BenchmarkBreakerAllow"},
 			{"gobreaker v2 `Execute`", "BenchmarkGobreakerExecute"},
 			{"gobreaker v2 two-step `Allow` + `done`", "BenchmarkGobreakerTwoStepAllow"},
 		} {

@@ -61,6 +61,20 @@ type call struct {
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
+// timerPool holds stopped timers for callers to wait with. Since Go 1.23 a
+// stopped timer delivers nothing old after Reset, so a pooled timer is as
+// good as a new one.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func stopTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
+}
+
 type pipeliner struct {
 	s     *Store
 	queue chan *call
@@ -86,7 +100,6 @@ func (p *pipeliner) close() {
 func (p *pipeliner) send() {
 	defer p.wg.Done()
 	batch := make([]*call, 0, maxBatch)
-	ctx := &deadlineCtx{}
 	for {
 		select {
 		case <-p.stop:
@@ -103,12 +116,12 @@ func (p *pipeliner) send() {
 				break drain
 			}
 		}
-		p.run(ctx, batch)
+		p.run(batch)
 	}
 }
 
 // run sends a batch and hands every call its reply.
-func (p *pipeliner) run(ctx *deadlineCtx, batch []*call) {
+func (p *pipeliner) run(batch []*call) {
 	deadline := batch[0].deadline
 	for _, c := range batch[1:] {
 		if c.deadline.After(deadline) {
@@ -116,9 +129,10 @@ func (p *pipeliner) run(ctx *deadlineCtx, batch []*call) {
 		}
 	}
 	// The batch runs under the latest of its deadlines: a caller whose own
-	// context ends first stops waiting (see runPipelined), and the batch
+	// deadline passes first stops waiting (see runPipelined), and the batch
 	// is not cut short for the others.
-	ctx.d = deadline
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	start := time.Now()
 	if len(batch) == 1 {
 		c := batch[0]
@@ -199,32 +213,27 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 		callPool.Put(c)
 		return nil, false, ctx.Err()
 	}
-	// No timer of its own: the sender runs the call under a deadline at
-	// least as late as the call's (see run) and signals done when the
-	// round trip ends, so a caller whose context has no earlier deadline
-	// is released by then. A timer per call would cost an allocation and a
-	// runtime timer on every decision.
+	// The caller stops waiting at its deadline even while its call is
+	// still queued behind busy senders (a Redis that answers late keeps
+	// every sender busy). The timer comes from a pool: a new one on every
+	// decision costs two allocations and a runtime timer.
+	timer := timerPool.Get().(*time.Timer)
+	timer.Reset(time.Until(deadline))
 	select {
 	case <-c.done:
+		stopTimer(timer)
 		v, err := c.val, c.err
 		c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil
 		callPool.Put(c)
 		return v, true, err
-	case <-ctx.Done():
+	case <-timer.C:
+		timerPool.Put(timer) // fired: stopped, and nothing left to receive
 		// The sender still owns c and will signal its buffered done
 		// channel; c is not reused.
+		return nil, true, context.DeadlineExceeded
+	case <-ctx.Done():
+		stopTimer(timer)
+		// As above: c stays with the sender.
 		return nil, true, ctx.Err()
 	}
 }
-
-// deadlineCtx is a context with a deadline and nothing else: go-redis
-// sets the connection's read and write deadlines from it, which bounds the
-// round trip, without the timer and allocations of context.WithDeadline
-// on every batch. It is never canceled, so Done is nil and Err nil; each
-// sender reuses its own.
-type deadlineCtx struct{ d time.Time }
-
-func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.d, true }
-func (c *deadlineCtx) Done() <-chan struct{}       { return nil }
-func (c *deadlineCtx) Err() error                  { return nil }
-func (c *deadlineCtx) Value(any) any               { return nil }

@@ -10,17 +10,6 @@ import (
 	"time"
 )
 
-// States as the API names them, and stateUnknown for a breaker the
-// control plane does not have.
-const (
-	stateClosedAPI    = "closed"
-	stateOpenAPI      = "open"
-	stateHalfOpenAPI  = "half_open"
-	stateForcedOpen   = "forced_open"
-	stateForcedClosed = "forced_closed"
-	stateUnknown      = "unknown"
-)
-
 // unknownTTL is how long the answer "no such breaker or limit" is kept.
 const unknownTTL = time.Second
 
@@ -29,7 +18,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // answer is a cached answer of the control plane about one breaker. It is
 // never changed once published; a new answer replaces it.
 type answer struct {
-	state   string
+	state   State
 	allowed bool  // calls may go out with no permit
 	gen     int64 // the breaker's generation the answer was given in
 	expires int64 // coarse Unix ns; the answer is fresh before it
@@ -95,23 +84,22 @@ func newBreaker(c *Client, name string) *Breaker {
 func (b *Breaker) Name() string { return b.name }
 
 // State returns the breaker's state as last learned from the control
-// plane: "closed", "open", "half_open", "forced_open", "forced_closed",
-// or "" before the first answer ("unknown" when the control plane has no
-// breaker of that name). While the client is degraded it is the state of
-// the local breaker.
-func (b *Breaker) State() string {
+// plane, with no network call: StateUnknown before the first answer, and
+// StateNotFound when the control plane has no breaker of that name. While
+// the client is degraded it is the state of the local breaker.
+func (b *Breaker) State() State {
 	if b.c.degraded.Load() {
 		b.mu.Lock()
 		l := b.local
 		b.mu.Unlock()
 		if l != nil {
-			return l.status(b.c.clock.now()).state.String()
+			return l.status(b.c.clock.now()).state
 		}
 	}
 	if a := b.cur.Load(); a != nil {
 		return a.state
 	}
-	return ""
+	return StateUnknown
 }
 
 // noopDone is the done func of calls whose outcome is not reported.
@@ -324,14 +312,14 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 	c := b.c
 	b.mu.Lock()
 	cur := b.cur.Load()
-	if cur != nil && cur.state != stateUnknown && cur.gen > d.Generation && now < cur.expires {
+	if cur != nil && cur.state != StateNotFound && cur.gen > d.Generation && now < cur.expires {
 		// An answer overtaken by a later one still fresh. A lower
 		// generation when the cache is stale is a breaker made again
 		// (see forget): followed.
 		b.mu.Unlock()
 		return nil
 	}
-	a := &answer{state: d.State, allowed: d.Allowed && d.Permit == "", gen: d.Generation}
+	a := &answer{state: parseState(d.State), allowed: d.Allowed && d.Permit == "", gen: d.Generation}
 	ttl := ms(d.CacheTTLMS)
 	if a.allowed && c.cfg.CacheTTL > 0 {
 		ttl = c.cfg.CacheTTL
@@ -358,8 +346,8 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 // learnOverride reads the breaker again when it is forced and the
 // override's end is not known, so that degraded mode keeps the override
 // until then.
-func (b *Breaker) learnOverride(state string) {
-	if state != stateForcedOpen && state != stateForcedClosed {
+func (b *Breaker) learnOverride(state State) {
+	if state != StateForcedOpen && state != StateForcedClosed {
 		return
 	}
 	if ov := b.ovr.Load(); ov == nil || ov.state != state {
@@ -376,7 +364,7 @@ func (b *Breaker) publish(cur, a *answer) {
 		a.expires = 0
 	}
 	switch {
-	case a.state == stateUnknown:
+	case a.state == StateNotFound:
 		a.batch = nil
 	case cur != nil && cur.batch != nil && cur.gen == a.gen:
 		a.batch = cur.batch
@@ -410,7 +398,7 @@ func (b *Breaker) setUnknown(now int64) {
 	}
 	b.mu.Lock()
 	cur := b.cur.Load()
-	a := &answer{state: stateUnknown, allowed: true, expires: now + int64(ttl)}
+	a := &answer{state: StateNotFound, allowed: true, expires: now + int64(ttl)}
 	b.publish(cur, a)
 	warn := !b.warned
 	b.warned = true
@@ -431,7 +419,7 @@ func (b *Breaker) setForbidden(now int64, err error) {
 		ttl = b.c.cfg.CacheTTL
 	}
 	b.mu.Lock()
-	b.publish(b.cur.Load(), &answer{state: stateUnknown, allowed: true, expires: now + int64(ttl)})
+	b.publish(b.cur.Load(), &answer{state: StateNotFound, allowed: true, expires: now + int64(ttl)})
 	b.mu.Unlock()
 }
 
@@ -448,25 +436,25 @@ func (b *Breaker) forget(now int64) {
 	b.slowNS.Store(0)
 	b.ovr.Store(nil)
 	if cur != nil {
-		b.publish(cur, &answer{state: stateUnknown, allowed: true, expires: now})
+		b.publish(cur, &answer{state: StateNotFound, allowed: true, expires: now})
 	}
 	b.mu.Unlock()
 }
 
 // onStateEvent applies a breaker.state event: the breaker moved to state
 // to at generation gen somewhere in the fleet.
-func (b *Breaker) onStateEvent(to string, gen int64) {
+func (b *Breaker) onStateEvent(to State, gen int64) {
 	c := b.c
 	now := c.clock.unixNano()
 	b.mu.Lock()
 	cur := b.cur.Load()
-	if cur == nil || (cur.state != stateUnknown && cur.gen > gen) {
+	if cur == nil || (cur.state != StateNotFound && cur.gen > gen) {
 		b.mu.Unlock()
 		return
 	}
 	a := &answer{state: to, gen: gen}
 	switch to {
-	case stateClosedAPI, stateForcedClosed:
+	case StateClosed, StateForcedClosed:
 		a.allowed = true
 		ttl := time.Duration(0)
 		if cfg := b.cfg.Load(); cfg != nil {
@@ -481,7 +469,7 @@ func (b *Breaker) onStateEvent(to string, gen int64) {
 		// probe permit), while concurrent ones keep refusing.
 		a.expires = now
 		a.retryAt = now
-		if cfg := b.cfg.Load(); cfg != nil && to == stateOpenAPI {
+		if cfg := b.cfg.Load(); cfg != nil && to == StateOpen {
 			a.retryAt = now + int64(ms(cfg.OpenDurationMS))
 		}
 	}
@@ -529,7 +517,7 @@ func (b *Breaker) fetchConfig() {
 		b.setConfig(v.Config)
 		var ov *override
 		if o := v.Override; o != nil {
-			ov = &override{state: o.State}
+			ov = &override{state: parseState(o.State)}
 			if o.ExpiresAt != nil {
 				ov.until = o.ExpiresAt.UnixNano()
 			}
@@ -691,7 +679,7 @@ func durationMS(ns int64) int64 {
 // override is an operator's override of a breaker as the control plane
 // last showed it (GET): its state and when it ends.
 type override struct {
-	state string
+	state State
 	until int64 // Unix ns; 0 when it never ends
 }
 

@@ -167,9 +167,12 @@ func newSSEStub(t *testing.T) (*sseStub, *httptest.Server) {
 
 func TestEventStream(t *testing.T) {
 	stub, srv := newSSEStub(t)
-	type change struct{ name, from, to string }
+	type change struct {
+		name     string
+		from, to State
+	}
 	changes := make(chan change, 16)
-	c := newTestClient(t, Config{Hooks: Hooks{OnStateChange: func(name, from, to string) {
+	c := newTestClient(t, Config{Hooks: Hooks{OnStateChange: func(name string, from, to State) {
 		changes <- change{name, from, to}
 	}}}, srv.URL)
 	<-stub.streams
@@ -183,16 +186,16 @@ func TestEventStream(t *testing.T) {
 	stub.chunks <- []byte("\ndata: \"from\":\"closed\",\"to\":\"forced_open\",\"generation\":4}\n\n")
 	stub.chunks <- []byte("event: breaker.state\ndata: {\"name\":\"payments\",\"to\":\"closed\",\"generation\":2}\n\n")
 	got := <-changes
-	if want := (change{"payments", "closed", "forced_open"}); got != want {
+	if want := (change{"payments", StateClosed, StateForcedOpen}); got != want {
 		t.Fatalf("OnStateChange(%v), want %v", got, want)
 	}
-	if a := b.cur.Load(); a.state != "forced_open" || a.gen != 4 || a.allowed {
+	if a := b.cur.Load(); a.state != StateForcedOpen || a.gen != 4 || a.allowed {
 		t.Fatalf("cached answer after forced_open = %+v", a)
 	}
 
 	// A closing event lets calls through at once, with no request.
 	stub.chunks <- []byte("event: breaker.state\ndata: {\"name\":\"payments\",\"to\":\"closed\",\"generation\":5}\n\n")
-	if got := <-changes; got.to != "closed" {
+	if got := <-changes; got.to != StateClosed {
 		t.Fatalf("OnStateChange(%v), want closed", got)
 	}
 	if a := b.cur.Load(); !a.allowed || a.expires == 0 {

@@ -63,10 +63,10 @@ func (s Source) String() string {
 // into the Client.
 type Hooks struct {
 	// OnStateChange is called when the client learns that a breaker's
-	// state changed (from an answer or from the event stream): from and to
-	// are the API's state names (closed, open, half_open, forced_open,
-	// forced_closed). It is not called for the first state learned.
-	OnStateChange func(name, from, to string)
+	// state changed (from an answer or from the event stream). It is not
+	// called for the first state learned, nor for a change to or from
+	// StateUnknown or StateNotFound.
+	OnStateChange func(name string, from, to State)
 
 	// OnDecision is called for every decision of a breaker's Allow
 	// (kind KindBreaker) and a limiter's Allow, AllowN, Wait and WaitN
@@ -433,8 +433,8 @@ func (c *Client) decided(kind, name string, src Source, allowed bool) {
 
 // stateChanged calls the OnStateChange hook for a change the client
 // learned.
-func (c *Client) stateChanged(name, from, to string) {
-	if from == "" || from == to || from == stateUnknown || to == stateUnknown {
+func (c *Client) stateChanged(name string, from, to State) {
+	if from == to || from == StateUnknown || to == StateUnknown || from == StateNotFound || to == StateNotFound {
 		return
 	}
 	if h := c.hooks.OnStateChange; h != nil {

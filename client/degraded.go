@@ -174,9 +174,9 @@ func (b *Breaker) enterDegraded(now int64) {
 	local := newLocalBreaker(cfg, t)
 	if cur := b.cur.Load(); cur != nil {
 		switch cur.state {
-		case stateOpenAPI:
+		case StateOpen:
 			local.trip(t, time.Unix(0, max(cur.retryAt, now+1)), "open at the control plane")
-		case stateForcedOpen, stateForcedClosed:
+		case StateForcedOpen, StateForcedClosed:
 			// An operator's override holds until it ends, as the last
 			// read of the breaker said; when that is not known, or it
 			// never ends, until a control plane answers again.
@@ -184,11 +184,7 @@ func (b *Breaker) enterDegraded(now int64) {
 			if ov := b.ovr.Load(); ov != nil && ov.state == cur.state && ov.until != 0 {
 				until = time.Unix(0, ov.until)
 			}
-			st := stateForcedOpenLocal
-			if cur.state == stateForcedClosed {
-				st = stateForcedClosedLocal
-			}
-			local.force(t, st, until)
+			local.force(t, cur.state, until)
 		}
 		a := *cur
 		a.expires = 0

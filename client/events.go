@@ -160,7 +160,7 @@ func (c *Client) dispatch(name, data string) {
 	switch name {
 	case "breaker.state":
 		if v, ok := c.breakers.Load(e.Name); ok {
-			v.(*Breaker).onStateEvent(e.To, e.Generation)
+			v.(*Breaker).onStateEvent(parseState(e.To), e.Generation)
 		}
 	case "breaker.config":
 		if v, ok := c.breakers.Load(e.Name); ok {

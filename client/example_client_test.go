@@ -53,8 +53,8 @@ func ExampleBreaker_Do() {
 	c, err := client.New(client.Config{
 		Endpoints:     []string{endpoint},
 		FlushInterval: 10 * time.Millisecond, // report outcomes every 10 ms
-		Hooks: client.Hooks{OnStateChange: func(name, from, to string) {
-			if to == "open" {
+		Hooks: client.Hooks{OnStateChange: func(name string, from, to client.State) {
+			if to == client.StateOpen {
 				select {
 				case opened <- name:
 				default:

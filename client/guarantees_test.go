@@ -218,12 +218,12 @@ func TestRecreatedBreakerIsFollowed(t *testing.T) {
 
 			p.do(http.MethodDelete, "/v1/breakers/orders", nil, nil, http.StatusNoContent)
 			if events {
-				waitFor(t, 2*time.Second, "the deletion learned", func() bool { return b.State() == stateUnknown })
+				waitFor(t, 2*time.Second, "the deletion learned", func() bool { return b.State() == StateNotFound })
 			} else {
 				// The report of this call meets the 404.
 				time.Sleep(60 * time.Millisecond)
 				calls(t, b, 1, succeed)
-				waitFor(t, 2*time.Second, "the 404 learned", func() bool { return b.State() == stateUnknown })
+				waitFor(t, 2*time.Second, "the 404 learned", func() bool { return b.State() == StateNotFound })
 			}
 			p.putBreaker("orders", cfg)
 			if g := p.getBreaker("orders").Generation; g > old {
@@ -239,7 +239,7 @@ func TestRecreatedBreakerIsFollowed(t *testing.T) {
 			waitFor(t, 3*time.Second, "the new breaker's outcomes counted", func() bool {
 				return p.getBreaker("orders").Stats.Calls == 7
 			})
-			if got := b.State(); got != "closed" {
+			if got := b.State(); got != StateClosed {
 				t.Errorf("State() = %q after the breaker was made again, want closed", got)
 			}
 		})
@@ -309,7 +309,7 @@ func TestForcedOpenHeldThroughAnOutage(t *testing.T) {
 			waitFor(t, 2*time.Second, "forced_open learned, with its end", func() bool {
 				b.Allow(context.Background())
 				ov := b.ovr.Load()
-				return b.State() == stateForcedOpen && ov != nil && ov.state == stateForcedOpen
+				return b.State() == StateForcedOpen && ov != nil && ov.state == StateForcedOpen
 			})
 
 			p.kill()

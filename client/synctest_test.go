@@ -227,7 +227,7 @@ func TestHungControlPlaneCostsOneTimeout(t *testing.T) {
 		if err := b.Do(t.Context(), succeed); err != nil {
 			t.Fatalf("Do() after recovery = %v", err)
 		}
-		if b.State() != "closed" || time.Since(start) != 0 {
+		if b.State() != StateClosed || time.Since(start) != 0 {
 			t.Errorf("after recovery: state %q, took %v", b.State(), time.Since(start))
 		}
 		mu.Lock()

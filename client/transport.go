@@ -299,7 +299,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 	// never leave spend none of the fleet's tokens. In half-open the token
 	// comes first: a probe permit that a refused token left unused would
 	// hold up the fleet's probes until it expires.
-	limitFirst := t.Limiter != nil && t.Breaker != nil && t.Breaker.State() == stateHalfOpenAPI
+	limitFirst := t.Limiter != nil && t.Breaker != nil && t.Breaker.State() == StateHalfOpen
 	if limitFirst {
 		if err := t.Limiter.Allow(ctx); err != nil {
 			finished = true

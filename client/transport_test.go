@@ -165,7 +165,7 @@ func TestTransportTripsOn5xxThenFailsFast(t *testing.T) {
 			t.Fatalf("POST %d status = %d, want 500", i, resp.StatusCode)
 		}
 	}
-	waitFor(t, 2*time.Second, "the breaker open", func() bool { return tr.Breaker.State() == "open" })
+	waitFor(t, 2*time.Second, "the breaker open", func() bool { return tr.Breaker.State() == StateOpen })
 	hits := dep.hits.Load()
 
 	for _, method := range []string{http.MethodGet, http.MethodPost} {

@@ -130,7 +130,7 @@ func (m *Metrics) Wrap(next client.Hooks) client.Hooks {
 		}
 	}
 	if f := next.OnStateChange; f != nil {
-		h.OnStateChange = func(name, from, to string) {
+		h.OnStateChange = func(name string, from, to client.State) {
 			m.onStateChange(name, from, to)
 			f(name, from, to)
 		}
@@ -195,8 +195,8 @@ func result(allowed bool) string {
 	return "denied"
 }
 
-func (m *Metrics) onStateChange(name, from, to string) {
-	m.changes.WithLabelValues(name, from, to).Inc()
+func (m *Metrics) onStateChange(name string, from, to client.State) {
+	m.changes.WithLabelValues(name, from.String(), to.String()).Inc()
 }
 
 func (m *Metrics) onDegraded(entered bool) {

@@ -32,8 +32,8 @@ func TestHooksCount(t *testing.T) {
 	h.OnDecision(client.KindBreaker, "payments", client.SourceCache, true)
 	h.OnDecision(client.KindBreaker, "payments", client.SourceCache, false)
 	h.OnDecision(client.KindLimiter, "api", client.SourceDegraded, false)
-	h.OnStateChange("payments", "closed", "open")
-	h.OnStateChange("payments", "open", "half_open")
+	h.OnStateChange("payments", client.StateClosed, client.StateOpen)
+	h.OnStateChange("payments", client.StateOpen, client.StateHalfOpen)
 	h.OnDegraded(true)
 	h.OnDegraded(false)
 	h.OnDegraded(true)
@@ -89,7 +89,7 @@ func TestWrapCallsBoth(t *testing.T) {
 		// OnStateChange left nil: the metrics alone.
 	})
 	h.OnDecision(client.KindLimiter, "api", client.SourceServer, true)
-	h.OnStateChange("payments", "closed", "open")
+	h.OnStateChange("payments", client.StateClosed, client.StateOpen)
 	h.OnDegraded(true)
 
 	want := []string{"decision limiter api server true", "degraded true"}

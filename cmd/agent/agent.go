@@ -208,14 +208,14 @@ func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		jsonapi.SetRetryAfter(w, retry)
-		writeJSON(w, http.StatusOK, decision{State: b.State(), RetryAfterMS: retry, CacheTTLMS: retry})
+		writeJSON(w, http.StatusOK, decision{State: b.State().String(), RetryAfterMS: retry, CacheTTLMS: retry})
 		return
 	}
 	id := newPermitID()
 	a.mu.Lock()
 	a.permits[id] = heldPermit{done: done, breaker: name, expires: time.Now().Add(permitTTL)}
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, decision{Allowed: true, State: b.State(), Permit: id})
+	writeJSON(w, http.StatusOK, decision{Allowed: true, State: b.State().String(), Permit: id})
 }
 
 func newPermitID() string {
@@ -273,7 +273,7 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 	}
 	b := a.c.Breaker(name)
 	a.learn(r.Context(), b)
-	if b.State() == "unknown" {
+	if b.State() == client.StateNotFound {
 		problem(w, http.StatusNotFound, "", "no breaker named "+name)
 		return
 	}
@@ -301,7 +301,7 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 		b.Record(*o.Success, time.Duration(o.DurationMS)*time.Millisecond, n)
 	}
 	st := b.State()
-	writeJSON(w, http.StatusOK, decision{Allowed: st == "" || st == "closed" || st == "forced_closed", State: st})
+	writeJSON(w, http.StatusOK, decision{Allowed: st == client.StateUnknown || st == client.StateClosed || st == client.StateForcedClosed, State: st.String()})
 }
 
 // learn makes sure the SDK holds an answer about breaker b before
@@ -313,7 +313,7 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 // (Should that first ask find the breaker half-open, the probe permit it
 // got is not reported and goes back after the breaker's probe timeout.)
 func (a *agent) learn(ctx context.Context, b *client.Breaker) {
-	if b.State() != "" {
+	if b.State() != client.StateUnknown {
 		return
 	}
 	actx, cancel := context.WithCancel(ctx)

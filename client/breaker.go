@@ -57,7 +57,7 @@ type Breaker struct {
 
 	cur    atomic.Pointer[answer]
 	slowNS atomic.Int64 // slow_call_duration_ms in ns; 0 until known
-	cfg    atomic.Pointer[BreakerConfig]
+	cfg    atomic.Pointer[breakerConfig]
 	ovr    atomic.Pointer[override] // from the last GET; nil when none
 	faults atomic.Bool              // Do applies the faults of drills (ApplyFaults)
 
@@ -531,7 +531,7 @@ func (b *Breaker) fetchConfig() {
 	}
 }
 
-func (b *Breaker) setConfig(cfg BreakerConfig) {
+func (b *Breaker) setConfig(cfg breakerConfig) {
 	b.cfg.Store(&cfg)
 	b.slowNS.Store(int64(ms(cfg.withDefaults().SlowCallDurationMS)))
 }

@@ -253,3 +253,19 @@ func TestSourceString(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerConfigJSON checks that a breaker's config as the control
+// plane returns it decodes over the defaults: missing fields keep them.
+func TestBreakerConfigJSON(t *testing.T) {
+	cfg := defaultBreakerConfig()
+	body := `{"window": {"type": "count", "size": 50}, "consecutive_failures": 5}`
+	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := defaultBreakerConfig()
+	want.Window = breakerWindow{Type: "count", Size: 50}
+	want.ConsecutiveFailures = 5
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("json.Unmarshal(%s) over the defaults: (-want +got)\n%s", body, diff)
+	}
+}

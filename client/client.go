@@ -69,7 +69,7 @@ type Hooks struct {
 	OnStateChange func(name string, from, to State)
 
 	// OnDecision is called for every decision of a breaker's Allow
-	// (kind KindBreaker) and a limiter's Allow, AllowN, Wait and WaitN
+	// (kind KindBreaker) and a limiter's Take, TakeN, Wait and WaitN
 	// attempts (kind KindLimiter): whether the call was allowed and where
 	// the decision came from. It is on the hot path: keep it to an atomic
 	// increment or two.

@@ -339,7 +339,7 @@ type outcome struct {
 
 // breakerView is the part of GET /v1/breakers/{name} the client reads.
 type breakerView struct {
-	Config     BreakerConfig `json:"config"`
+	Config     breakerConfig `json:"config"`
 	State      string        `json:"state"`
 	Generation int64         `json:"generation"`
 	Override   *struct {
@@ -402,7 +402,7 @@ func (cp *controlPlane) report(ctx context.Context, name, key string, outs []out
 
 func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {
 	var v breakerView
-	v.Config = DefaultBreakerConfig()
+	v.Config = defaultBreakerConfig()
 	_, err := cp.do(ctx, http.MethodGet, breakerPath(name, ""), "", nil, &v)
 	return v, err
 }

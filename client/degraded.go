@@ -166,7 +166,7 @@ var probeReport = map[string]any{"outcomes": []map[string]any{
 func (b *Breaker) enterDegraded(now int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cfg := DefaultBreakerConfig()
+	cfg := defaultBreakerConfig()
 	if p := b.cfg.Load(); p != nil {
 		cfg = *p
 	}

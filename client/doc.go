@@ -10,7 +10,7 @@
 //	defer c.Close()
 //
 //	err = c.Breaker("payment-service").Do(ctx, charge)   // errors.Is(err, client.ErrOpen) when refused
-//	err = c.Limiter("payment-api").Allow(ctx)             // errors.Is(err, client.ErrRateLimited) when refused
+//	err = c.Limiter("payment-api").Take(ctx)              // errors.Is(err, client.ErrRateLimited) when refused
 //
 // # What a decision costs
 //

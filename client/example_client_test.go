@@ -183,7 +183,7 @@ func ExampleBreaker_Execute() {
 	// <nil>
 }
 
-func ExampleLimiter_Allow() {
+func ExampleLimiter_Take() {
 	endpoint, stop := startControlPlane() // payment-api: 2 calls, then none for a long while
 	defer stop()
 	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
@@ -195,7 +195,7 @@ func ExampleLimiter_Allow() {
 	// A handler that sheds load beyond the fleet-wide limit.
 	limit := c.Limiter("payment-api")
 	pay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := limit.Allow(r.Context()); err != nil {
+		if err := limit.Take(r.Context()); err != nil {
 			var ra *client.RetryAfterError
 			if errors.As(err, &ra) {
 				w.Header().Set("Retry-After", strconv.Itoa(int(ra.After.Seconds())+1))
@@ -259,7 +259,7 @@ func ExampleLimiter_For() {
 	ctx := context.Background()
 	perTenant := c.Limiter("api-per-tenant")
 	for _, tenant := range []string{"tenant-42", "tenant-42", "tenant-42", "tenant-7"} {
-		err := perTenant.For(tenant).Allow(ctx)
+		err := perTenant.For(tenant).Take(ctx)
 		fmt.Println(tenant, "limited:", errors.Is(err, client.ErrRateLimited))
 	}
 	// Output:

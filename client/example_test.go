@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -185,17 +184,4 @@ func ExamplePolicyFunc() {
 		return errUnavailable
 	})
 	// Output: call done: payments: 503 service unavailable
-}
-
-func ExampleBreakerConfig() {
-	// A breaker's config as the control plane returns it; missing fields
-	// keep their defaults.
-	cfg := client.DefaultBreakerConfig()
-	body := `{"window": {"type": "count", "size": 50}, "consecutive_failures": 5}`
-	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Printf("%+v\n", cfg)
-	// Output: {Window:{Type:count Size:50} MinimumCalls:20 FailureRateThreshold:50 SlowCallDurationMS:60000 SlowCallRateThreshold:100 ConsecutiveFailures:5 OpenDurationMS:30000 HalfOpenMaxCalls:1 ProbeTimeoutMS:10000 CacheTTLMS:1000}
 }

@@ -64,7 +64,7 @@ func newLimitShared(c *Client, name string) *limitShared {
 // When no control plane answers, a Limiter decides with a local bucket
 // holding a share of the limit (see Config.FailClosed and FleetShare).
 //
-// Get one with Client.Limiter, and a key's bucket with For. Allow is what
+// Get one with Client.Limiter, and a key's bucket with For. Take is what
 // most callers want; Wait blocks until a token is there. A Limiter is a
 // Policy (it refuses without waiting) and is safe for concurrent use.
 type Limiter struct {
@@ -154,18 +154,20 @@ func (l *Limiter) For(key string) *Limiter {
 	return v.(*Limiter)
 }
 
-// Allow takes one token, and returns nil if it got one. Otherwise it
+// Take takes one token and returns nil if it got one. Otherwise it
 // returns an error that matches ErrRateLimited, a *RetryAfterError with
-// the time until a token may be there, and the call must not be made. It
-// asks the control plane only when its lease is spent or expired; then
-// concurrent callers of the same bucket wait for that one request.
-func (l *Limiter) Allow(ctx context.Context) error { return l.AllowN(ctx, 1) }
+// the time until a token may be there, and the call must not be made.
+// Take never waits for a token (Wait does), but it may wait for the
+// control plane, within ctx: it asks only when its lease is spent or
+// expired, and concurrent callers of the same bucket then wait for that
+// one request. Unlike x/time/rate's Allow, it reports why it refused.
+func (l *Limiter) Take(ctx context.Context) error { return l.TakeN(ctx, 1) }
 
-// AllowN is Allow for n tokens at once: it takes all n or none. More than
+// TakeN is Take for n tokens at once: it takes all n or none. More than
 // a lease holds is asked of the control plane all at once; more than the
-// limit's capacity is an error that never succeeds. AllowN(ctx, 0) is
+// limit's capacity is an error that never succeeds. TakeN(ctx, 0) is
 // nil.
-func (l *Limiter) AllowN(ctx context.Context, n int) error {
+func (l *Limiter) TakeN(ctx context.Context, n int) error {
 	if n <= 0 {
 		return nil
 	}
@@ -205,7 +207,7 @@ func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 // other errors (ErrClosed, ErrUnavailable, n above the capacity) at once.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	for {
-		err := l.AllowN(ctx, n)
+		err := l.TakeN(ctx, n)
 		if err == nil || !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable) {
 			return err
 		}
@@ -219,10 +221,10 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	}
 }
 
-// Execute takes a token with Allow and calls fn, so that a Limiter is a
-// Policy; it returns Allow's refusal without calling fn.
+// Execute takes a token with Take and calls fn, so that a Limiter is a
+// Policy; it returns Take's refusal without calling fn.
 func (l *Limiter) Execute(ctx context.Context, fn func(context.Context) error) error {
-	if err := l.Allow(ctx); err != nil {
+	if err := l.Take(ctx); err != nil {
 		return err
 	}
 	return fn(ctx)
@@ -327,7 +329,7 @@ func (s *limitShared) capacityNow() int64 {
 // and keeps the rest as the lease.
 func (l *Limiter) takeLease(ctx context.Context, size int64) error {
 	c := l.c
-	res, err := l.take(ctx, takeRequest{Tokens: size, Key: l.key, Partial: true})
+	res, err := l.send(ctx, takeRequest{Tokens: size, Key: l.key, Partial: true})
 	if err != nil {
 		var se *StatusError
 		if size > 1 && errors.As(err, &se) && se.Status == http.StatusBadRequest {
@@ -336,7 +338,7 @@ func (l *Limiter) takeLease(ctx context.Context, size int64) error {
 			l.size = 1
 			l.mu.Unlock()
 			size = 1
-			res, err = l.take(ctx, takeRequest{Tokens: 1, Key: l.key, Partial: true})
+			res, err = l.send(ctx, takeRequest{Tokens: 1, Key: l.key, Partial: true})
 		}
 		if err != nil {
 			return l.takeFailed(ctx, err, 1)
@@ -356,7 +358,7 @@ func (l *Limiter) takeLease(ctx context.Context, size int64) error {
 // takeExact takes exactly n tokens, all or none, for this call alone.
 func (l *Limiter) takeExact(ctx context.Context, n int64) error {
 	c := l.c
-	res, err := l.take(ctx, takeRequest{Tokens: n, Key: l.key})
+	res, err := l.send(ctx, takeRequest{Tokens: n, Key: l.key})
 	if err != nil {
 		return l.takeFailed(ctx, err, n)
 	}
@@ -367,8 +369,8 @@ func (l *Limiter) takeExact(ctx context.Context, n int64) error {
 	return l.denied(res.RetryAfterMS, 1, c.clock.unixNano())
 }
 
-// take sends a take and learns the capacity from its answer.
-func (l *Limiter) take(ctx context.Context, req takeRequest) (takeResult, error) {
+// send sends a take and learns the capacity from its answer.
+func (l *Limiter) send(ctx context.Context, req takeRequest) (takeResult, error) {
 	s := l.shared
 	res, ans, err := l.c.cp.take(ctx, s.name, req)
 	if ans.capacity > 0 {

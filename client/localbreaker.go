@@ -66,7 +66,7 @@ type localBreaker struct {
 	mu sync.Mutex
 
 	// config, changed only by reconfigure
-	cfg          BreakerConfig
+	cfg          breakerConfig
 	slowCall     time.Duration
 	openDuration time.Duration
 	probeTimeout time.Duration
@@ -96,8 +96,8 @@ type probe struct {
 }
 
 // newLocalBreaker returns a closed breaker with an empty window, using cfg
-// with its zero fields defaulted (see BreakerConfig).
-func newLocalBreaker(cfg BreakerConfig, now time.Time) *localBreaker {
+// with its zero fields defaulted (see breakerConfig).
+func newLocalBreaker(cfg breakerConfig, now time.Time) *localBreaker {
 	cfg = cfg.withDefaults()
 	b := &localBreaker{
 		latest: now,
@@ -242,7 +242,7 @@ func (b *localBreaker) reset(now time.Time) {
 // reconfigure replaces the config at now, keeping the state: the window
 // keeps the calls that fit in the new one (none when its type changed),
 // and a closed breaker trips at once if they say so.
-func (b *localBreaker) reconfigure(now time.Time, cfg BreakerConfig) {
+func (b *localBreaker) reconfigure(now time.Time, cfg breakerConfig) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
@@ -261,7 +261,7 @@ func (b *localBreaker) reconfigure(now time.Time, cfg BreakerConfig) {
 
 // setConfig sets cfg, with defaults, and what is derived from it. b.mu
 // must be held, or b not yet shared.
-func (b *localBreaker) setConfig(cfg BreakerConfig) {
+func (b *localBreaker) setConfig(cfg breakerConfig) {
 	b.cfg = cfg
 	b.slowCall = ms(cfg.SlowCallDurationMS)
 	b.openDuration = ms(cfg.OpenDurationMS)
@@ -480,7 +480,7 @@ type window struct {
 
 type bucket struct{ calls, fails, slows int64 }
 
-func newWindow(w BreakerWindow) window {
+func newWindow(w breakerWindow) window {
 	if w.Type == windowCount {
 		return window{size: w.Size, kinds: make([]uint8, 0, w.Size)}
 	}

@@ -68,9 +68,9 @@ func randomBreakerConfig(r *rand.Rand, timeless bool) breaker.Config {
 }
 
 // localConfig is the SDK's view of a breaker's config.
-func localConfig(c breaker.Config) BreakerConfig {
-	return BreakerConfig{
-		Window:                BreakerWindow{Type: c.Window.Type, Size: c.Window.Size},
+func localConfig(c breaker.Config) breakerConfig {
+	return breakerConfig{
+		Window:                breakerWindow{Type: c.Window.Type, Size: c.Window.Size},
 		MinimumCalls:          c.MinimumCalls,
 		FailureRateThreshold:  c.FailureRateThreshold,
 		SlowCallDurationMS:    c.SlowCallDurationMS,

@@ -301,7 +301,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 	// hold up the fleet's probes until it expires.
 	limitFirst := t.Limiter != nil && t.Breaker != nil && t.Breaker.State() == StateHalfOpen
 	if limitFirst {
-		if err := t.Limiter.Allow(ctx); err != nil {
+		if err := t.Limiter.Take(ctx); err != nil {
 			finished = true
 			free()
 			return nil, policyError(err)
@@ -318,7 +318,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 		}
 	}
 	if t.Limiter != nil && !limitFirst {
-		if err := t.Limiter.Allow(ctx); err != nil {
+		if err := t.Limiter.Take(ctx); err != nil {
 			report(err) // a refusal: not counted
 			finished = true
 			free()

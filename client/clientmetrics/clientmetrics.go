@@ -9,7 +9,7 @@
 //
 //	breakwater_client_decisions_total{kind, name, source, result}
 //	    every decision of a breaker's Allow (kind "breaker") and of a
-//	    limiter's Allow, AllowN, Wait and WaitN attempts (kind
+//	    limiter's Take, TakeN, Wait and WaitN attempts (kind
 //	    "limiter"), by the breaker's or limit's name, where it came from
 //	    (source "cache", "server" or "degraded") and its result
 //	    ("allowed" or "denied")

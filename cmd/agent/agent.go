@@ -356,7 +356,7 @@ func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, "key", "key: must be UTF-8 of at most 256 bytes")
 		return
 	}
-	err := a.c.Limiter(name).For(req.Key).AllowN(r.Context(), int(req.Tokens))
+	err := a.c.Limiter(name).For(req.Key).TakeN(r.Context(), int(req.Tokens))
 	if err == nil {
 		writeJSON(w, http.StatusOK, takeResult{Allowed: true, Granted: req.Tokens})
 		return

@@ -70,7 +70,7 @@ func TestComposeRecommendedOrder(t *testing.T) {
 	var fellBack error
 	p := Compose(
 		Fallback{Func: func(_ context.Context, err error) error { fellBack = err; return nil }},
-		Retry{MaxAttempts: 3, Rand: randSeq(0), Sleep: func(_ context.Context, d time.Duration) error {
+		Retry{MaxAttempts: 3, jitter: randSeq(0), sleep: func(_ context.Context, d time.Duration) error {
 			waits = append(waits, d)
 			return nil
 		}},
@@ -114,8 +114,8 @@ func TestCall(t *testing.T) {
 	}{
 		{name: "value", p: Compose(), results: []string{"a"}, want: "a"},
 		{name: "error gives zero value", p: Compose(), results: []string{""}, wantErr: errBoom},
-		{name: "value of the attempt that succeeded", p: Retry{Sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, want: "c"},
-		{name: "zero value when retries run out", p: Retry{MaxAttempts: 2, Sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, wantErr: errBoom},
+		{name: "value of the attempt that succeeded", p: Retry{sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, want: "c"},
+		{name: "zero value when retries run out", p: Retry{MaxAttempts: 2, sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, wantErr: errBoom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,13 +62,10 @@ type Retry struct {
 	// attempt that failed (1 for the first), its error, and the wait.
 	OnRetry func(attempt int, err error, wait time.Duration)
 
-	// Sleep waits for d or until ctx ends, returning ctx's error in the
-	// latter case. Nil means a timer. Tests set it to record the waits.
-	Sleep func(ctx context.Context, d time.Duration) error
-
-	// Rand returns a number in [0, 1) that scales each wait's ceiling.
-	// Nil means math/rand/v2's Float64. Tests set it to fix the jitter.
-	Rand func() float64
+	// Test seams, nil in use: sleep waits for d or until ctx ends;
+	// jitter returns a number in [0, 1) that scales each wait's ceiling.
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func() float64
 }
 
 // Execute calls fn until it succeeds or Retry stops, as the type's doc
@@ -96,7 +93,7 @@ func (r Retry) Execute(ctx context.Context, fn func(context.Context) error) erro
 		if r.OnRetry != nil {
 			r.OnRetry(n, err, wait)
 		}
-		if serr := r.sleep(ctx, wait); serr != nil {
+		if serr := r.pause(ctx, wait); serr != nil {
 			return fmt.Errorf("%w; retry stopped: %w", err, serr)
 		}
 	}
@@ -140,8 +137,8 @@ func (r Retry) backoff(n int, maxDelay time.Duration) time.Duration {
 	}
 	ceiling = min(ceiling, maxDelay)
 	f := rand.Float64
-	if r.Rand != nil {
-		f = r.Rand
+	if r.jitter != nil {
+		f = r.jitter
 	}
 	w := max(f(), 0) * float64(ceiling)
 	if w >= float64(ceiling) { // also keeps the conversion below 2^63
@@ -150,9 +147,9 @@ func (r Retry) backoff(n int, maxDelay time.Duration) time.Duration {
 	return time.Duration(w)
 }
 
-func (r Retry) sleep(ctx context.Context, d time.Duration) error {
-	if r.Sleep != nil {
-		return r.Sleep(ctx, d)
+func (r Retry) pause(ctx context.Context, d time.Duration) error {
+	if r.sleep != nil {
+		return r.sleep(ctx, d)
 	}
 	return sleep(ctx, d)
 }

@@ -71,7 +71,7 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "zero value makes 3 attempts with 100ms base",
-			retry:     Retry{Rand: randSeq(1)},
+			retry:     Retry{jitter: randSeq(1)},
 			errs:      repeat(errBoom, 5),
 			wantErr:   errBoom,
 			wantCalls: 3,
@@ -79,14 +79,14 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "full jitter scales each ceiling",
-			retry:     Retry{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: time.Minute, Rand: randSeq(0.5, 0.25, 0)},
+			retry:     Retry{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: time.Minute, jitter: randSeq(0.5, 0.25, 0)},
 			errs:      repeat(errBoom, 3),
 			wantCalls: 4,
 			wantWaits: []time.Duration{500 * time.Millisecond, 500 * time.Millisecond, 0},
 		},
 		{
 			name:      "ceiling doubles up to MaxDelay",
-			retry:     Retry{MaxAttempts: 7, BaseDelay: time.Second, MaxDelay: 5 * time.Second, Rand: randSeq(1)},
+			retry:     Retry{MaxAttempts: 7, BaseDelay: time.Second, MaxDelay: 5 * time.Second, jitter: randSeq(1)},
 			errs:      repeat(errBoom, 10),
 			wantErr:   errBoom,
 			wantCalls: 7,
@@ -94,14 +94,14 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "BaseDelay above MaxDelay is cut",
-			retry:     Retry{MaxAttempts: 2, BaseDelay: time.Hour, MaxDelay: time.Second, Rand: randSeq(1)},
+			retry:     Retry{MaxAttempts: 2, BaseDelay: time.Hour, MaxDelay: time.Second, jitter: randSeq(1)},
 			errs:      repeat(errBoom, 1),
 			wantCalls: 2,
 			wantWaits: []time.Duration{time.Second},
 		},
 		{
 			name:      "no overflow after many doublings",
-			retry:     Retry{MaxAttempts: 100, BaseDelay: 1, MaxDelay: 1<<63 - 1, Rand: randSeq(1)},
+			retry:     Retry{MaxAttempts: 100, BaseDelay: 1, MaxDelay: 1<<63 - 1, jitter: randSeq(1)},
 			errs:      repeat(errBoom, 99),
 			wantCalls: 100,
 			wantWaits: func() []time.Duration {
@@ -127,28 +127,28 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "retry-after above the jitter is the wait",
-			retry:     Retry{BaseDelay: 100 * time.Millisecond, Rand: randSeq(1)},
+			retry:     Retry{BaseDelay: 100 * time.Millisecond, jitter: randSeq(1)},
 			errs:      []error{&RetryAfterError{Err: ErrRateLimited, After: 750 * time.Millisecond}},
 			wantCalls: 2,
 			wantWaits: []time.Duration{750 * time.Millisecond},
 		},
 		{
 			name:      "retry-after below the jitter changes nothing",
-			retry:     Retry{BaseDelay: time.Second, Rand: randSeq(0.5)},
+			retry:     Retry{BaseDelay: time.Second, jitter: randSeq(0.5)},
 			errs:      []error{&RetryAfterError{Err: ErrRateLimited, After: 100 * time.Millisecond}},
 			wantCalls: 2,
 			wantWaits: []time.Duration{500 * time.Millisecond},
 		},
 		{
 			name:      "retry-after found through wrapping",
-			retry:     Retry{Rand: randSeq(0)},
+			retry:     Retry{jitter: randSeq(0)},
 			errs:      []error{fmt.Errorf("charge: %w", &RetryAfterError{Err: ErrOpen, After: 3 * time.Second})},
 			wantCalls: 2,
 			wantWaits: []time.Duration{3 * time.Second},
 		},
 		{
 			name:      "retry-after equal to MaxDelay is waited",
-			retry:     Retry{MaxDelay: 2 * time.Second, Rand: randSeq(0)},
+			retry:     Retry{MaxDelay: 2 * time.Second, jitter: randSeq(0)},
 			errs:      []error{&RetryAfterError{Err: ErrOpen, After: 2 * time.Second}},
 			wantCalls: 2,
 			wantWaits: []time.Duration{2 * time.Second},
@@ -195,9 +195,9 @@ func TestRetryDelays(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &fakeSleep{}
 			r := tt.retry
-			r.Sleep = s.sleep
-			if r.Rand == nil {
-				r.Rand = randSeq(0)
+			r.sleep = s.sleep
+			if r.jitter == nil {
+				r.jitter = randSeq(0)
 			}
 			fn, calls := failing(tt.errs...)
 			err := r.Execute(t.Context(), fn)
@@ -224,8 +224,8 @@ func TestRetryOnRetry(t *testing.T) {
 	r := Retry{
 		MaxAttempts: 3,
 		BaseDelay:   time.Second,
-		Rand:        randSeq(0.5),
-		Sleep:       (&fakeSleep{}).sleep,
+		jitter:      randSeq(0.5),
+		sleep:       (&fakeSleep{}).sleep,
 		OnRetry: func(attempt int, err error, wait time.Duration) {
 			got = append(got, call{attempt, err, wait})
 		},
@@ -245,7 +245,7 @@ func TestRetryCallerCancels(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		s := &fakeSleep{}
 		calls := 0
-		err := Retry{Sleep: s.sleep}.Execute(ctx, func(ctx context.Context) error {
+		err := Retry{sleep: s.sleep}.Execute(ctx, func(ctx context.Context) error {
 			calls++
 			cancel()
 			return ctx.Err()
@@ -257,7 +257,7 @@ func TestRetryCallerCancels(t *testing.T) {
 	t.Run("while waiting", func(t *testing.T) {
 		s := &fakeSleep{err: context.Canceled}
 		fn, calls := failing(errBoom, errBoom)
-		err := Retry{Sleep: s.sleep}.Execute(t.Context(), fn)
+		err := Retry{sleep: s.sleep}.Execute(t.Context(), fn)
 		if !errors.Is(err, context.Canceled) || !errors.Is(err, errBoom) {
 			t.Errorf("Execute() = %v, want an error matching %v and %v", err, context.Canceled, errBoom)
 		}
@@ -272,7 +272,7 @@ func TestRetryRealSleep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		var at []time.Duration
-		r := Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, Rand: randSeq(1)}
+		r := Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, jitter: randSeq(1)}
 		err := r.Execute(t.Context(), func(context.Context) error {
 			at = append(at, time.Since(start))
 			return errBoom
@@ -311,7 +311,7 @@ func TestRetryDeadline(t *testing.T) {
 				start := time.Now()
 				calls := 0
 				// waits: 500ms, 1s, 2s
-				r := Retry{MaxAttempts: 10, BaseDelay: 500 * time.Millisecond, MaxDelay: time.Minute, Rand: randSeq(1)}
+				r := Retry{MaxAttempts: 10, BaseDelay: 500 * time.Millisecond, MaxDelay: time.Minute, jitter: randSeq(1)}
 				err := r.Execute(ctx, func(context.Context) error {
 					calls++
 					return errBoom

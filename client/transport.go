@@ -101,8 +101,7 @@ type Transport struct {
 	Bulkhead *Bulkhead
 
 	// Retry, if set, retries failed attempts of requests that are safe
-	// to repeat, as the type's doc describes. Its OnRetry, Sleep and
-	// Rand are used as they are. Nil means one attempt per request.
+	// XX	// Rand are used as they are. Nil means one attempt per request.
 	Retry *Retry
 
 	// Timeout bounds each attempt until its response headers arrive.

@@ -33,7 +33,7 @@ func TestTransportStalledErrorBodyIsCutOff(t *testing.T) {
 	}))
 	t.Cleanup(dep.Close)
 	s := &sleeps{}
-	tr := &Transport{Retry: &Retry{MaxAttempts: 2, Sleep: s.sleep}, Timeout: 2 * time.Second}
+	tr := &Transport{Retry: &Retry{MaxAttempts: 2, sleep: s.sleep}, Timeout: 2 * time.Second}
 
 	// The caller waits far longer than the drain may take, and far less
 	// than forever.
@@ -82,7 +82,7 @@ func TestTransportCallerFailuresAreNotCounted(t *testing.T) {
 	p.putBreaker("uploads", nil)
 	dep := startDependency(t, reply{status: http.StatusOK})
 	s := &sleeps{}
-	tr := &Transport{Breaker: c.Breaker("uploads"), Retry: &Retry{MaxAttempts: 3, Sleep: s.sleep},
+	tr := &Transport{Breaker: c.Breaker("uploads"), Retry: &Retry{MaxAttempts: 3, sleep: s.sleep},
 		Timeout: 200 * time.Millisecond, Idempotent: func(*http.Request) bool { return true }}
 
 	t.Run("upload breaks off", func(t *testing.T) {

@@ -150,7 +150,7 @@ func TestTransportTripsOn5xxThenFailsFast(t *testing.T) {
 	s := &sleeps{}
 	tr := &Transport{
 		Breaker: c.Breaker("inventory"),
-		Retry:   &Retry{MaxAttempts: 3, MaxDelay: time.Second, Sleep: s.sleep},
+		Retry:   &Retry{MaxAttempts: 3, MaxDelay: time.Second, sleep: s.sleep},
 	}
 	hc := tr.Client()
 
@@ -258,7 +258,7 @@ func TestTransportRetries(t *testing.T) {
 				Base:    bodies,
 				Breaker: c.Breaker(name),
 				Retry: &Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second,
-					Rand: func() float64 { return 0.5 }, Sleep: s.sleep},
+					jitter: func() float64 { return 0.5 }, sleep: s.sleep},
 			}
 			var body io.Reader
 			if tt.body != nil {
@@ -353,7 +353,7 @@ func TestTransportHonoursRetryAfter(t *testing.T) {
 			s := &sleeps{}
 			tr := &Transport{
 				Breaker: c.Breaker("search"),
-				Retry:   &Retry{MaxDelay: 5 * time.Second, Rand: func() float64 { return 0 }, Sleep: s.sleep},
+				Retry:   &Retry{MaxDelay: 5 * time.Second, jitter: func() float64 { return 0 }, sleep: s.sleep},
 			}
 			status, body, err := get(t, tr.Client(), dep.URL)
 			if err != nil || status != tt.wantStatus {
@@ -465,7 +465,7 @@ func TestTransportCallerCancelIsNotAFailure(t *testing.T) {
 	}))
 	t.Cleanup(dep.Close)
 	s := &sleeps{}
-	tr := &Transport{Breaker: c.Breaker("reports"), Retry: &Retry{Sleep: s.sleep}, Timeout: time.Minute}
+	tr := &Transport{Breaker: c.Breaker("reports"), Retry: &Retry{sleep: s.sleep}, Timeout: time.Minute}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, dep.URL, nil)

@@ -49,7 +49,7 @@ type madeCall struct {
 }
 
 func TestOutcomeBatchDrain(t *testing.T) {
-	c := &Client{stripeMask: uint32(stripes - 1), batchTrigger: 1 << 40, flushNow: make(chan struct{}, 1)}
+	c := &core{stripeMask: uint32(stripes - 1), batchTrigger: 1 << 40, flushNow: make(chan struct{}, 1)}
 	const slow = int64(100 * time.Millisecond)
 	tests := []struct {
 		name   string
@@ -113,7 +113,7 @@ func TestAppendOutcomeSplitsCounts(t *testing.T) {
 }
 
 func TestBatchFullSignalsTheFlusher(t *testing.T) {
-	c := &Client{stripeMask: 0, batchTrigger: 3, flushNow: make(chan struct{}, 1)}
+	c := &core{stripeMask: 0, batchTrigger: 3, flushNow: make(chan struct{}, 1)}
 	ob := newOutcomeBatch(1)
 	for range 2 {
 		ob.add(c, 0, true, 0, 1)

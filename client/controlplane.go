@@ -447,3 +447,19 @@ func (cp *controlPlane) getLimit(ctx context.Context, name string) (limitView, e
 	_, err := cp.do(ctx, http.MethodGet, limitPath(name, ""), "", nil, &v)
 	return v, err
 }
+
+// isUnauthorized reports whether err is a refused token (401): the control
+// plane cannot be used, as if it did not answer.
+func isUnauthorized(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusUnauthorized
+}
+
+// isForbidden reports whether err is a 403: the token is known but its
+// role may not decide (a reader's token). That is a configuration error,
+// not an outage: the control plane answers, and a probe of it would
+// succeed, so treating it as one would flap in and out of degraded mode.
+func isForbidden(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusForbidden
+}

@@ -28,6 +28,10 @@ var (
 	ErrBulkheadFull = errors.New("breakwater: bulkhead full")
 )
 
+// ErrClosed is returned by a Breaker's or Limiter's methods after their
+// Client was closed.
+var ErrClosed = errors.New("breakwater: client closed")
+
 // timeoutError is the type of ErrTimeout. It matches
 // context.DeadlineExceeded, so code that checks for the context's error
 // keeps working when a Timeout policy is added in front of it.

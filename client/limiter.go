@@ -24,7 +24,7 @@ type limitConfig struct {
 // limitShared is what the buckets of one limit share: the limit's config
 // and the keyed buckets made so far.
 type limitShared struct {
-	c        *Client
+	c        *core
 	name     string
 	root     *Limiter // the empty key
 	cfg      atomic.Pointer[limitConfig]
@@ -39,7 +39,7 @@ type limitShared struct {
 	warned   bool
 }
 
-func newLimitShared(c *Client, name string) *limitShared {
+func newLimitShared(c *core, name string) *limitShared {
 	s := &limitShared{c: c, name: name}
 	s.root = newLimiter(s, "")
 	return s
@@ -68,7 +68,7 @@ func newLimitShared(c *Client, name string) *limitShared {
 // most callers want; Wait blocks until a token is there. A Limiter is a
 // Policy (it refuses without waiting) and is safe for concurrent use.
 type Limiter struct {
-	c      *Client
+	c      *core
 	shared *limitShared
 	key    string
 	err    error // the name or key is not valid
@@ -142,7 +142,7 @@ func (l *Limiter) For(key string) *Limiter {
 		s.keys.Range(func(k, v any) bool {
 			if s.keys.CompareAndDelete(k, v) {
 				s.nkeys.Add(-1)
-				s.evicted.forget(k.(string), v.(*Limiter), s.c.clock.now())
+				s.evicted.forget(k.(string), v.(*Limiter).localNow(), s.c.clock.now())
 			}
 			return false
 		})
@@ -409,22 +409,6 @@ func (l *Limiter) takeFailed(ctx context.Context, err error, n int64) error {
 	return err
 }
 
-// isUnauthorized reports whether err is a refused token (401): the control
-// plane cannot be used, as if it did not answer.
-func isUnauthorized(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Status == http.StatusUnauthorized
-}
-
-// isForbidden reports whether err is a 403: the token is known but its
-// role may not decide (a reader's token). That is a configuration error,
-// not an outage: the control plane answers, and a probe of it would
-// succeed, so treating it as one would flap in and out of degraded mode.
-func isForbidden(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Status == http.StatusForbidden
-}
-
 // denied caches a refusal of size tokens, whose wait the control plane
 // put at retryMS, for as long as one token takes to come back.
 func (l *Limiter) denied(retryMS, size, now int64) error {
@@ -533,4 +517,46 @@ func (s *limitShared) fetchConfig() {
 	}) {
 		done()
 	}
+}
+
+// allowDegraded decides a limiter's call while no control plane answers.
+func (l *Limiter) allowDegraded(n int64, now int64) error {
+	c := l.c
+	if c.failClosed(KindLimiter, l.shared.name) {
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
+		return c.refuseDegradedLimiter
+	}
+	l.mu.Lock()
+	local := l.local
+	if local == nil {
+		if lc := l.shared.cfg.Load(); lc != nil {
+			share := c.cfg.FleetShare
+			if !c.shareSet {
+				// A fair share: the limit divided by the clients the
+				// control plane last counted taking from it.
+				share = 1 / float64(max(l.shared.clients.Load(), 1))
+			}
+			local = l.shared.evicted.newLocal(l.key, max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
+			l.local = local
+		}
+	}
+	l.mu.Unlock()
+	if local == nil { // the limit was never learned: nothing to enforce
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
+		return nil
+	}
+	wait, ok := local.reserve(time.Unix(0, now), n, 0)
+	if !ok {
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
+		return &RetryAfterError{Err: ErrRateLimited, After: wait}
+	}
+	c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
+	return nil
+}
+
+// localNow returns the local bucket, or nil when there is none.
+func (l *Limiter) localNow() *localLimiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.local
 }

@@ -153,18 +153,3 @@ func (r Retry) pause(ctx context.Context, d time.Duration) error {
 	}
 	return sleep(ctx, d)
 }
-
-// sleep waits for d or until ctx ends, and then returns ctx.Err().
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -41,8 +41,8 @@ type answer struct {
 // (see Config.FailClosed).
 //
 // Get one with Client.Breaker. Most callers want Do; Allow is for calls
-// whose end is not the end of a function. A Breaker is a Policy, so it
-// composes with Retry, Timeout and the others. It is safe for concurrent
+// whose end is not the end of a function. A Breaker is a resilience.Policy,
+// so it composes with resilience.Retry, Timeout and the others. It is safe for concurrent
 // use.
 type Breaker struct {
 	c    *core
@@ -108,7 +108,7 @@ var noopDone = func(error) {}
 // unless Config.IsFailure says otherwise, except that these never count:
 // context.Canceled when ctx has ended (the caller gave up; a deadline
 // that passed does count, since a dependency too slow for its callers is
-// failing them), and ErrOpen, ErrRateLimited and ErrBulkheadFull (the
+// failing them), and ErrOpen, ErrRateLimited and resilience.ErrBulkheadFull (the
 // call never reached the dependency).
 //
 // With a fresh cached answer Allow makes no network call. Otherwise it
@@ -178,11 +178,6 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 }
 
 var errPanicked = errors.New("breakwater: call panicked")
-
-// Execute is Do, so that a Breaker is a Policy.
-func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) error {
-	return b.Do(ctx, fn)
-}
 
 // fromAnswer decides from answer a that is not a plain "allowed" one, or
 // that is stale: a refusal, an allowance, or an unknown breaker.
@@ -782,7 +777,7 @@ func (b *Breaker) Record(success bool, d time.Duration, n int64) error {
 	return nil
 }
 
-// ApplyFaults turns on (or off) the faults of drills for Do and Execute:
+// ApplyFaults turns on (or off) the faults of drills for Do:
 // a call a fault aborts returns a *FaultError without calling fn and
 // counts as a failure; a delayed call waits first. A Transport applies
 // faults whatever ApplyFaults says. Off by default.

@@ -162,7 +162,7 @@ type Config struct {
 	// IsFailure reports whether a call's non-nil error counts against the
 	// breaker. Nil counts every error except the caller's own
 	// cancellation and refusals of other policies (ErrOpen,
-	// ErrRateLimited, ErrBulkheadFull), which are never counted. It is on
+	// ErrRateLimited, resilience.ErrBulkheadFull), which are never counted. It is on
 	// the path of every failed call.
 	IsFailure func(err error) bool
 

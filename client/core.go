@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
 
 // unknownTTL is how long the answer "no such breaker or limit" is kept.
@@ -132,7 +134,7 @@ func (c *core) isFailureSafe(ctx context.Context, err error, panicked *any) (fai
 // isFailure reports whether err, a call's non-nil error, counts as a
 // failure; false means the outcome is not counted at all.
 func (c *core) isFailure(ctx context.Context, err error) bool {
-	if errors.Is(err, ErrOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrBulkheadFull) {
+	if errors.Is(err, ErrOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, resilience.ErrBulkheadFull) {
 		return false
 	}
 	if ctx != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
 
 // These examples run against a control plane started in process (see
@@ -136,7 +137,7 @@ func ExampleBreaker_Allow() {
 	// Output: 42 in stock
 }
 
-func ExampleBreaker_Execute() {
+func Example_policies() {
 	endpoint, stop := startControlPlane()
 	defer stop()
 	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
@@ -146,22 +147,22 @@ func ExampleBreaker_Execute() {
 	defer c.Close()
 
 	// A Breaker and a Limiter are Policies: compose them with the
-	// in-process patterns in the order Compose recommends.
-	policy := client.Compose(
-		client.Fallback{Func: func(ctx context.Context, err error) error {
-			fmt.Println("fallback: popular items; timed out:", errors.Is(err, client.ErrTimeout))
+	// in-process patterns in the order resilience.Compose recommends.
+	policy := resilience.Compose(
+		resilience.Fallback{Func: func(ctx context.Context, err error) error {
+			fmt.Println("fallback: popular items; timed out:", errors.Is(err, resilience.ErrTimeout))
 			return nil
 		}},
-		client.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond},
-		client.NewBulkhead(20, 10*time.Millisecond),
+		resilience.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond},
+		resilience.NewBulkhead(20, 10*time.Millisecond),
 		c.Limiter("recommendations"),
 		c.Breaker("recommendations"),
-		client.Timeout{Duration: 20 * time.Millisecond},
+		resilience.Timeout{Duration: 20 * time.Millisecond},
 	)
 
 	ctx := context.Background()
 	attempts := 0
-	err = policy.Execute(ctx, func(ctx context.Context) error {
+	err = policy.Do(ctx, func(ctx context.Context) error {
 		attempts++
 		if attempts == 1 {
 			return errors.New("recommendations: 502 Bad Gateway")
@@ -172,7 +173,7 @@ func ExampleBreaker_Execute() {
 
 	// A dependency that hangs: each attempt times out, then the fallback
 	// answers.
-	err = policy.Execute(ctx, func(ctx context.Context) error {
+	err = policy.Do(ctx, func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})

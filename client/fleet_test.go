@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/client/resilience"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -362,7 +363,7 @@ func TestWhatCountsAsFailure(t *testing.T) {
 		{"a cancellation not the caller's", context.Background(), context.Canceled}, // counts
 		{"a passed deadline", context.Background(), context.DeadlineExceeded},       // counts
 		{"rate limited", context.Background(), &RetryAfterError{Err: ErrRateLimited}},
-		{"bulkhead full", context.Background(), ErrBulkheadFull},
+		{"bulkhead full", context.Background(), resilience.ErrBulkheadFull},
 		{"an inner breaker open", context.Background(), ErrOpen},
 	}
 	done := make([]func(error), len(tests))

@@ -66,7 +66,7 @@ func newLimitShared(c *core, name string) *limitShared {
 //
 // Get one with Client.Limiter, and a key's bucket with For. Take is what
 // most callers want; Wait blocks until a token is there. A Limiter is a
-// Policy (it refuses without waiting) and is safe for concurrent use.
+// resilience.Policy (it refuses without waiting) and is safe for concurrent use.
 type Limiter struct {
 	c      *core
 	shared *limitShared
@@ -221,9 +221,9 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	}
 }
 
-// Execute takes a token with Take and calls fn, so that a Limiter is a
-// Policy; it returns Take's refusal without calling fn.
-func (l *Limiter) Execute(ctx context.Context, fn func(context.Context) error) error {
+// Do takes a token with Take and calls fn, so that a Limiter is a
+// resilience.Policy; it returns Take's refusal without calling fn.
+func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
 	if err := l.Take(ctx); err != nil {
 		return err
 	}

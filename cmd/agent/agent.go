@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
 
@@ -384,7 +385,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 		Base:    http.DefaultTransport,
 		Breaker: a.c.Breaker(rt.Name),
 		Limiter: a.c.Limiter(rt.Name),
-		Retry:   &client.Retry{MaxAttempts: cfg.Attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
+		Retry:   &resilience.Retry{MaxAttempts: cfg.Attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
 		Timeout: cfg.Timeout,
 	}
 	rp := &httputil.ReverseProxy{
@@ -418,7 +419,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 				// the caller went away: nothing to answer
 			case errors.Is(err, client.ErrCaller):
 				problem(w, http.StatusRequestTimeout, "", fmt.Sprintf("the request's body did not arrive in time or broke off: %v", err))
-			case errors.Is(err, client.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			case errors.Is(err, resilience.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 				problem(w, http.StatusGatewayTimeout, "", fmt.Sprintf("upstream %s did not answer within %v", rt.Name, cfg.Timeout))
 			default:
 				a.log.Warn("upstream failed", "route", rt.Name, "err", err)

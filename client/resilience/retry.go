@@ -1,17 +1,10 @@
-package client
+package resilience
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"time"
-)
 
-// Defaults of Retry's zero fields.
-const (
-	defaultMaxAttempts = 3
-	defaultBaseDelay   = 100 * time.Millisecond
-	defaultMaxDelay    = 10 * time.Second
+	"github.com/breakwater-dev/breakwater/client/internal/retry"
 )
 
 // Retry is a Policy that calls fn again when it fails, with exponential
@@ -28,8 +21,8 @@ const (
 // error and ctx.Err().
 //
 // An error whose chain holds a RetryAfter() time.Duration method, such as
-// a *RetryAfterError from an open breaker, a rate limiter or a server's
-// 429 or 503 answer, sets a floor on the wait: Retry waits at least that
+// a *client.RetryAfterError from an open breaker, a rate limiter or a
+// server's 429 or 503 answer, sets a floor on the wait: Retry waits at least that
 // long. When that floor is longer than MaxDelay, Retry returns the error
 // at once rather than wait longer than it was told it may, or try again
 // sooner than the other side said could work.
@@ -68,88 +61,16 @@ type Retry struct {
 	jitter func() float64
 }
 
-// Execute calls fn until it succeeds or Retry stops, as the type's doc
+// Do calls fn until it succeeds or Retry stops, as the type's doc
 // describes, and returns the last error.
-func (r Retry) Execute(ctx context.Context, fn func(context.Context) error) error {
-	attempts := r.MaxAttempts
-	if attempts <= 0 {
-		attempts = defaultMaxAttempts
-	}
-	for n := 1; ; n++ {
-		err := fn(ctx)
-		if err == nil {
-			return nil
-		}
-		if n >= attempts || !r.retryable(ctx, err) {
-			return err
-		}
-		wait, ok := r.wait(n, err)
-		if !ok {
-			return err
-		}
-		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < wait {
-			return err
-		}
-		if r.OnRetry != nil {
-			r.OnRetry(n, err, wait)
-		}
-		if serr := r.pause(ctx, wait); serr != nil {
-			return fmt.Errorf("%w; retry stopped: %w", err, serr)
-		}
-	}
-}
-
-// retryable reports whether err, returned by an attempt made with ctx, may
-// be retried.
-func (r Retry) retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || IsPermanent(err) {
-		return false
-	}
-	return r.RetryIf == nil || r.RetryIf(err)
-}
-
-// wait returns the wait after failed attempt n (1-based) with err, and
-// false when err asks for a longer wait than MaxDelay.
-func (r Retry) wait(n int, err error) (time.Duration, bool) {
-	maxDelay := r.MaxDelay
-	if maxDelay <= 0 {
-		maxDelay = defaultMaxDelay
-	}
-	floor := retryAfter(err)
-	if floor > maxDelay {
-		return 0, false
-	}
-	return max(r.backoff(n, maxDelay), floor), true
-}
-
-// backoff returns the jittered wait after failed attempt n (1-based).
-func (r Retry) backoff(n int, maxDelay time.Duration) time.Duration {
-	ceiling := r.BaseDelay
-	if ceiling <= 0 {
-		ceiling = defaultBaseDelay
-	}
-	for i := 1; i < n && ceiling < maxDelay; i++ {
-		if ceiling > maxDelay/2 {
-			ceiling = maxDelay
-			break
-		}
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, maxDelay)
-	f := rand.Float64
-	if r.jitter != nil {
-		f = r.jitter
-	}
-	w := max(f(), 0) * float64(ceiling)
-	if w >= float64(ceiling) { // also keeps the conversion below 2^63
-		return ceiling
-	}
-	return time.Duration(w)
-}
-
-func (r Retry) pause(ctx context.Context, d time.Duration) error {
-	if r.sleep != nil {
-		return r.sleep(ctx, d)
-	}
-	return sleep(ctx, d)
+func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
+	return retry.Do(ctx, retry.Options{
+		MaxAttempts: r.MaxAttempts,
+		BaseDelay:   r.BaseDelay,
+		MaxDelay:    r.MaxDelay,
+		RetryIf:     r.RetryIf,
+		OnRetry:     r.OnRetry,
+		Sleep:       r.sleep,
+		Jitter:      r.jitter,
+	}, fn)
 }

@@ -40,10 +40,10 @@ type answer struct {
 // When no control plane answers, a Breaker decides with a local breaker
 // (see Config.FailClosed).
 //
-// Get one with Client.Breaker. Most callers want Do; Allow is for calls
-// whose end is not the end of a function. A Breaker is a resilience.Policy,
-// so it composes with resilience.Retry, Timeout and the others. It is safe for concurrent
-// use.
+// Get one with Client.Breaker; the zero value is not usable. Most
+// callers want Do; Allow is for calls whose end is not the end of a
+// function. A Breaker is a resilience.Policy, so it composes with
+// resilience.Retry, Timeout and the others. It is safe for concurrent use.
 type Breaker struct {
 	c    *core
 	name string

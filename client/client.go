@@ -19,8 +19,8 @@ import (
 //
 // Make one per process with New and share it: it holds one event stream,
 // one flusher goroutine and one clock for all its breakers and limiters.
-// Breaker and Limiter return the objects that decide. A Client is safe
-// for concurrent use; Close it when done.
+// The zero value is not usable. Breaker and Limiter return the objects
+// that decide. A Client is safe for concurrent use; Close it when done.
 type Client struct {
 	*core
 

@@ -22,7 +22,8 @@ const (
 	KindLimiter = "limiter"
 )
 
-// Source says where a decision came from.
+// Source says where a decision came from, as Hooks.OnDecision reports
+// it. The zero value is no source, and its String is "unknown".
 type Source uint8
 
 const (

@@ -25,7 +25,8 @@ type flight struct{ done chan struct{} }
 // background goroutines, and the client's mode (degraded, closed). It
 // knows nothing of breakers and limiters: the Client above it says, in
 // the funcs it sets before any goroutine starts, what a switch of mode,
-// an event, a flush and a probe mean for them.
+// an event, a flush and a probe mean for them. See "The Go SDK's layers"
+// in docs/design.md.
 type core struct {
 	cfg      Config
 	shareSet bool // Config.FleetShare was given: no fair share from the server

@@ -291,3 +291,50 @@ func ExampleBreaker_Record() {
 	// <nil>
 	// breakwater: Record(true, 0s, 0): want n >= 1 and d >= 0
 }
+
+func ExampleBreaker_State() {
+	endpoint, stop := startControlPlane()
+	defer stop()
+	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx := context.Background()
+	ok := func(ctx context.Context) error { return nil }
+	payments := c.Breaker("payment")
+	fmt.Println(payments.State()) // nothing asked yet
+	_ = payments.Do(ctx, ok)
+	fmt.Println(payments.State(), payments.State() == client.StateClosed)
+
+	// A breaker the control plane does not have lets calls through.
+	other := c.Breaker("never-created")
+	fmt.Println(other.Do(ctx, ok), other.State())
+	// Output:
+	// unknown
+	// closed true
+	// <nil> not_found
+}
+
+func ExampleLimiter_TakeN() {
+	endpoint, stop := startControlPlane() // payment-api: 2 calls, then none for a long while
+	defer stop()
+	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx := context.Background()
+	batch := c.Limiter("payment-api")
+	err = batch.TakeN(ctx, 3) // more than the capacity: an error, not a refusal
+	fmt.Println(err != nil, errors.Is(err, client.ErrRateLimited))
+	fmt.Println(batch.TakeN(ctx, 2)) // both tokens at once
+	err = batch.TakeN(ctx, 1)
+	fmt.Println(errors.Is(err, client.ErrRateLimited))
+	// Output:
+	// true false
+	// <nil>
+	// true
+}

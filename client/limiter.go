@@ -64,9 +64,10 @@ func newLimitShared(c *core, name string) *limitShared {
 // When no control plane answers, a Limiter decides with a local bucket
 // holding a share of the limit (see Config.FailClosed and FleetShare).
 //
-// Get one with Client.Limiter, and a key's bucket with For. Take is what
-// most callers want; Wait blocks until a token is there. A Limiter is a
-// resilience.Policy (it refuses without waiting) and is safe for concurrent use.
+// Get one with Client.Limiter, and a key's bucket with For; the zero
+// value is not usable. Take is what most callers want; Wait blocks until
+// a token is there. A Limiter is a resilience.Policy (it refuses without
+// waiting) and is safe for concurrent use.
 type Limiter struct {
 	c      *core
 	shared *limitShared

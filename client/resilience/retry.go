@@ -22,10 +22,10 @@ import (
 //
 // An error whose chain holds a RetryAfter() time.Duration method, such as
 // a *client.RetryAfterError from an open breaker, a rate limiter or a
-// server's 429 or 503 answer, sets a floor on the wait: Retry waits at least that
-// long. When that floor is longer than MaxDelay, Retry returns the error
-// at once rather than wait longer than it was told it may, or try again
-// sooner than the other side said could work.
+// server's 429 or 503 answer, sets a floor on the wait: Retry waits at
+// least that long. When that floor is longer than MaxDelay, Retry returns
+// the error at once rather than wait longer than it was told it may, or
+// try again sooner than the other side said could work.
 //
 // The zero value is ready to use: 3 attempts, 100 ms base delay, 10 s
 // maximum delay, retrying every error but the caller's cancellation and

@@ -49,7 +49,7 @@ func TestR1RedisKilled(t *testing.T) {
 			if err := c.Breaker("r1").Do(ctx, func(context.Context) error { return nil }); err != nil {
 				return err
 			}
-			return c.Limiter("r1").Allow(ctx)
+			return c.Limiter("r1").Take(ctx)
 		}
 	}
 	var refusedMu sync.Mutex
@@ -279,7 +279,7 @@ func TestR4ScriptFlush(t *testing.T) {
 		if err := c.Breaker("r4").Do(ctx, func(context.Context) error { return nil }); err != nil {
 			return err
 		}
-		return c.Limiter("r4").Allow(ctx)
+		return c.Limiter("r4").Take(ctx)
 	}, nil)
 	bases := []string{cp.URL}
 	api := runLoad(4, time.Millisecond, func(ctx context.Context) error {

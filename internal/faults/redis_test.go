@@ -225,7 +225,7 @@ func testR2(t *testing.T, late bool) {
 	// The control plane's own measure of each request (the HTTP metrics
 	// middleware), to tell its time from the machine's scheduling delays
 	// on the way to and from it.
-	servedBefore, overBefore := handledOver(t, cp.URL)
+	servedBefore, overBefore, routesBefore := handledOver(t, cp.URL)
 	scenario := "R2 Redis frozen"
 	if late {
 		scenario = "R2 Redis replies 300 ms late"
@@ -242,7 +242,12 @@ func testR2(t *testing.T, late bool) {
 		redis.Thaw()
 	}
 
-	servedAfter, overAfter := handledOver(t, cp.URL)
+	servedAfter, overAfter, routesAfter := handledOver(t, cp.URL)
+	for route, n := range routesAfter {
+		if n -= routesBefore[route]; n > 0 {
+			t.Logf("%s: handled by the control plane in over %s %d times", route, ms(bound), n)
+		}
+	}
 	maxD, slowest := time.Duration(0), ""
 	over := 0
 	for _, d := range lat {
@@ -335,7 +340,7 @@ func TestR4ScriptFlush(t *testing.T) {
 // handledOver reads a control plane's breakwater_http_request_duration_seconds:
 // how many requests it has answered, and how many of those its handlers
 // took more than 250 ms over (the histogram's 0.25 bucket, R2's bound).
-func handledOver(t *testing.T, base string) (served, over int) {
+func handledOver(t *testing.T, base string) (served, over int, byRoute map[string]int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -345,19 +350,23 @@ func handledOver(t *testing.T, base string) (served, over int) {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	within := 0
+	within, byRoute := 0, map[string]int{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, rest, _ := strings.Cut(sc.Text(), "{")
 		labels, value, _ := strings.Cut(rest, "} ")
 		n, _ := strconv.ParseFloat(value, 64)
+		_, route, _ := strings.Cut(labels, `route="`)
+		route, _, _ = strings.Cut(route, `"`)
 		switch {
 		case name == "breakwater_http_request_duration_seconds_count":
 			served += int(n)
+			byRoute[route] += int(n)
 		case name == "breakwater_http_request_duration_seconds_bucket" && strings.Contains(labels, `le="0.25"`):
 			within += int(n)
+			byRoute[route] -= int(n)
 		}
 	}
-	return served, served - within
+	return served, served - within, byRoute
 }

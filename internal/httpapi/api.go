@@ -112,7 +112,7 @@ func New(o Options) *API {
 		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log, a.deadline))
 	}
 	if a.faults != nil {
-		a.reg.MustRegister(newFaultCollector(a.faults, a.log))
+		a.reg.MustRegister(newFaultCollector(a.faults, a.log, a.deadline))
 	}
 	a.maxStreams, a.heartbeat = o.MaxStreamsPerToken, o.Heartbeat
 	if a.maxStreams <= 0 {

@@ -20,10 +20,12 @@ import (
 // TestRequestsShareOneDeadline: with every reply of Redis late by less
 // than the store timeout, so that any one store call succeeds but two in a
 // row do not fit, a request that needs several answers within the store
-// timeout (plus R2's 50 ms margin in docs/guarantees.md), not within a
-// timeout per call: a 503 in time rather than an answer late.
+// timeout, not within a timeout per call: a 503 in time rather than an
+// answer late. The allowance over the timeout is for a loaded test machine
+// (R2's own 50 ms margin is checked by the fault suite); a timeout per call
+// takes two late replies, 700 ms, far past it.
 func TestRequestsShareOneDeadline(t *testing.T) {
-	const timeout, late, margin = 400 * time.Millisecond, 250 * time.Millisecond, 50 * time.Millisecond
+	const timeout, late, margin = 400 * time.Millisecond, 350 * time.Millisecond, 150 * time.Millisecond
 	r := storetest.StartRedis(t)
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	t.Cleanup(func() { srv.Collection.Clear() })

@@ -1,10 +1,8 @@
 package client
 
 import (
-	"errors"
 	"math"
 	"math/bits"
-	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -122,12 +120,12 @@ func newOutcomeBatch(gen int64) *outcomeBatch {
 // add counts one call that took dur ns, slow when at least slowNS (0 when
 // not known), and signals the flusher when a counter reaches the
 // client's batch trigger.
-func (ob *outcomeBatch) add(c *Client, s uint32, success bool, dur, slowNS int64) {
+func (ob *outcomeBatch) add(c *core, s uint32, success bool, dur, slowNS int64) {
 	ob.addN(c, s, success, dur, slowNS, 1)
 }
 
 // addN counts n like calls of dur ns each.
-func (ob *outcomeBatch) addN(c *Client, s uint32, success bool, dur, slowNS int64, n uint64) {
+func (ob *outcomeBatch) addN(c *core, s uint32, success bool, dur, slowNS int64, n uint64) {
 	msd := uint64(durationMS(dur))
 	var ctr *atomic.Uint64
 	var kind spillKind
@@ -241,24 +239,6 @@ func appendOutcome(outs []outcome, success bool, n uint64, mean int64, gen int64
 	return outs
 }
 
-// pending takes the outcomes of the breaker to report: those of retired
-// generations first, then the current one's.
-func (b *Breaker) pending() []outcome {
-	b.mu.Lock()
-	retired := b.retired
-	b.retired = nil
-	cur := b.cur.Load()
-	b.mu.Unlock()
-	var outs []outcome
-	for _, ob := range retired {
-		outs = ob.drain(outs)
-	}
-	if cur != nil && cur.batch != nil {
-		outs = cur.batch.drain(outs)
-	}
-	return outs
-}
-
 // maxEntries is the most entries one report may hold, and maxReports the
 // most reports one batch may hold.
 const (
@@ -269,7 +249,7 @@ const (
 // flushLoop reports pending outcomes every flush interval, and early when
 // a batch fills, at most once per minimum gap, until Close; then it
 // reports what is left once more.
-func (c *Client) flushLoop() {
+func (c *core) flushLoop() {
 	defer close(c.flushDone)
 	interval := c.cfg.FlushInterval
 	gap := interval / 10
@@ -288,120 +268,19 @@ func (c *Client) flushLoop() {
 			}
 		case <-early.C:
 		case <-c.flushStop:
-			c.flushErr = c.flushAll()
+			c.flushErr = c.flush()
 			return
 		}
 		last = time.Now()
-		c.flushAll()
+		c.flush()
 	}
 }
 
-// flushAll reports every breaker's pending outcomes, all breakers in one
-// request (or one per thousand reports), and returns the last error. So a
-// flush costs one round trip however many breakers the client uses, and
-// never takes longer than its interval because of their number. While
-// degraded the outcomes are dropped: calls let through under the control
-// plane's answers before the switch would be ignored by now, and calls
-// decided locally stay local.
-func (c *Client) flushAll() error {
-	var reports []batchReport
-	var owners []*Breaker
-	for _, b := range c.breakersNow() {
-		outs := b.pending()
-		if len(outs) == 0 || c.degraded.Load() {
-			continue
-		}
-		for len(outs) > 0 {
-			n := min(len(outs), maxEntries)
-			reports = append(reports, batchReport{Breaker: b.name, Outcomes: outs[:n]})
-			owners = append(owners, b)
-			outs = outs[n:]
-		}
-	}
-	var last error
-	for len(reports) > 0 {
-		n := min(len(reports), maxReports)
-		if err := c.reportBatch(reports[:n], owners[:n]); err != nil {
-			last = err
-		}
-		reports, owners = reports[n:], owners[n:]
-	}
-	return last
-}
+// maxDurationMS is the longest duration the API takes.
+const maxDurationMS = 86_400_000
 
-// reportBatch sends reports, each owned by the breaker at the same index,
-// in one request, and caches each breaker's answer. A control plane from
-// before the batch report answers 404 or 405 to it: the client reports per
-// breaker from then on.
-func (c *Client) reportBatch(reports []batchReport, owners []*Breaker) error {
-	if c.perBreaker.Load() {
-		var last error
-		for i, r := range reports {
-			if err := owners[i].report(r.Outcomes); err != nil {
-				last = err
-			}
-		}
-		return last
-	}
-	ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
-	results, err := c.cp.reportBatch(ctx, newIdempotencyKey(), reports)
-	cancel()
-	var se *StatusError
-	switch {
-	case err == nil:
-	case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed):
-		c.perBreaker.Store(true)
-		return c.reportBatch(reports, owners)
-	case isForbidden(err):
-		c.warnForbidden(err)
-		return err
-	case errors.Is(err, errUnreachable), isUnauthorized(err):
-		c.enterDegraded(err)
-		return err
-	default:
-		return err
-	}
-	now := c.clock.unixNano()
-	var last error
-	for i, res := range results {
-		b := owners[i]
-		switch {
-		case res.Error == nil:
-			b.apply(res.decision, now)
-		case res.Error.Status == http.StatusNotFound:
-			b.forget(now)
-			fallthrough
-		default:
-			last = &StatusError{Method: http.MethodPost, Path: "/v1/outcomes", Status: res.Error.Status, Detail: b.name + ": " + res.Error.Detail}
-		}
-	}
-	return last
-}
-
-// report sends outs and caches the answer.
-func (b *Breaker) report(outs []outcome) error {
-	c := b.c
-	for len(outs) > 0 {
-		n := min(len(outs), maxEntries)
-		ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
-		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), outs[:n])
-		cancel()
-		switch {
-		case err == nil:
-			b.apply(d, c.clock.unixNano())
-		case isNotFound(err):
-			b.forget(c.clock.unixNano())
-			return err
-		case isForbidden(err):
-			c.warnForbidden(err)
-			return err
-		case errors.Is(err, errUnreachable), isUnauthorized(err):
-			c.enterDegraded(err)
-			return err
-		default:
-			return err
-		}
-		outs = outs[n:]
-	}
-	return nil
+// durationMS converts coarse nanoseconds to whole milliseconds in the
+// API's range.
+func durationMS(ns int64) int64 {
+	return min(max(ns/int64(time.Millisecond), 0), maxDurationMS)
 }

@@ -81,7 +81,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Float64Var(&c.APIRate, "api-rate", 500, "requests per second each token may make to the API, fleet-wide, with --tokens; 0 turns the cap off")
 	fs.Int64Var(&c.APIBurst, "api-burst", 1000, "burst of --api-rate")
 	fs.StringVar(&c.MetricsRole, "metrics-role", env("BREAKWATER_METRICS_ROLE", ""), "role /metrics needs (reader, agent or operator; env BREAKWATER_METRICS_ROLE); empty: open")
-	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
+	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each API request: of all its store calls together, each bounded by it")
 	fs.StringVar(&c.PProf, "pprof", env("BREAKWATER_PPROF", ""), "serve net/http/pprof on this loopback address (env BREAKWATER_PPROF); empty: off")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		APIRate:       cfg.APIRate,
 		APIBurst:      cfg.APIBurst,
 		MetricsRole:   metricsRole,
+		StoreTimeout:  cfg.StoreTimeout,
 	})
 	defer api.Close()
 

@@ -50,9 +50,10 @@ type AuditEntry struct {
 // refused and nothing changes. Its result is recorded after it, pointing at
 // the first record; GET /v1/audit shows the two as one entry.
 //
-// do gets a context that the client's cancel does not reach (the store
-// bounds the call with its own deadline): once recorded, an action runs to
-// its end, so that its result can be known and recorded.
+// do gets a context that the client's cancel does not reach, with the
+// request's deadline (the store bounds each call with its own timeout
+// too): once recorded, an action runs to its end, so that its result can
+// be known and recorded.
 func (a *API) audited(r *http.Request, action, target, reason string, do func(context.Context) error) error {
 	return a.auditedVersion(r, action, target, reason, func(ctx context.Context) (int64, error) { return 0, do(ctx) })
 }
@@ -61,6 +62,12 @@ func (a *API) audited(r *http.Request, action, target, reason string, do func(co
 // result record carries the version do returns (when above zero).
 func (a *API) auditedVersion(r *http.Request, action, target, reason string, do func(context.Context) (int64, error)) error {
 	actx := context.WithoutCancel(r.Context())
+	if d, ok := r.Context().Deadline(); ok {
+		// The request's deadline still holds (see withDeadline).
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(actx, d)
+		defer cancel()
+	}
 	if a.audit == nil {
 		_, err := do(actx)
 		return err

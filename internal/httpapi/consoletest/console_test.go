@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -120,7 +121,7 @@ func startControlPlane(t *testing.T, auth bool) *controlPlane {
 		}
 	}
 	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Tokens: tokens, Audit: st, Events: st, EventsChannel: store.EventsChannel, Heartbeat: time.Second})
+		Faults: fault.NewService(st), Tokens: tokens, Audit: st, Events: st, EventsChannel: store.EventsChannel, Heartbeat: time.Second})
 	srv := httptest.NewServer(api)
 	// Close the streams before the server, which waits for them.
 	t.Cleanup(srv.Close)
@@ -528,5 +529,125 @@ func TestConsoleScreenshot(t *testing.T) {
 	tb.screenshot("phone-light.png")
 	if w := eval[int](tb, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("page is %d px wide on a 390 px phone, want no sideways scrolling", w)
+	}
+}
+
+// drillRow is the drills table's row of a dependency, cell by cell.
+func drillRow(name string) string {
+	return fmt.Sprintf(`(() => { const r = document.querySelector('#drill-table tr[data-name=%q]'); return r ? [...r.cells].map(td => td.textContent) : []; })()`, name)
+}
+
+// cardDrill is what a breaker's card says about a drill, with its mark.
+func cardDrill(name string) string {
+	return fmt.Sprintf(`(() => { const c = document.querySelector('article.breaker[data-name=%q]'); const d = c && c.querySelector('.drill'); return c && d && !d.hidden ? c.dataset.drill + ' ' + d.textContent : ''; })()`, name)
+}
+
+func TestConsoleShowsDrillAndEndsIt(t *testing.T) {
+	cp := startControlPlane(t, true)
+	cp.do(t, "PUT", "/v1/breakers/payments", `{}`)
+	cp.do(t, "PUT", "/v1/breakers/search", `{}`)
+	tb := newTab(t)
+	tb.open(cp, operatorSecret)
+	tb.waitFor("the event stream", `document.getElementById('live').dataset.mode === 'live'`, 10*time.Second)
+	tb.waitFor("no drills", `!document.getElementById('drills').hidden && !document.getElementById('drills-empty').hidden`, 5*time.Second)
+	tb.run("mark the page", chromedp.Evaluate[chromedp.Void](`window.breakwaterTestMark = 1`))
+
+	const reason = "game day: payments provider down"
+	cp.do(t, "PUT", "/v1/faults/payments", `{"abort_percent":25,"abort_status":502,"delay_percent":10,"delay_ms":800,"reason":"`+reason+`","ttl_ms":600000}`)
+	// Well inside the 5 s of the periodic read: the event stream shows it.
+	tb.waitFor("the drill in the table", drillRow("payments")+`.length === 7`, 3*time.Second)
+	row := eval[[]string](tb, drillRow("payments"))
+	for i, want := range []string{"payments", "25% → 502", "10% + 800 ms", reason, "oncall, "} {
+		if !strings.HasPrefix(row[i], want) {
+			t.Errorf("drill row cell %d = %q, want it to start with %q", i, row[i], want)
+		}
+	}
+	if !strings.HasPrefix(row[5], "9 min") && !strings.HasPrefix(row[5], "10 min") {
+		t.Errorf("drill row ends in = %q, want 9 or 10 min", row[5])
+	}
+	tb.waitFor("the drill on the card", cardDrill("payments")+` !== ''`, 3*time.Second)
+	if got, want := eval[string](tb, cardDrill("payments")), "true ⚠ Drill: aborts 25% with 502, delays 10% by 800 ms · ends in "; !strings.HasPrefix(got, want) {
+		t.Errorf("payments card drill = %q, want it to start with %q", got, want)
+	}
+	if got := eval[string](tb, cardDrill("search")); got != "" {
+		t.Errorf("search card drill = %q, want none: only payments has a drill", got)
+	}
+	if !eval[bool](tb, `window.breakwaterTestMark === 1`) {
+		t.Errorf("the page reloaded to show the drill")
+	}
+	tb.screenshot("drill.png")
+
+	// End it from the console, after a confirmation.
+	end := chromedp.CSS(`#drill-table tr[data-name="payments"] button[data-action="end_drill"]`)
+	tb.run("end the drill", chromedp.WaitVisible(end), chromedp.Click(end), chromedp.WaitVisible(chromedp.CSS("#action-submit")))
+	if got := eval[string](tb, `document.getElementById('action-title').textContent`); got != "End drill: payments" {
+		t.Errorf("confirmation title = %q, want %q", got, "End drill: payments")
+	}
+	if got := cp.do(t, "GET", "/v1/faults", ""); !strings.Contains(got, `"payments"`) {
+		t.Errorf("GET /v1/faults before confirming = %s, want the drill still active", got)
+	}
+	tb.run("confirm", chromedp.Click(chromedp.CSS("#action-submit")))
+	tb.waitFor("the audit record", `!document.getElementById('action-result').hidden`, 10*time.Second)
+	record := eval[string](tb, `document.getElementById('action-record').textContent`)
+	for _, want := range []string{"oncall", "fault.delete", "payments", "ok"} {
+		if !strings.Contains(record, want) {
+			t.Errorf("audit record in the dialog = %q, want it to contain %q", record, want)
+		}
+	}
+	tb.run("close the dialog", chromedp.Click(chromedp.CSS("#action-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#action-dialog")))
+	tb.waitFor("the drill gone", drillRow("payments")+`.length === 0 && `+cardDrill("payments")+` === ''`, 5*time.Second)
+	if got := cp.do(t, "GET", "/v1/faults", ""); got != `{"faults":[]}`+"\n" && got != `{"faults":[]}` {
+		t.Errorf("GET /v1/faults after ending the drill in the console = %s, want none", got)
+	}
+}
+
+func TestConsoleReaderCannotEndDrill(t *testing.T) {
+	cp := startControlPlane(t, true)
+	cp.do(t, "PUT", "/v1/breakers/payments", `{}`)
+	cp.do(t, "PUT", "/v1/faults/payments", `{"abort_percent":100,"reason":"game day","ttl_ms":600000}`)
+	tb := newTab(t)
+	tb.open(cp, readerSecret)
+	tb.waitFor("the drill", drillRow("payments")+`.length === 7`, 10*time.Second)
+	tb.waitFor("the role", `document.getElementById('role').textContent === 'read-only'`, 5*time.Second)
+	if n := eval[int](tb, `[...document.querySelectorAll('#drills button')].filter(b => b.checkVisibility()).length`); n != 0 {
+		t.Errorf("a reader sees %d buttons among the drills, want 0", n)
+	}
+	if eval[bool](tb, `!document.getElementById('drill-start').hidden`) {
+		t.Errorf("a reader sees the form that starts a drill")
+	}
+	if got, want := eval[string](tb, cardDrill("payments")), "true ⚠ Drill: aborts 100% with 503 · ends in "; !strings.HasPrefix(got, want) {
+		t.Errorf("payments card drill = %q, want it to start with %q", got, want)
+	}
+}
+
+func TestConsoleOperatorStartsDrill(t *testing.T) {
+	cp := startControlPlane(t, true)
+	cp.do(t, "PUT", "/v1/breakers/payments", `{}`)
+	tb := newTab(t)
+	tb.open(cp, operatorSecret)
+	tb.waitFor("the form", `!document.getElementById('drill-start').hidden`, 10*time.Second)
+	tb.run("open the form", chromedp.Click(chromedp.CSS("#drill-start summary")), chromedp.WaitVisible(chromedp.CSS("#drill-name")))
+	tb.run("fill it in without a ttl",
+		chromedp.SendKeys(chromedp.CSS("#drill-name"), "payments"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('drill-abort').value = '50'`),
+		chromedp.SendKeys(chromedp.CSS("#drill-reason"), "game day: half of payments fail"),
+		chromedp.Click(chromedp.CSS(`#drill-form button[type="submit"]`)))
+	tb.waitFor("the ttl error", `!document.getElementById('drill-error').hidden`, 5*time.Second)
+	if got := cp.do(t, "GET", "/v1/faults", ""); strings.Contains(got, "payments") {
+		t.Errorf("GET /v1/faults after a form without ttl = %s, want no drill", got)
+	}
+	// A bad field the server refuses: its problem names the field.
+	tb.run("a delay without ms", chromedp.SendKeys(chromedp.CSS("#drill-ttl"), "15"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('drill-delay').value = '20'`),
+		chromedp.Click(chromedp.CSS(`#drill-form button[type="submit"]`)))
+	tb.waitFor("the server's error", `document.getElementById('drill-error').textContent.includes('delay_ms')`, 5*time.Second)
+	tb.run("fix it", chromedp.Evaluate[chromedp.Void](`document.getElementById('drill-delay').value = '0'`),
+		chromedp.Click(chromedp.CSS(`#drill-form button[type="submit"]`)))
+	tb.waitFor("the drill", drillRow("payments")+`.length === 7`, 5*time.Second)
+	got := cp.do(t, "GET", "/v1/faults/payments", "")
+	for _, want := range []string{`"abort_percent":50`, `"abort_status":503`, `"reason":"game day: half of payments fail"`, `"ttl_ms":900000`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("GET /v1/faults/payments after the form = %s, want it to contain %s", got, want)
+		}
 	}
 }

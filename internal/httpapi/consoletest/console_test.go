@@ -400,12 +400,40 @@ func TestConsoleOperatorForcesOpen(t *testing.T) {
 	}
 	tb.screenshot("force-open.png")
 
-	// Release, with the keyboard only.
+	// Release, with the keyboard only, giving the optional reason.
+	const releaseReason = "INC-4711 provider back"
 	release := chromedp.CSS(`article.breaker[data-name="payments"] button[data-action="release"]`)
 	tb.run("release", chromedp.WaitVisible(release), chromedp.Focus(release), chromedp.KeyEvent("\r"),
-		chromedp.WaitVisible(chromedp.CSS("#action-submit")), chromedp.KeyEvent("\r"))
+		chromedp.WaitVisible(chromedp.CSS("#action-reason")))
+	if eval[bool](tb, `document.getElementById('action-reason').required || document.activeElement.id !== 'action-reason' || !document.getElementById('action-ttl-field').hidden`) {
+		t.Errorf("release dialog: want an optional reason, focused, and no expiry field")
+	}
+	tb.run("type a reason and confirm", chromedp.KeyEvent(releaseReason), chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
 	tb.waitFor("the release record", `!document.getElementById('action-result').hidden`, 10*time.Second)
+	record = eval[string](tb, `document.getElementById('action-record').textContent`)
+	for _, want := range []string{"breaker.override.delete", releaseReason} {
+		if !strings.Contains(record, want) {
+			t.Errorf("release record in the dialog = %q, want it to contain %q", record, want)
+		}
+	}
+	tb.run("close the dialog", chromedp.Click(chromedp.CSS("#action-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#action-dialog")))
 	tb.waitFor("closed again", cardState("payments")+` === 'closed ● closed'`, 5*time.Second)
+
+	// Reset with a reason, and reset without one.
+	reset := chromedp.CSS(`article.breaker[data-name="payments"] button[data-action="reset"]`)
+	for _, reason := range []string{"clean window after INC-4711", ""} {
+		tb.run("reset", chromedp.WaitVisible(reset), chromedp.Click(reset), chromedp.WaitVisible(chromedp.CSS("#action-reason")))
+		if reason != "" {
+			tb.run("give a reason", chromedp.SendKeys(chromedp.CSS("#action-reason"), reason))
+		}
+		tb.run("confirm", chromedp.Click(chromedp.CSS("#action-submit")))
+		tb.waitFor("the reset record", `!document.getElementById('action-result').hidden`, 10*time.Second)
+		tb.run("close the dialog", chromedp.Click(chromedp.CSS("#action-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#action-dialog")))
+		top := eval[[]string](tb, `[...document.querySelectorAll('#audit-table tbody tr:first-child td')].map(td => td.textContent)`)
+		if len(top) != 6 || top[2] != "breaker.reset" || top[4] != reason {
+			t.Errorf("newest audit row after a reset with reason %q = %q, want breaker.reset with that reason", reason, top)
+		}
+	}
 }
 
 func TestConsoleReaderHasNoActions(t *testing.T) {

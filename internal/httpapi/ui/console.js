@@ -855,7 +855,16 @@ document.addEventListener('DOMContentLoaded', () => {
   $('drill-form').addEventListener('submit', startDrill);
   $('action-form').addEventListener('submit', submitAction);
   $('action-cancel').addEventListener('click', () => $('action-dialog').close());
-  $('action-dialog').addEventListener('close', () => { pending = null; });
+  // Enter starts a new line in the reason; Ctrl+Enter (⌘+Enter) confirms.
+  $('action-reason').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      $('action-form').requestSubmit($('action-submit'));
+    }
+  });
+  // The close event comes a task after close(): by then the dialog may be
+  // open again for the next action, whose pending must stay.
+  $('action-dialog').addEventListener('close', () => { if (!$('action-dialog').open) pending = null; });
   // Countdowns tick every second without asking the server.
   setInterval(() => {
     for (const b of page.breakers.values()) {

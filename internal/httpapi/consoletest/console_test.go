@@ -485,6 +485,7 @@ func TestConsoleScreenshot(t *testing.T) {
 		cp.do(t, "PUT", "/v1/breakers/"+name, config)
 	}
 	cp.do(t, "PUT", "/v1/ratelimits/tenant-api", `{"capacity":100,"refill_per_second":10}`)
+	cp.do(t, "PUT", "/v1/faults/inventory", `{"abort_percent":20,"abort_status":503,"delay_percent":30,"delay_ms":400,"reason":"game day: inventory under strain","ttl_ms":1800000}`)
 	traffic := func(round int) {
 		for i, name := range names {
 			ok, failed := 20+7*((round+i)%4)+3*i, round%3
@@ -527,6 +528,7 @@ func TestConsoleScreenshot(t *testing.T) {
 	tb.waitFor("the override", cardState("search")+` === 'forced_open ✖ forced open'`, 5*time.Second)
 	tb.waitFor("the second override", cardState("email")+` === 'forced_closed ⚑ forced closed'`, 5*time.Second)
 	tb.waitFor("the audit trail", `document.querySelectorAll('#audit-table tbody tr').length >= 4`, 5*time.Second)
+	tb.waitFor("the drill", cardDrill("inventory")+` !== ''`, 5*time.Second)
 
 	buf, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
 	if err != nil {

@@ -439,6 +439,10 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"delete override", "DELETE", b + "/override", nil, 200, nil},
 		{"reset", "POST", b + "/reset", nil, 200, nil},
 		{"reset empty object", "POST", b + "/reset", "{}", 200, nil},
+		{"reset with a reason", "POST", b + "/reset", `{"reason":"INC-4211 fixed upstream"}`, 200, nil},
+		{"delete override with a reason", "DELETE", b + "/override?reason=INC-4211%20fixed", nil, 200, nil},
+		{"400 reset reason", "POST", b + "/reset", `{"reason":""}`, 400, nil},
+		{"400 delete override reason", "DELETE", b + "/override?reason=", nil, 400, nil},
 
 		{"400 out of range", "PUT", b, `{"window":{"size":0}}`, 400, nil},
 		{"400 unknown field", "PUT", b, `{"minimum_call":3}`, 400, nil},

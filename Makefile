@@ -37,13 +37,18 @@ $(REDOCLY_STAMP): tools/openapi/package.json tools/openapi/package-lock.json
 	npm ci --prefix tools/openapi --no-audit --no-fund
 	touch $@
 
-# The whole suite under the race detector, then the local breaker against
-# the breaker scripts at full length without it (single-goroutine, and the
-# detector slows miniredis's Lua tenfold). The rate-limit model comparison
+# The whole suite under the race detector but the fault suite; then the
+# local breaker against the breaker scripts at full length without it
+# (single-goroutine, and the detector slows miniredis's Lua tenfold); then
+# the fault suite's short form alone and without the detector: it asserts
+# the product's time bounds (R1, R2), and the detector's slowdown of the
+# test's own clients, or another package's tests on the same cores, would
+# be measured as the product's latency. The rate-limit model comparison
 # runs at full length in the first pass.
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/internal/faults$$')
 	$(GO) test -count=1 -run 'LocalBreakerMatchesScripts' ./client/
+	$(GO) test -count=1 ./internal/faults/
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.
 # Each package's test binary is built once, with the fuzzing

@@ -126,3 +126,57 @@ func TestReportsPerBreakerToAnOlderControlPlane(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchReportsAnsweredUnavailableAreSentAgain: a batch answered 200
+// with a 503 for each report (the store timed out on them) is neither
+// applied nor lost: the client sends it again under the same key, and the
+// control plane counts every call once.
+func TestBatchReportsAnsweredUnavailableAreSentAgain(t *testing.T) {
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	names := []string{"a", "b"}
+	for _, n := range names {
+		p.putBreaker(n, nil)
+	}
+	target, _ := url.Parse(p.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/outcomes" {
+			mu.Lock()
+			keys = append(keys, r.Header.Get("Idempotency-Key"))
+			first := len(keys) == 1
+			mu.Unlock()
+			if first {
+				results := make([]map[string]any, len(names))
+				for i, n := range names {
+					results[i] = map[string]any{"breaker": n, "error": map[string]any{"status": 503, "title": "Service Unavailable", "detail": "the store is unavailable"}}
+				}
+				writeJSON(w, http.StatusOK, map[string]any{"results": results})
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	c := newTestClient(t, Config{DisableEvents: true}, flaky.URL)
+	for _, n := range names {
+		calls(t, c.Breaker(n), 5, succeed)
+	}
+	if err := c.Close(); err != nil {
+		t.Logf("Close() = %v", err)
+	}
+	for _, n := range names {
+		if got := p.getBreaker(n).Stats.Calls; got != 5 {
+			t.Errorf("breaker %s counted %d calls, want 5", n, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) < 2 || keys[0] == "" || keys[1] != keys[0] {
+		t.Errorf("batch reports sent with keys %q, want the first sent again under the same key", keys)
+	}
+}

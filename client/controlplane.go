@@ -418,17 +418,40 @@ type batchResult struct {
 
 // reportBatch sends every breaker's report in one request under key, and
 // returns one result per report, in order.
+//
+// A report the control plane answers 5xx for alone (its store call timed
+// out, maybe after it applied) is neither known applied nor known lost, so
+// the whole batch is sent again under the same key, once per endpoint (at
+// least once more): the store replays the reports it already applied and applies only
+// the others, so every outcome is counted once.
 func (cp *controlPlane) reportBatch(ctx context.Context, key string, reports []batchReport) ([]batchResult, error) {
 	var out struct {
 		Results []batchResult `json:"results"`
 	}
-	if _, err := cp.do(ctx, http.MethodPost, "/v1/outcomes", key, map[string][]batchReport{"reports": reports}, &out); err != nil {
-		return nil, err
-	}
-	if len(out.Results) != len(reports) {
-		return nil, fmt.Errorf("breakwater: POST /v1/outcomes: %d results for %d reports", len(out.Results), len(reports))
+	for range max(len(cp.endpoints), 2) {
+		out.Results = nil
+		if _, err := cp.do(ctx, http.MethodPost, "/v1/outcomes", key, map[string][]batchReport{"reports": reports}, &out); err != nil {
+			return nil, err
+		}
+		if len(out.Results) != len(reports) {
+			return nil, fmt.Errorf("breakwater: POST /v1/outcomes: %d results for %d reports", len(out.Results), len(reports))
+		}
+		if !anyUnsettled(out.Results) || ctx.Err() != nil {
+			break
+		}
 	}
 	return out.Results, nil
+}
+
+// anyUnsettled reports whether a result of a batch is a 5xx: a report
+// that may or may not have been applied.
+func anyUnsettled(results []batchResult) bool {
+	for _, r := range results {
+		if r.Error != nil && r.Error.Status >= 500 {
+			return true
+		}
+	}
+	return false
 }
 
 func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -68,7 +70,7 @@ type controlPlane struct {
 func startControlPlane(t testing.TB, st *store.Store) *controlPlane {
 	t.Helper()
 	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Events: st, EventsChannel: store.EventsChannel, Audit: st})
+		Events: events.NewService(st), Audit: audit.New(st, nil)})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { api.Close(); srv.Close() })
 	return &controlPlane{srv: srv, api: api}

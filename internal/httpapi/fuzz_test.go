@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
@@ -23,7 +24,7 @@ type fuzzAPI struct {
 func newFuzzAPI(f *testing.F) *fuzzAPI {
 	m := storetest.NewMini(f, testStart)
 	st := m.Store
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: st})
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: audit.New(st, nil)})
 	f.Cleanup(api.Close)
 	// Objects for the requests to act on.
 	for _, req := range []struct{ method, path, body string }{
@@ -117,7 +118,7 @@ func urlPathEscape(s string) string {
 func TestRandomRequests(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	st := m.Store
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: st})
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: audit.New(st, nil)})
 	t.Cleanup(api.Close)
 	h := specChecked(t, api)
 	ops := specOperations(t)

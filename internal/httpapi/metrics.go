@@ -11,7 +11,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // httpMetrics measures every request by route pattern, never by raw path,
@@ -86,16 +86,19 @@ func routeName(p string) string {
 // breakerCollector reads every breaker's state from the store at scrape
 // time, so every replica reports the fleet's state, not its own memory.
 type breakerCollector struct {
-	breakers    *breaker.Service
+	breakers    breakerLister
 	log         *slog.Logger
 	state       *prometheus.Desc
 	transitions *prometheus.Desc
 	up          *prometheus.Desc
 }
 
-var breakerStates = []string{breaker.StateClosed, breaker.StateOpen, breaker.StateHalfOpen, breaker.StateForcedOpen, breaker.StateForcedClosed}
+// breakerLister lists every breaker with its state and transitions.
+type breakerLister interface {
+	List(ctx context.Context) ([]contract.Breaker, error)
+}
 
-func newBreakerCollector(b *breaker.Service, log *slog.Logger) *breakerCollector {
+func newBreakerCollector(b breakerLister, log *slog.Logger) *breakerCollector {
 	return &breakerCollector{
 		breakers: b,
 		log:      log,
@@ -127,7 +130,7 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	for _, b := range bs {
-		for _, s := range breakerStates {
+		for _, s := range contract.States {
 			v := 0.0
 			if b.State == s {
 				v = 1

@@ -65,9 +65,6 @@ func NewService(st *store.Store) *Service { return &Service{store: st, sp: publi
 // them, and they are not listed with the public limits.
 func NewSystemService(st *store.Store) *Service { return &Service{store: st, sp: systemSpace} }
 
-// System returns the system-space Service over s's store (see
-// NewSystemService).
-func (s *Service) System() *Service { return NewSystemService(s.store) }
 
 // Put creates or updates a rate limit and reports whether it was created.
 // Existing buckets keep their tokens: a new config is not a refill. The

@@ -141,6 +141,31 @@ func once(name, endpoint, key string, request []byte) store.Once {
 	}
 }
 
+// validateOutcomes is contract.ValidateOutcomes, and permits of the
+// "generation.sequence" shape the scripts issue.
+func validateOutcomes(outs []Outcome) error {
+	if err := contract.ValidateOutcomes(outs); err != nil {
+		return err
+	}
+	for i, o := range outs {
+		if o.Permit != "" && !validPermit(o.Permit) {
+			return &ValidationError{Field: fmt.Sprintf("outcomes[%d].permit", i), Reason: "is not a permit this server issued"}
+		}
+	}
+	return nil
+}
+
+// validPermit checks the "generation.sequence" shape of permits.
+func validPermit(p string) bool {
+	g, q, ok := strings.Cut(p, ".")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.ParseUint(g, 10, 63)
+	_, err2 := strconv.ParseUint(q, 10, 63)
+	return err1 == nil && err2 == nil
+}
+
 // Report records outcomes, oldest first, and returns the state after them.
 func (s *Service) Report(ctx context.Context, name string, outs []Outcome) (Decision, error) {
 	d, _, err := s.ReportOnce(ctx, name, "", outs)
@@ -158,7 +183,7 @@ func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, ou
 	if err := ValidateName(name); err != nil {
 		return Decision{}, false, err
 	}
-	if err := contract.ValidateOutcomes(outs); err != nil {
+	if err := validateOutcomes(outs); err != nil {
 		return Decision{}, false, err
 	}
 	args := make([]any, 0, 1+5*len(outs))

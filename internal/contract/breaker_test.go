@@ -2,6 +2,7 @@ package contract
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -67,7 +68,8 @@ func TestValidateOutcomes(t *testing.T) {
 		{"count zero", with(func(o *Outcome) { o.Count = 0 }), "outcomes[1].count"},
 		{"count too big", with(func(o *Outcome) { o.Count = MaxOutcomeCount + 1 }), "outcomes[1].count"},
 		{"permit with count", with(func(o *Outcome) { o.Permit = "3.1"; o.Count = 2 }), "outcomes[1].count"},
-		{"permit malformed", with(func(o *Outcome) { o.Permit = "x{y}" }), "outcomes[1].permit"},
+		{"permit too long", with(func(o *Outcome) { o.Permit = strings.Repeat("7", MaxPermitLen+1) }), "outcomes[1].permit"},
+		{"permit of another issuer", with(func(o *Outcome) { o.Permit = "ag-0f3c" }), ""},
 		{"permit fine", with(func(o *Outcome) { o.Permit = "3.1" }), ""},
 		{"generation negative", with(func(o *Outcome) { o.Generation = -2 }), "outcomes[1].generation"},
 	}

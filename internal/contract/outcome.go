@@ -1,10 +1,5 @@
 package contract
 
-import (
-	"strconv"
-	"strings"
-)
-
 // NoGeneration is Outcome.Generation when the reporter does not say which
 // generation a call was allowed under.
 const NoGeneration = -1
@@ -79,7 +74,9 @@ func ReadOutcomes(list []OutcomeEntry) ([]Outcome, error) {
 
 // ValidateOutcomes checks a report's outcomes before anything is written:
 // 1 to MaxOutcomes entries, each of 1 to MaxOutcomeCount calls lasting 0 to
-// MaxDurationMS, a permit only on an entry of one call.
+// MaxDurationMS, a permit of at most MaxPermitLen bytes only on an entry of
+// one call. What a permit looks like inside is up to whoever issued it
+// (the control plane, or an agent): each checks its own.
 func ValidateOutcomes(outs []Outcome) error {
 	if len(outs) == 0 || len(outs) > MaxOutcomes {
 		return &FieldError{Field: "outcomes", Reason: "must hold 1 to " + itoa(MaxOutcomes) + " entries, got " + itoa(len(outs))}
@@ -95,7 +92,7 @@ func ValidateOutcomes(outs []Outcome) error {
 			if o.Count != 1 {
 				return &FieldError{Field: fieldAt(i, "count"), Reason: "must be 1 with a permit"}
 			}
-			if len(o.Permit) > MaxPermitLen || !validPermit(o.Permit) {
+			if len(o.Permit) > MaxPermitLen {
 				return &FieldError{Field: fieldAt(i, "permit"), Reason: "is not a permit this server issued"}
 			}
 		}
@@ -104,18 +101,6 @@ func ValidateOutcomes(outs []Outcome) error {
 		}
 	}
 	return nil
-}
-
-// validPermit checks the "generation.sequence" shape of the control
-// plane's permits.
-func validPermit(p string) bool {
-	g, q, ok := strings.Cut(p, ".")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.ParseUint(g, 10, 63)
-	_, err2 := strconv.ParseUint(q, 10, 63)
-	return err1 == nil && err2 == nil
 }
 
 func fieldAt(i int, f string) string { return "outcomes[" + itoa(i) + "]." + f }

@@ -65,7 +65,6 @@ func NewService(st *store.Store) *Service { return &Service{store: st, sp: publi
 // them, and they are not listed with the public limits.
 func NewSystemService(st *store.Store) *Service { return &Service{store: st, sp: systemSpace} }
 
-
 // Put creates or updates a rate limit and reports whether it was created.
 // Existing buckets keep their tokens: a new config is not a refill. The
 // returned Limit holds the config in force, its rate rounded to

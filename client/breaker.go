@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +23,6 @@ const (
 
 // unknownTTL is how long the answer "no such breaker or limit" is kept.
 const unknownTTL = time.Second
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // answer is a cached answer of the control plane about one breaker. It is
 // never changed once published; a new answer replaces it.
@@ -84,8 +82,8 @@ type flight struct{ done chan struct{} }
 
 func newBreaker(c *Client, name string) *Breaker {
 	b := &Breaker{c: c, name: name}
-	if !nameRE.MatchString(name) {
-		b.err = fmt.Errorf("breakwater: breaker name %q: must match %s", name, nameRE)
+	if !contract.ValidName(name) {
+		b.err = fmt.Errorf("breakwater: breaker name %q: must match %s", name, contract.NamePattern)
 	}
 	return b
 }
@@ -670,13 +668,10 @@ func (b *Breaker) reportProbe(permit string, gen int64, success bool, dur int64)
 	})
 }
 
-// maxDurationMS is the longest duration the API takes.
-const maxDurationMS = 86_400_000
-
 // durationMS converts coarse nanoseconds to whole milliseconds in the
 // API's range.
 func durationMS(ns int64) int64 {
-	return min(max(ns/int64(time.Millisecond), 0), maxDurationMS)
+	return min(max(ns/int64(time.Millisecond), 0), contract.MaxDurationMS)
 }
 
 // override is an operator's override of a breaker as the control plane

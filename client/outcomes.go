@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"math"
 	"math/bits"
 	"runtime"
@@ -101,10 +102,10 @@ func (t *tally) mean() int64 {
 		return 0
 	}
 	if t.sumHi >= t.n {
-		return maxDurationMS
+		return contract.MaxDurationMS
 	}
 	q, _ := bits.Div64(t.sumHi, t.sum, t.n)
-	return int64(min(q, maxDurationMS))
+	return int64(min(q, contract.MaxDurationMS))
 }
 
 // stripe holds one counter per kind of outcome: index 2*failed + slow.
@@ -225,14 +226,11 @@ func (ob *outcomeBatch) drain(outs []outcome) []outcome {
 	return outs
 }
 
-// maxCount is the most calls one report entry may stand for.
-const maxCount = 1_000_000
-
 // appendOutcome appends entries for n calls of mean ms each, splitting
 // counts above the API's maximum.
 func appendOutcome(outs []outcome, success bool, n uint64, mean int64, gen int64) []outcome {
 	for n > 0 {
-		k := min(n, maxCount)
+		k := min(n, contract.MaxOutcomeCount)
 		outs = append(outs, outcome{Success: success, DurationMS: mean, Count: int64(k), Generation: gen})
 		n -= k
 	}
@@ -256,9 +254,6 @@ func (b *Breaker) pending() []outcome {
 	}
 	return outs
 }
-
-// maxEntries is the most entries one report may hold.
-const maxEntries = 1000
 
 // flushLoop reports pending outcomes every flush interval, and early when
 // a batch fills, at most once per minimum gap, until Close; then it
@@ -312,7 +307,7 @@ func (c *Client) flushAll() error {
 func (b *Breaker) report(outs []outcome) error {
 	c := b.c
 	for len(outs) > 0 {
-		n := min(len(outs), maxEntries)
+		n := min(len(outs), contract.MaxOutcomes)
 		ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
 		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), outs[:n])
 		cancel()

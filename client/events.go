@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -24,12 +25,7 @@ const (
 var eventsIdle = 45 * time.Second
 
 // event is the data of an event of /v1/events.
-type event struct {
-	Name       string `json:"name"`
-	From       string `json:"from"`
-	To         string `json:"to"`
-	Generation int64  `json:"generation"`
-}
+type event = contract.Event
 
 // runEvents holds one /v1/events stream for the whole client until Close,
 // reconnecting with exponential backoff and jitter. While it is down,
@@ -156,21 +152,21 @@ func (c *Client) dispatch(name, data string) {
 		return
 	}
 	switch name {
-	case "breaker.state":
+	case contract.EventBreakerState:
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).onStateEvent(e.To, e.Generation)
 		}
-	case "breaker.config":
+	case contract.EventBreakerConfig:
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).fetchConfig()
 		}
-	case "breaker.deleted":
+	case contract.EventBreakerDeleted:
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).forget(c.clock.unixNano())
 		}
-	case "ratelimit.config", "ratelimit.deleted":
+	case contract.EventRateLimitConfig, contract.EventRateLimitDeleted:
 		if v, ok := c.limiters.Load(e.Name); ok {
-			v.(*Limiter).shared.onConfigEvent(name == "ratelimit.deleted")
+			v.(*Limiter).shared.onConfigEvent(name == contract.EventRateLimitDeleted)
 		}
 	}
 }

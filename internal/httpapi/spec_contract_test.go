@@ -75,6 +75,14 @@ func TestSpecStatesContractRules(t *testing.T) {
 	if got := schema("Name").Pattern; got != contract.NamePattern {
 		t.Errorf("spec Name pattern = %q, want contract.NamePattern %q", got, contract.NamePattern)
 	}
+	take := doc.Paths.Find("/v1/ratelimits/{name}/take")
+	if take == nil || take.Post == nil {
+		t.Fatal("spec has no POST /v1/ratelimits/{name}/take")
+	}
+	client := take.Post.Parameters.GetByInAndName("header", contract.ClientHeader)
+	if client == nil || client.Schema == nil || client.Schema.Value.Pattern != contract.ClientIDPattern {
+		t.Errorf("spec %s header on take = %+v, want pattern contract.ClientIDPattern %q", contract.ClientHeader, client, contract.ClientIDPattern)
+	}
 	if got := f64(schema("RateLimitConfig", "refill_per_second").Min); got != contract.MinRefillPerSecond {
 		t.Errorf("spec RateLimitConfig.refill_per_second minimum = %g, want %g", got, contract.MinRefillPerSecond)
 	}

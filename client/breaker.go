@@ -68,6 +68,7 @@ type Breaker struct {
 	slowNS atomic.Int64 // slow_call_duration_ms in ns; 0 until known
 	cfg    atomic.Pointer[BreakerConfig]
 	ovr    atomic.Pointer[override] // from the last GET; nil when none
+	faults atomic.Bool              // Do applies the faults of drills (ApplyFaults)
 
 	mu          sync.Mutex // guards the fields below and answer changes
 	flight      *flight
@@ -171,6 +172,14 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 	t, err := b.allow(ctx)
 	if err != nil {
 		return err
+	}
+	if b.faults.Load() {
+		if err := b.doFault(ctx); err != nil {
+			if t != nil {
+				t.finish(err)
+			}
+			return err
+		}
 	}
 	if t == nil {
 		return fn(ctx)

@@ -229,6 +229,8 @@ type Client struct {
 	batchTrigger    uint64 // per counter slot: see outcomeBatch.add
 	stripeMask      uint32
 
+	faultTab faultTable // faults of drills, see faults.go
+
 	refuseDegradedBreaker *RetryAfterError
 	refuseDegradedLimiter *RetryAfterError
 
@@ -298,6 +300,7 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 		flushStop: make(chan struct{}),
 		flushDone: make(chan struct{}),
 	}
+	c.faultTab.kick = make(chan struct{}, 1)
 	if clock == nil {
 		c.clock, c.releaseClock = acquireCoarseClock()
 	} else {

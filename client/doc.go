@@ -66,6 +66,17 @@
 // 4xx as successes, and only requests that are safe to repeat are
 // retried.
 //
+// # Drills
+//
+// An operator can inject faults into the calls a whole fleet makes to one
+// dependency (PUT /v1/faults/{name} on the control plane). A Transport
+// with a Breaker applies the faults of the breaker's name unless
+// Transport.IgnoreFaults is set; Do and Execute apply them after
+// Breaker.ApplyFaults(true). An aborted call never reaches the dependency
+// and counts as its failure (a *FaultError from Do, a made-up response
+// from a Transport); a delayed call waits first. Faults are learned from
+// the event stream, or by polling without one.
+//
 // # Metrics
 //
 // The package imports nothing outside the standard library. Its Hooks

@@ -38,6 +38,7 @@ func (c *Client) runEvents() {
 		if c.ctx.Err() != nil {
 			return
 		}
+		c.kickFaults("") // no stream: faults are polled from now on
 		if time.Since(start) >= eventsStable {
 			backoff = eventsMinBackoff
 		}
@@ -132,6 +133,7 @@ func (c *Client) streamEvents() error {
 // staleAll makes every cached answer stale and drops what events would
 // have refreshed, after events may have been missed.
 func (c *Client) staleAll() {
+	c.kickFaults("")
 	for _, b := range c.breakersNow() {
 		b.expire()
 		if b.cfg.Load() != nil {
@@ -164,6 +166,8 @@ func (c *Client) dispatch(name, data string) {
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).forget(c.clock.unixNano())
 		}
+	case contract.EventFaultConfig, contract.EventFaultDeleted:
+		c.kickFaults(e.Name)
 	case contract.EventRateLimitConfig, contract.EventRateLimitDeleted:
 		if v, ok := c.limiters.Load(e.Name); ok {
 			v.(*Limiter).shared.onConfigEvent(name == contract.EventRateLimitDeleted)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/events"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -51,7 +52,7 @@ func startControlPlane() (url string, stop func()) {
 		panic(err)
 	}
 	api := httpapi.New(httpapi.Options{
-		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
+		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
 		Events: events.NewService(st),
 	})
 	srv := httptest.NewServer(api)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/events"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
@@ -43,6 +44,7 @@ func startPlane(t *testing.T, r *storetest.Redis) *plane {
 	p.api = httpapi.New(httpapi.Options{
 		Breakers:     breaker.NewService(st),
 		Limits:       ratelimit.NewService(st),
+		Faults:       fault.NewService(st),
 		Store:        st,
 		Events:       events.NewService(st),
 		Heartbeat:    time.Second,

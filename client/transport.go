@@ -116,6 +116,16 @@ type Transport struct {
 	// status of 500 or more.
 	IsFailure func(resp *http.Response, err error) bool
 
+	// IgnoreFaults turns off the faults of drills for this Transport. By
+	// default a Transport with a Breaker applies the faults an operator
+	// sets for the breaker's name (PUT /v1/faults/{name}): after the
+	// policies admit an attempt, a share of attempts wait the fault's
+	// delay_ms first (within Timeout, like a slow dependency), and a share
+	// are answered abort_status without reaching the network, with the
+	// header Breakwater-Fault, counted as failures whatever IsFailure
+	// says. See docs/drills.md.
+	IgnoreFaults bool
+
 	// Idempotent reports whether a request may be sent more than once.
 	// Nil means: its method is GET, HEAD, OPTIONS, TRACE, PUT or DELETE,
 	// or it carries an Idempotency-Key or X-Idempotency-Key header. A
@@ -338,8 +348,16 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 	if areq.Body == rt.req.Body {
 		rt.bodySent = true
 	}
+	base := t.base()
+	var ft *faultTransport
+	if t.Breaker != nil && !t.IgnoreFaults {
+		if f := t.Breaker.c.fault(t.Breaker.name); f != nil {
+			ft = &faultTransport{base: base, name: t.Breaker.name, fault: f}
+			base = ft
+		}
+	}
 	var err error
-	resp, err = t.base().RoundTrip(sreq)
+	resp, err = base.RoundTrip(sreq)
 	timedOut := timer != nil && !timer.Stop() && context.Cause(actx) == errTimeoutCause
 	if timedOut {
 		// The deadline passed before the headers were in (or just as
@@ -370,7 +388,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 		return nil, err
 	}
 	resp.Body = newGuardedBody(resp.Body, free)
-	if t.isFailure(resp, nil) {
+	if (ft != nil && ft.aborted) || t.isFailure(resp, nil) {
 		report(&ResponseError{Response: resp})
 	} else {
 		report(nil)

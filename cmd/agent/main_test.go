@@ -17,6 +17,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/events"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -70,7 +71,7 @@ type controlPlane struct {
 
 func startControlPlane(t testing.TB, st *store.Store) *controlPlane {
 	t.Helper()
-	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
+	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
 		Events: events.NewService(st), Audit: audit.New(st, nil)})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { api.Close(); srv.Close() })

@@ -28,6 +28,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/events"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/serve"
@@ -148,6 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Breakers:    breaker.NewService(st),
 		Limits:      ratelimit.NewService(st),
 		APILimits:   ratelimit.NewSystemService(st),
+		Faults:      fault.NewService(st),
 		Store:       st,
 		Tokens:      tokens,
 		Registry:    reg,

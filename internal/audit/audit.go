@@ -66,8 +66,9 @@ func New(stream Stream, log *slog.Logger) *Log {
 // do gets a context that ctx's cancel does not reach (the store bounds
 // each call with its own deadline): once recorded, an action runs to its
 // end, so that its result can be known and recorded. Run returns do's
-// error.
-func (l *Log) Run(ctx context.Context, act contract.AuditAction, do func(context.Context) error, describe func(error) string) error {
+// error. A config version do returns (above zero, with no error) is the
+// version the action made, and the result record carries it.
+func (l *Log) Run(ctx context.Context, act contract.AuditAction, do func(context.Context) (int64, error), describe func(error) string) error {
 	id, err := l.stream.Append(ctx, Key, MaxLen, map[string]string{
 		"kind": "action", "at": strconv.FormatInt(l.now().UnixMilli(), 10), "by": act.By,
 		"action": act.Action, "target": act.Target, "reason": trimReason(act.Reason),
@@ -75,7 +76,7 @@ func (l *Log) Run(ctx context.Context, act contract.AuditAction, do func(context
 	if err != nil {
 		return err
 	}
-	actErr := do(context.WithoutCancel(ctx))
+	version, actErr := do(context.WithoutCancel(ctx))
 	result := contract.AuditOK
 	switch {
 	case errors.Is(actErr, contract.ErrMaybeApplied):
@@ -86,9 +87,11 @@ func (l *Log) Run(ctx context.Context, act contract.AuditAction, do func(context
 	// The action ran: record how it ended even if the caller has gone.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
 	defer cancel()
-	if _, err := l.stream.Append(rctx, Key, MaxLen, map[string]string{
-		"kind": "result", "ref": id, "result": result,
-	}); err != nil {
+	fields := map[string]string{"kind": "result", "ref": id, "result": result}
+	if version > 0 && actErr == nil {
+		fields["config_version"] = strconv.FormatInt(version, 10)
+	}
+	if _, err := l.stream.Append(rctx, Key, MaxLen, fields); err != nil {
 		// The entry reads "unknown" from now on; say what it was.
 		l.log.ErrorContext(ctx, "audit: result not recorded", slog.String("ref", id), slog.String("action", act.Action),
 			slog.String("target", act.Target), slog.String("result", result), slog.Any("err", err))
@@ -106,9 +109,11 @@ func (l *Log) Newest(ctx context.Context, limit int) ([]contract.AuditEntry, err
 		return nil, err
 	}
 	results := map[string]string{}
+	versions := map[string]int64{}
 	for _, e := range raw {
 		if e.Fields["kind"] == "result" {
 			results[e.Fields["ref"]] = e.Fields["result"]
+			versions[e.Fields["ref"]], _ = strconv.ParseInt(e.Fields["config_version"], 10, 64)
 		}
 	}
 	entries := []contract.AuditEntry{}
@@ -122,7 +127,8 @@ func (l *Log) Newest(ctx context.Context, limit int) ([]contract.AuditEntry, err
 			res = contract.AuditUnknown
 		}
 		entries = append(entries, contract.AuditEntry{ID: e.ID, At: time.UnixMilli(ms).UTC(), By: e.Fields["by"],
-			Action: e.Fields["action"], Target: e.Fields["target"], Reason: e.Fields["reason"], Result: res})
+			Action: e.Fields["action"], Target: e.Fields["target"], Reason: e.Fields["reason"], Result: res,
+			ConfigVersion: versions[e.ID]})
 		if len(entries) == limit {
 			break
 		}

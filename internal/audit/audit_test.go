@@ -19,7 +19,8 @@ var testStart = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 
 // TestRunResults: each action is one entry, newest first, with who, what
 // and why, and a result that says how it ended: applied, failed as the
-// caller describes it, or unknown when the store's reply was lost.
+// caller describes it, or unknown when the store's reply was lost; a put
+// that applied carries the config version it made.
 func TestRunResults(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	l := New(m.Store, nil)
@@ -27,17 +28,18 @@ func TestRunResults(t *testing.T) {
 	describe := func(err error) string { return "described: " + err.Error() }
 	ctx := context.Background()
 	runs := []struct {
-		act contract.AuditAction
-		err error
+		act     contract.AuditAction
+		version int64
+		err     error
 	}{
-		{contract.AuditAction{By: "ops", Action: "breaker.put", Target: "pay"}, nil},
-		{contract.AuditAction{By: "ops", Action: "breaker.delete", Target: "nope"}, errors.New("breaker not found")},
+		{contract.AuditAction{By: "ops", Action: "breaker.put", Target: "pay"}, 3, nil},
+		{contract.AuditAction{By: "ops", Action: "breaker.put", Target: "nope"}, 4, errors.New("breaker not found")},
 		{contract.AuditAction{By: "ana", Action: "breaker.override.put", Target: "pay", Reason: "  forced_open: incident 12 "},
-			fmt.Errorf("script override: %w", contract.ErrMaybeApplied)},
+			0, fmt.Errorf("script override: %w", contract.ErrMaybeApplied)},
 	}
 	for _, r := range runs {
 		ran := false
-		err := l.Run(ctx, r.act, func(context.Context) error { ran = true; return r.err }, describe)
+		err := l.Run(ctx, r.act, func(context.Context) (int64, error) { ran = true; return r.version, r.err }, describe)
 		if !errors.Is(err, r.err) || !ran {
 			t.Fatalf("Run(%+v) = %v, ran %v; want %v, ran", r.act, err, ran, r.err)
 		}
@@ -48,13 +50,13 @@ func TestRunResults(t *testing.T) {
 	}
 	want := []contract.AuditEntry{
 		{At: testStart, By: "ana", Action: "breaker.override.put", Target: "pay", Reason: "forced_open: incident 12", Result: "unknown"},
-		{At: testStart, By: "ops", Action: "breaker.delete", Target: "nope", Result: "error: described: breaker not found"},
-		{At: testStart, By: "ops", Action: "breaker.put", Target: "pay", Result: "ok"},
+		{At: testStart, By: "ops", Action: "breaker.put", Target: "nope", Result: "error: described: breaker not found"},
+		{At: testStart, By: "ops", Action: "breaker.put", Target: "pay", Result: "ok", ConfigVersion: 3},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(contract.AuditEntry{}, "ID")); diff != "" {
 		t.Errorf("Newest(10) mismatch (-want +got):\n%s", diff)
 	}
-	if got, _ := l.Newest(ctx, 2); len(got) != 2 || got[0].Action != "breaker.override.put" || got[1].Action != "breaker.delete" {
+	if got, _ := l.Newest(ctx, 2); len(got) != 2 || got[0].Action != "breaker.override.put" || got[1].Target != "nope" {
 		t.Errorf("Newest(2) = %+v, want the two newest", got)
 	}
 }
@@ -67,7 +69,7 @@ func TestRunRefusedWithoutTrail(t *testing.T) {
 	m.Stop(t)
 	ran := false
 	err := l.Run(context.Background(), contract.AuditAction{By: "ops", Action: "breaker.reset", Target: "pay"},
-		func(context.Context) error { ran = true; return nil }, func(error) string { return "" })
+		func(context.Context) (int64, error) { ran = true; return 0, nil }, func(error) string { return "" })
 	if !errors.Is(err, contract.ErrUnavailable) || ran {
 		t.Errorf("Run with the store down = %v, ran %v; want ErrUnavailable and not run", err, ran)
 	}
@@ -80,7 +82,7 @@ func TestRunOutlivesCancel(t *testing.T) {
 	l := New(m.Store, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	err := l.Run(ctx, contract.AuditAction{By: "ops", Action: "breaker.reset", Target: "pay"},
-		func(actx context.Context) error { cancel(); return actx.Err() }, func(error) string { return "" })
+		func(actx context.Context) (int64, error) { cancel(); return 0, actx.Err() }, func(error) string { return "" })
 	if err != nil {
 		t.Fatalf("Run canceled by its caller = %v, want nil: the action's context outlives the cancel", err)
 	}

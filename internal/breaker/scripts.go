@@ -22,6 +22,7 @@ var (
 	scriptOverride = load("override")
 	scriptRelease  = load("release")
 	scriptReset    = load("reset")
+	scriptHistory  = load("history")
 )
 
 func load(name string) *store.Script {
@@ -33,10 +34,11 @@ func keys(name string) []string {
 	return store.ObjectKeys("b", []string{name}, "s", "w", "p")
 }
 
-// keysWithTombstone is keys and the breaker's tombstone, which put and
-// delete use: the highest generation any breaker of this name had.
-func keysWithTombstone(name string) []string {
-	return store.ObjectKeys("b", []string{name}, "s", "w", "p", "t")
+// keysWithHistory is keys, the breaker's tombstone (the highest generation
+// and config version any breaker of this name had) and its config history,
+// which put, delete and history use.
+func keysWithHistory(name string) []string {
+	return store.ObjectKeys("b", []string{name}, "s", "w", "p", "t", "h")
 }
 
 // indexKey is the set of every breaker's name.

@@ -50,32 +50,9 @@ type Service struct {
 func NewService(st *store.Store) *Service { return &Service{store: st} }
 
 // Put creates or updates a breaker. It reports whether it was created.
+// It is PutWith with no precondition and no author.
 func (s *Service) Put(ctx context.Context, name string, cfg Config) (Breaker, bool, error) {
-	if err := ValidateName(name); err != nil {
-		return Breaker{}, false, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Breaker{}, false, err
-	}
-	v, err := s.store.Run(ctx, scriptPut, keysWithTombstone(name), name, cfg.Window.Type, cfg.Window.Size,
-		cfg.MinimumCalls, cfg.FailureRateThreshold, cfg.SlowCallDurationMS, cfg.SlowCallRateThreshold,
-		cfg.ConsecutiveFailures, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls, cfg.ProbeTimeoutMS, cfg.CacheTTLMS)
-	if err != nil {
-		return Breaker{}, false, err
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) < 2 {
-		return Breaker{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
-	}
-	b, err := parseView(name, arr[1:])
-	if err != nil {
-		return Breaker{}, false, err
-	}
-	// After the script: see store.IndexAfterPut for why this order.
-	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
-		return Breaker{}, false, err
-	}
-	return b, asInt(arr[0]) == 1, nil
+	return s.PutWith(ctx, name, cfg, PutOptions{})
 }
 
 // Get returns one breaker.
@@ -93,7 +70,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	v, err := s.store.Run(ctx, scriptDelete, keysWithTombstone(name), name)
+	v, err := s.store.Run(ctx, scriptDelete, keysWithHistory(name), name, HistoryKeptAfterDelete.Milliseconds())
 	if err != nil {
 		return err
 	}
@@ -294,9 +271,10 @@ func parseView(name string, arr []any) (Breaker, error) {
 			ProbeTimeoutMS:        n("c_pto"),
 			CacheTTLMS:            n("c_ttl"),
 		},
-		State:      h["st"],
-		Since:      msTime(n("since")),
-		Generation: n("gen"),
+		State:         h["st"],
+		Since:         msTime(n("since")),
+		Generation:    n("gen"),
+		ConfigVersion: max(n("cv"), 1), // a breaker written before versions is at 1
 		Stats: Stats{
 			Calls:     n("calls"),
 			Failures:  n("fails"),

@@ -25,6 +25,9 @@ type AuditEntry struct {
 	// Result is AuditOK, AuditErrorPrefix and what failed, or
 	// AuditUnknown.
 	Result string `json:"result"`
+	// ConfigVersion is the config version a put made (breakers and rate
+	// limits), when it applied.
+	ConfigVersion int64 `json:"config_version,omitempty"`
 }
 
 // AuditAction is an operator action about to run: who, what, on which

@@ -146,6 +146,10 @@ type Breaker struct {
 	Stats    Stats     `json:"stats"`
 	// Generation moves at every transition; see Decision.
 	Generation int64 `json:"generation"`
+	// ConfigVersion is 1 when the breaker is first created and moves by
+	// one at every write that changes its config; it never goes back, not
+	// even across delete and re-create. GET and PUT send it as the ETag.
+	ConfigVersion int64 `json:"config_version"`
 	// Transitions counts every state change since the breaker was created,
 	// fleet-wide, by "from", "to" pair. The control plane's metrics read
 	// it; it is not sent.

@@ -9,6 +9,10 @@ const (
 	EventBreakerDeleted   = "breaker.deleted"
 	EventRateLimitConfig  = "ratelimit.config"
 	EventRateLimitDeleted = "ratelimit.deleted"
+	// EventFaultConfig and EventFaultDeleted say a drill's fault on the
+	// dependency Name was set or ended early; clients fetch it by name.
+	EventFaultConfig  = "fault.config"
+	EventFaultDeleted = "fault.deleted"
 )
 
 // Event is a state or config change as GET /v1/events sends it: Type on

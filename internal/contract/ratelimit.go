@@ -63,6 +63,10 @@ type RateLimit struct {
 	Name string `json:"name"`
 	// Config is the config in force (the rate as the store keeps it).
 	Config RateLimitConfig `json:"config"`
+	// ConfigVersion is 1 when the limit is first created and moves by one
+	// at every write that changes its config; it never goes back, not even
+	// across delete and re-create. GET and PUT send it as the ETag.
+	ConfigVersion int64 `json:"config_version"`
 	// Key is the key asked about, set only when one was.
 	Key *string `json:"key,omitempty"`
 	// Tokens is the key's bucket now, set only when a key was asked

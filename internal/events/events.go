@@ -1,5 +1,5 @@
-// Package events delivers the state and config changes that the breaker
-// and rate-limit scripts publish, as contract.Events. It owns the format
+// Package events delivers the state and config changes that the breaker,
+// rate-limit and fault scripts publish, as contract.Events. It owns the format
 // the scripts publish in (see published) and the store's events channel;
 // the HTTP layer fans the events out to its streams.
 package events
@@ -48,7 +48,7 @@ func (s *Service) Subscribe(ctx context.Context) <-chan contract.Event {
 }
 
 // published is an event as the scripts publish it (see the publish calls
-// in internal/breaker/lua and internal/ratelimit/lua).
+// in internal/breaker/lua, internal/ratelimit/lua and internal/fault/lua).
 type published struct {
 	Type       string `json:"type"`
 	Name       string `json:"name"`

@@ -9,6 +9,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/contract"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
@@ -36,8 +37,8 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// TestSubscribeScriptsEvents: what the breaker scripts publish arrives as
-// events, in order; payloads that are not events are skipped.
+// TestSubscribeScriptsEvents: what the breaker and fault scripts publish
+// arrives as events, in order; payloads that are not events are skipped.
 func TestSubscribeScriptsEvents(t *testing.T) {
 	m := storetest.NewMini(t, time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,17 +64,30 @@ func TestSubscribeScriptsEvents(t *testing.T) {
 	if _, err := svc.Force(ctx, "pay", breaker.ForceRequest{State: contract.StateForcedOpen, Reason: "drill", By: "ops"}); err != nil {
 		t.Fatal(err)
 	}
+	faults := fault.NewService(m.Store)
+	if _, err := faults.Put(ctx, "ledger", fault.Spec{AbortPercent: 50, Reason: "game day", TTLMS: 60_000}, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if err := faults.Delete(ctx, "ledger"); err != nil {
+		t.Fatal(err)
+	}
 	var got []contract.Event
-	for len(got) < 2 {
+	for len(got) < 4 {
 		select {
 		case e := <-evs:
 			got = append(got, e)
 		case <-time.After(10 * time.Second):
-			t.Fatalf("got %d events %+v, want 2", len(got), got)
+			t.Fatalf("got %d events %+v, want 4", len(got), got)
 		}
 	}
 	if got[0].Type != contract.EventBreakerConfig || got[0].Name != "pay" {
 		t.Errorf("first event = %+v, want pay's breaker.config", got[0])
+	}
+	if got[2].Type != contract.EventFaultConfig || got[2].Name != "ledger" || got[2].At.IsZero() {
+		t.Errorf("third event = %+v, want ledger's fault.config", got[2])
+	}
+	if got[3].Type != contract.EventFaultDeleted || got[3].Name != "ledger" {
+		t.Errorf("fourth event = %+v, want ledger's fault.deleted", got[3])
 	}
 	if got[1].Type != contract.EventBreakerState || got[1].To != contract.StateForcedOpen || got[1].Reason != "override: drill" || got[1].At.IsZero() {
 		t.Errorf("second event = %+v, want pay's breaker.state to forced_open, reason override: drill", got[1])

@@ -32,6 +32,8 @@ type Options struct {
 	// limits of Breakwater's own key space, which no request can name
 	// (ratelimit.NewSystemService). Nil turns the cap off.
 	APILimits APILimits
+	// Faults keeps the faults of drills; nil serves none (503).
+	Faults Faults
 	// Store answers /readyz.
 	Store Readier
 	// Tokens enforces roles; nil serves every request as an anonymous operator.
@@ -73,6 +75,7 @@ type Options struct {
 type API struct {
 	breakers Breakers
 	limits   Limits
+	faults   Faults
 	store    Readier
 	tokens   *Tokens
 	reg      *prometheus.Registry
@@ -92,7 +95,7 @@ type API struct {
 
 // New returns the API's handler.
 func New(o Options) *API {
-	a := &API{breakers: o.Breakers, limits: o.Limits, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit}
+	a := &API{breakers: o.Breakers, limits: o.Limits, store: o.Store, tokens: o.Tokens, reg: o.Registry, log: o.Logger, audit: o.Audit, faults: o.Faults}
 	if a.reg == nil {
 		a.reg = prometheus.NewRegistry()
 	}
@@ -103,6 +106,9 @@ func New(o Options) *API {
 	a.metricsRole = o.MetricsRole
 	if a.breakers != nil {
 		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log))
+	}
+	if a.faults != nil {
+		a.reg.MustRegister(newFaultCollector(a.faults, a.log))
 	}
 	a.maxStreams, a.heartbeat = o.MaxStreamsPerToken, o.Heartbeat
 	if a.maxStreams <= 0 {

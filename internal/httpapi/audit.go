@@ -11,9 +11,10 @@ import (
 // Auditor keeps the trail of operator actions; *audit.Log is one.
 type Auditor interface {
 	// Run records act, runs do with a context the request's cancel does
-	// not reach, and records how it ended, failures as describe says.
-	// If act cannot be recorded, do never runs and Run returns why.
-	Run(ctx context.Context, act contract.AuditAction, do func(context.Context) error, describe func(error) string) error
+	// not reach, and records how it ended, failures as describe says, and
+	// the config version do made (when above zero). If act cannot be
+	// recorded, do never runs and Run returns why.
+	Run(ctx context.Context, act contract.AuditAction, do func(context.Context) (int64, error), describe func(error) string) error
 	// Newest returns up to limit actions, newest first.
 	Newest(ctx context.Context, limit int) ([]contract.AuditEntry, error)
 }
@@ -25,8 +26,15 @@ type AuditEntry = contract.AuditEntry
 // refused if it cannot be recorded, and run to its end once it is, past
 // the client's cancel. A failure is recorded as the API answers it.
 func (a *API) audited(r *http.Request, action, target, reason string, do func(context.Context) error) error {
+	return a.auditedVersion(r, action, target, reason, func(ctx context.Context) (int64, error) { return 0, do(ctx) })
+}
+
+// auditedVersion is audited for an action that makes a config version: the
+// result record carries the version do returns (when above zero).
+func (a *API) auditedVersion(r *http.Request, action, target, reason string, do func(context.Context) (int64, error)) error {
 	if a.audit == nil {
-		return do(context.WithoutCancel(r.Context()))
+		_, err := do(context.WithoutCancel(r.Context()))
+		return err
 	}
 	act := contract.AuditAction{By: IdentityFrom(r.Context()).Name, Action: action, Target: target, Reason: reason}
 	return a.audit.Run(r.Context(), act, do, func(err error) string { return problemFor(err).Detail })

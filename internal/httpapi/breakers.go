@@ -18,7 +18,12 @@ import (
 type Breakers interface {
 	List(ctx context.Context) ([]contract.Breaker, error)
 	Get(ctx context.Context, name string) (contract.Breaker, error)
-	Put(ctx context.Context, name string, cfg contract.BreakerConfig) (b contract.Breaker, created bool, err error)
+	// PutWith writes a breaker under o's precondition, which fails with a
+	// *contract.VersionConflict, and records o.By in its history.
+	PutWith(ctx context.Context, name string, cfg contract.BreakerConfig, o contract.PutOptions) (b contract.Breaker, created bool, err error)
+	// History returns up to limit of a breaker's config versions, newest
+	// first.
+	History(ctx context.Context, name string, limit int) ([]contract.BreakerVersion, error)
 	Delete(ctx context.Context, name string) error
 	AcquireOnce(ctx context.Context, name, key string) (d contract.Decision, replayed bool, err error)
 	ReportOnce(ctx context.Context, name, key string, outs []contract.Outcome) (d contract.Decision, replayed bool, err error)
@@ -43,6 +48,7 @@ func (a *API) getBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	setETag(w, b.ConfigVersion)
 	writeJSON(w, http.StatusOK, b)
 }
 
@@ -61,16 +67,22 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var b contract.Breaker
-	var created bool
-	err := a.audited(r, "breaker.put", name, "", func(ctx context.Context) (err error) {
-		b, created, err = a.breakers.Put(ctx, name, cfg)
-		return err
-	})
+	cond, err := precondition(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	var b contract.Breaker
+	var created bool
+	err = a.auditedVersion(r, "breaker.put", name, "", func(ctx context.Context) (_ int64, err error) {
+		b, created, err = a.breakers.PutWith(ctx, name, cfg, contract.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
+		return b.ConfigVersion, err
+	})
+	if err != nil {
+		a.writeConflict(w, r, err)
+		return
+	}
+	setETag(w, b.ConfigVersion)
 	writePut(w, created, "/v1/breakers/"+name, b)
 }
 

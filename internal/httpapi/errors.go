@@ -41,6 +41,8 @@ func problemFor(err error) Problem {
 	case errors.Is(err, contract.ErrKeyReused):
 		return Problem{Status: http.StatusUnprocessableEntity, Field: IdempotencyKeyHeader,
 			Detail: IdempotencyKeyHeader + ": already used with a different request; use a new key for a new request"}
+	case errors.Is(err, contract.ErrPreconditionFailed):
+		return Problem{Status: http.StatusPreconditionFailed, Detail: err.Error()}
 	case errors.Is(err, contract.ErrUnavailable):
 		return Problem{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; try again shortly"}
 	case errors.Is(err, context.Canceled):

@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
@@ -118,7 +119,8 @@ func urlPathEscape(s string) string {
 func TestRandomRequests(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	st := m.Store
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: audit.New(st, nil)})
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
+		Audit: audit.New(st, nil)})
 	t.Cleanup(api.Close)
 	h := specChecked(t, api)
 	ops := specOperations(t)
@@ -126,7 +128,7 @@ func TestRandomRequests(t *testing.T) {
 	fields := []string{"window", "minimum_calls", "failure_rate_threshold", "slow_call_duration_ms", "slow_call_rate_threshold",
 		"consecutive_failures", "open_duration_ms", "half_open_max_calls", "probe_timeout_ms", "cache_ttl_ms", "outcomes",
 		"success", "duration_ms", "count", "permit", "generation", "state", "reason", "ttl_ms", "capacity",
-		"refill_per_second", "tokens", "key", "partial", "bogus"}
+		"refill_per_second", "tokens", "key", "partial", "abort_percent", "abort_status", "delay_percent", "delay_ms", "bogus"}
 	values := []string{`0`, `1`, `-1`, `5`, `100`, `1000001`, `1e9`, `2.5`, `"x"`, `""`, `true`, `null`, `[]`, `{}`,
 		`"forced_open"`, `"forced_closed"`, `{"type":"count","size":3}`, `{"type":"time","size":0}`,
 		`[{"success":false,"count":3}]`, `[{"success":true,"permit":"1.1"}]`, `[{}]`, `"1.1"`, `"tenant-☃"`}

@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/events"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
@@ -40,7 +41,7 @@ func newTestAPI(t *testing.T, tokens *Tokens) *testAPI {
 // serveAPI serves the API over st.
 func serveAPI(t *testing.T, st *store.Store, tokens *Tokens) *testAPI {
 	t.Helper()
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Tokens: tokens,
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st, Tokens: tokens,
 		Events: events.NewService(st), Heartbeat: 200 * time.Millisecond, Audit: audit.New(st, nil)})
 	srv := httptest.NewServer(specChecked(t, api))
 	t.Cleanup(srv.Close)

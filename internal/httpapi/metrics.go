@@ -90,6 +90,7 @@ type breakerCollector struct {
 	log         *slog.Logger
 	state       *prometheus.Desc
 	transitions *prometheus.Desc
+	version     *prometheus.Desc
 	up          *prometheus.Desc
 }
 
@@ -108,6 +109,9 @@ func newBreakerCollector(b breakerLister, log *slog.Logger) *breakerCollector {
 		transitions: prometheus.NewDesc("breakwater_breaker_transitions_total",
 			"State changes of a breaker since it was created, fleet-wide, read from the store (every replica reports the same value: aggregate with max, not sum).",
 			[]string{"breaker", "from", "to"}, nil),
+		version: prometheus.NewDesc("breakwater_breaker_config_version",
+			"A breaker's config version, read from the store: it moves at every change of its config.",
+			[]string{"breaker"}, nil),
 		up: prometheus.NewDesc("breakwater_store_up",
 			"Whether the last scrape could read breaker state from the store.", nil, nil),
 	}
@@ -116,6 +120,7 @@ func newBreakerCollector(b breakerLister, log *slog.Logger) *breakerCollector {
 func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.transitions
+	ch <- c.version
 	ch <- c.up
 }
 
@@ -137,6 +142,7 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, b.Name, s)
 		}
+		ch <- prometheus.MustNewConstMetric(c.version, prometheus.GaugeValue, float64(b.ConfigVersion), b.Name)
 		for _, t := range b.Transitions {
 			ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(t.Count), b.Name, t.From, t.To)
 		}

@@ -18,7 +18,12 @@ type Limits interface {
 	List(ctx context.Context) ([]contract.RateLimit, error)
 	// Get returns a limit and, when key is not nil, that key's bucket.
 	Get(ctx context.Context, name string, key *string) (contract.RateLimit, error)
-	Put(ctx context.Context, name string, cfg contract.RateLimitConfig) (l contract.RateLimit, created bool, err error)
+	// PutWith writes a limit under o's precondition, which fails with a
+	// *contract.VersionConflict, and records o.By in its history.
+	PutWith(ctx context.Context, name string, cfg contract.RateLimitConfig, o contract.PutOptions) (l contract.RateLimit, created bool, err error)
+	// History returns up to limit of a limit's config versions, newest
+	// first.
+	History(ctx context.Context, name string, limit int) ([]contract.RateLimitVersion, error)
 	Delete(ctx context.Context, name string) error
 	// TakeOnce takes at most once per idempotency key ("" for none).
 	TakeOnce(ctx context.Context, name, idemKey string, req contract.TakeRequest) (res contract.TakeResult, replayed bool, err error)
@@ -45,6 +50,7 @@ func (a *API) getRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	setETag(w, l.ConfigVersion)
 	writeJSON(w, http.StatusOK, l)
 }
 
@@ -64,16 +70,22 @@ func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var l contract.RateLimit
-	var created bool
-	err = a.audited(r, "ratelimit.put", name, "", func(ctx context.Context) (err error) {
-		l, created, err = a.limits.Put(ctx, name, cfg)
-		return err
-	})
+	cond, err := precondition(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	var l contract.RateLimit
+	var created bool
+	err = a.auditedVersion(r, "ratelimit.put", name, "", func(ctx context.Context) (_ int64, err error) {
+		l, created, err = a.limits.PutWith(ctx, name, cfg, contract.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
+		return l.ConfigVersion, err
+	})
+	if err != nil {
+		a.writeConflict(w, r, err)
+		return
+	}
+	setETag(w, l.ConfigVersion)
 	writePut(w, created, "/v1/ratelimits/"+name, l)
 }
 

@@ -33,6 +33,7 @@ func testTokens(t *testing.T) *Tokens {
 func TestRoleMatrix(t *testing.T) {
 	ta := newTestAPI(t, testTokens(t))
 	roles := specRoles(t)
+	const faultBody = `{"abort_percent":100,"reason":"role test","ttl_ms":60000}`
 	callers := []struct {
 		name   string
 		secret string
@@ -51,6 +52,7 @@ func TestRoleMatrix(t *testing.T) {
 		"PUT /v1/breakers/{name}/override":  `{"state":"forced_closed","reason":"role test"}`,
 		"PUT /v1/ratelimits/{name}":         `{"capacity":10,"refill_per_second":1}`,
 		"POST /v1/ratelimits/{name}/take":   `{}`,
+		"PUT /v1/faults/{name}":             faultBody,
 	}
 	ops := make([]string, 0, len(roles))
 	for op := range roles {
@@ -70,6 +72,7 @@ func TestRoleMatrix(t *testing.T) {
 		// Every caller meets existing objects, made by the operator.
 		ta.do("PUT", "/v1/breakers/rolecheck", `{}`, secretOperator)
 		ta.do("PUT", "/v1/ratelimits/rolecheck", `{"capacity":10,"refill_per_second":1}`, secretOperator)
+		ta.do("PUT", "/v1/faults/rolecheck", faultBody, secretOperator)
 		for _, op := range ops {
 			method, path, _ := strings.Cut(op, " ")
 			path = strings.ReplaceAll(path, "{name}", "rolecheck")

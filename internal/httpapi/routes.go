@@ -48,6 +48,7 @@ func (a *API) routes() http.Handler {
 			r.With(a.require(RoleOperator)).Put("/override", a.putOverride)
 			r.With(a.require(RoleOperator)).Delete("/override", a.deleteOverride)
 			r.With(a.require(RoleOperator)).Post("/reset", a.reset)
+			r.With(a.require(RoleReader)).Get("/history", a.breakerHistory)
 		})
 	})
 	r.Route("/v1/ratelimits", func(r chi.Router) {
@@ -57,8 +58,10 @@ func (a *API) routes() http.Handler {
 			r.With(a.require(RoleOperator)).Put("/", a.putRateLimit)
 			r.With(a.require(RoleOperator)).Delete("/", a.deleteRateLimit)
 			r.With(a.require(RoleAgent)).Post("/take", a.take)
+			r.With(a.require(RoleReader)).Get("/history", a.rateLimitHistory)
 		})
 	})
+	a.faultRoutes(r)
 	allow = newAllowTable(r)
 	return r
 }

@@ -521,7 +521,7 @@ func TestSpecValidatesResponses(t *testing.T) {
 func TestSpecCheckRejects(t *testing.T) {
 	s := specDoc(t)
 	const (
-		breaker  = `{"name":"b","config":{"window":{"type":"time","size":10},"minimum_calls":20,"failure_rate_threshold":50,"slow_call_duration_ms":60000,"slow_call_rate_threshold":100,"consecutive_failures":0,"open_duration_ms":30000,"half_open_max_calls":1,"probe_timeout_ms":10000,"cache_ttl_ms":1000},"state":"closed","since":"2026-11-27T10:00:00Z","stats":{"calls":0,"failures":0,"slow_calls":0,"failure_rate":0,"slow_call_rate":0},"generation":1}`
+		breaker  = `{"name":"b","config":{"window":{"type":"time","size":10},"minimum_calls":20,"failure_rate_threshold":50,"slow_call_duration_ms":60000,"slow_call_rate_threshold":100,"consecutive_failures":0,"open_duration_ms":30000,"half_open_max_calls":1,"probe_timeout_ms":10000,"cache_ttl_ms":1000},"state":"closed","since":"2026-11-27T10:00:00Z","stats":{"calls":0,"failures":0,"slow_calls":0,"failure_rate":0,"slow_call_rate":0},"generation":1,"config_version":1}`
 		denied   = `{"allowed":false,"state":"open","retry_after_ms":1500,"cache_ttl_ms":1500,"generation":2}`
 		allowed  = `{"allowed":true,"state":"closed","retry_after_ms":0,"cache_ttl_ms":1000,"generation":1}`
 		problem  = `{"type":"about:blank","title":"Not Found","status":404,"detail":"breaker not found"}`

@@ -10,6 +10,8 @@ import "github.com/breakwater-dev/breakwater/internal/store"
 //	bw:{r:=NAME}:k=KEY      the bucket of a key made of [A-Za-z0-9._-] only (string)
 //	bw:{r:=NAME}:k~HEX      the bucket of any other key, hex-encoded (string)
 //	bw:{r:=NAME}:cl         clients seen taking lately (sorted set, see NoteClients)
+//	bw:{r:=NAME}:t          tombstone: the highest config version it had (string, outlives the limit)
+//	bw:{r:=NAME}:h          config history (list, see lua/put.lua)
 //	bw:{r:=NAME}:it=KEY:=ID the record of a take with idempotency key ID on
 //	                        key KEY (both encoded as below; see TakeOnce)
 //	bw:idx:r                names of all limits (set, its own slot)
@@ -40,6 +42,12 @@ func (sp space) keys(name, key string) []string {
 // configKeys is the config key of a limit, alone.
 func (sp space) configKeys(name string) []string {
 	return store.ObjectKeys(string(sp), []string{name}, "c")
+}
+
+// versionKeys are the config key, the tombstone and the config history of
+// a limit, which put, delete and history use.
+func (sp space) versionKeys(name string) []string {
+	return store.ObjectKeys(string(sp), []string{name}, "c", "t", "h")
 }
 
 // clientsKey is the set of clients that took from a limit lately.

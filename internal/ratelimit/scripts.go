@@ -14,11 +14,12 @@ var luaDir, _ = fs.Sub(luaFS, "lua")
 
 // The scripts, each common.lua followed by its own body.
 var (
-	scriptTake   = load("take")
-	scriptGet    = load("get")
-	scriptPut    = load("put")
-	scriptDelete = load("delete")
-	scriptNote   = loadAlone("clients")
+	scriptTake    = load("take")
+	scriptGet     = load("get")
+	scriptPut     = loadAlone("put")
+	scriptDelete  = loadAlone("delete")
+	scriptHistory = loadAlone("history")
+	scriptNote    = loadAlone("clients")
 )
 
 // loadAlone loads a script that stands without common.lua.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -66,32 +65,9 @@ func NewService(st *store.Store) *Service { return &Service{store: st, sp: publi
 func NewSystemService(st *store.Store) *Service { return &Service{store: st, sp: systemSpace} }
 
 // Put creates or updates a rate limit and reports whether it was created.
-// Existing buckets keep their tokens: a new config is not a refill. The
-// returned Limit holds the config in force, its rate rounded to
-// RefillPrecision.
+// It is PutWith with no precondition and no author.
 func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool, error) {
-	if err := ValidateName(name); err != nil {
-		return Limit{}, false, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Limit{}, false, err
-	}
-	// A fresh incarnation, used only if this creates the limit: buckets
-	// left by an earlier limit of this name are then never read.
-	inc := strconv.FormatUint(rand.Uint64(), 36)
-	v, err := s.store.Run(ctx, scriptPut, s.sp.configKeys(name), name, cfg.Capacity, milliRate(cfg), inc)
-	if err != nil {
-		return Limit{}, false, err
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) != 3 {
-		return Limit{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
-	}
-	// After the script: see store.IndexAfterPut for why this order.
-	if err := s.store.IndexAfterPut(ctx, s.sp.indexKey(), name); err != nil {
-		return Limit{}, false, err
-	}
-	return Limit{Name: name, Config: fromStore(asInt(arr[1]), asInt(arr[2]))}, asInt(arr[0]) == 1, nil
+	return s.PutWith(ctx, name, cfg, PutOptions{})
 }
 
 // Get returns a rate limit and, when key is not nil, that key's bucket now.
@@ -115,10 +91,10 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 		return Limit{}, ErrNotFound
 	}
 	arr, ok := v.([]any)
-	if !ok || len(arr) != 4 {
+	if !ok || len(arr) != 5 {
 		return Limit{}, fmt.Errorf("get %q: unexpected reply %v", name, v)
 	}
-	l := Limit{Name: name, Config: fromStore(asInt(arr[0]), asInt(arr[1]))}
+	l := Limit{Name: name, Config: fromStore(asInt(arr[0]), asInt(arr[1])), ConfigVersion: asInt(arr[4])}
 	if key != nil {
 		k := *key
 		tokens := float64(asInt(arr[3])) / 1e6
@@ -140,7 +116,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	v, err := s.store.Run(ctx, scriptDelete, s.sp.configKeys(name), name)
+	v, err := s.store.Run(ctx, scriptDelete, s.sp.versionKeys(name), name, HistoryKeptAfterDelete.Milliseconds())
 	if err != nil {
 		return err
 	}

@@ -23,15 +23,15 @@ func TestPutGetListDelete(t *testing.T) {
 	cfg := Config{Capacity: 100, RefillPerSecond: 10}
 	for i, wantCreated := range []bool{true, false} {
 		l, created, err := s.Put(ctx, "payments", cfg)
-		if err != nil || created != wantCreated || l != (Limit{Name: "payments", Config: cfg}) {
-			t.Errorf("Put #%d = %+v, %v, %v; want %+v, %v, nil", i+1, l, created, err, Limit{Name: "payments", Config: cfg}, wantCreated)
+		if want := (Limit{Name: "payments", Config: cfg, ConfigVersion: 1}); err != nil || created != wantCreated || l != want {
+			t.Errorf("Put #%d = %+v, %v, %v; want %+v, %v, nil", i+1, l, created, err, want, wantCreated)
 		}
 	}
 	if _, _, err := s.Put(ctx, "email", Config{Capacity: 1, RefillPerSecond: 0.5}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Get(ctx, "payments", nil)
-	if err != nil || got != (Limit{Name: "payments", Config: cfg}) {
+	if err != nil || got != (Limit{Name: "payments", Config: cfg, ConfigVersion: 1}) {
 		t.Errorf("Get(%q) = %+v, %v; want %+v", "payments", got, err, cfg)
 	}
 	// a name in the index without a limit (a Put that failed after the

@@ -12,11 +12,14 @@ import (
 //	bw:{b:payment-service}:s   breaker state and config (hash)
 //	bw:{b:payment-service}:w   breaker window (list)
 //	bw:{b:payment-service}:p   outstanding half-open probe permits (sorted set)
-//	bw:{b:payment-service}:t   tombstone: the highest generation it had (hash, outlives the breaker)
+//	bw:{b:payment-service}:t   tombstone: the highest generation and config version it had (hash, outlives the breaker)
+//	bw:{b:payment-service}:h   config history (list, last 100 versions; 30 days TTL once deleted)
 //	bw:{b:payment-service}:i.ENDPOINT.KEY  a request's idempotency record (string, 10 min TTL)
 //	bw:idx:b                   names of all breakers (set, its own slot)
 //	bw:{r:=api}:...            a rate limit (see internal/ratelimit/keys.go)
 //	bw:{sys:=breakwater-api}:... Breakwater's own limits: a kind the API never serves
+//	bw:{f:=payment-service}:s  an active fault of a drill (hash, expires with it)
+//	bw:idx:f                   names of faults set lately (set, its own slot)
 //	bw:events                  pub/sub channel of state and config changes
 //
 // An id is written as "=" followed by the id itself when it uses only

@@ -2,10 +2,11 @@
 -- script. It defines no reply of its own.
 --
 -- Keys (all in the limit's hash tag, so one script touches one slot):
---   C  the limit's config, a string "cap r inc": capacity in tokens, rate
---      (r, below), and the limit's incarnation, a random id drawn each time
---      the limit is created so that a limit made again under an old name
---      never reads the old limit's buckets.
+--   C  the limit's config, a string "cap r inc cv": capacity in tokens,
+--      rate (r, below), the limit's incarnation, a random id drawn each
+--      time the limit is created so that a limit made again under an old
+--      name never reads the old limit's buckets, and its config version
+--      (see put.lua; absent in a limit written before versions).
 --   B  one key's bucket, a string "l t inc": level (l, below), the store's
 --      time when it was true (t, ms), and the incarnation it was written
 --      under. A bucket that is absent, or of another incarnation, is full.
@@ -69,7 +70,7 @@ else
   cs = redis.call('GET', KEYS[1])
 end
 if cs then
-  cap, r, inc = string.match(cs, '^(%d+) (%d+) (.+)$')
+  cap, r, inc = string.match(cs, '^(%d+) (%d+) (%S+)')
   cap, r = cap + 0, r + 0
 end
 

@@ -46,11 +46,22 @@ unit:
 	$(GO) test -count=1 -run 'LocalBreakerMatchesScripts' ./client/
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.
+# Each package's test binary is built once, with the fuzzing
+# instrumentation (go test -c -fuzz) and no vet (`make vet` ran it), and
+# runs each of the package's targets for FUZZTIME from the package's
+# directory, with go test's fuzz cache: one build per package instead of
+# one per target.
+FUZZBIN := bin/fuzz
 fuzz:
-	@set -e; for target in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' -r . | sed 's/func //' | sort -u); do \
-		pkg=$$(grep -rlE "^func $$target\(" --include='*_test.go' . | head -1 | xargs dirname); \
-		echo "fuzz $$target in $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; mkdir -p $(FUZZBIN); cache=$$($(GO) env GOCACHE)/fuzz; \
+	for pkg in $$(grep -rlE '^func Fuzz[A-Za-z0-9_]+\(' --include='*_test.go' . | xargs -n1 dirname | sort -u); do \
+		ip=$$(cd $$pkg && $(GO) list .); \
+		bin=$(CURDIR)/$(FUZZBIN)/$$(echo $$ip | tr / _).test; \
+		$(GO) test -c -fuzz . -vet=off -o $$bin $$pkg; \
+		for target in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+\(' $$pkg/*_test.go | sed 's/func //; s/($$//' | sort -u); do \
+			echo "fuzz $$target in $$pkg"; \
+			(cd $$pkg && $$bin -test.run '^$$' -test.fuzz "^$$target$$" -test.fuzztime $(FUZZTIME) -test.fuzzcachedir $$cache/$$ip); \
+		done; \
 	done
 
 test: vet lint lint-spec unit fuzz

@@ -341,6 +341,18 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 	if !d.Allowed || d.Permit != "" {
 		a.retryAt = now + int64(ms(d.RetryAfterMS))
 	}
+	if !a.allowed && d.Permit == "" && cur != nil && !cur.allowed && cur.retryAt > 0 &&
+		cur.gen == d.Generation && cur.state == d.State && cur.retryAt < a.retryAt {
+		// Two refusals of one generation and state are about one period
+		// (each transition bumps the generation), which ends at one time
+		// on the store's clock. Each estimate of that end is the wait the
+		// control plane gave plus the time the answer took to arrive, so
+		// the earliest is the best: answers that arrive out of order (a
+		// late outcomes report's after an acquire's) must not push it
+		// later (docs/design.md, "Generations never go back").
+		a.retryAt = cur.retryAt
+		a.expires = min(a.expires, cur.expires)
+	}
 	if !c.degraded.Load() {
 		b.local = nil
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -248,5 +249,26 @@ func TestSourceString(t *testing.T) {
 		if got := s.String(); got != want {
 			t.Errorf("Source(%d).String() = %q, want %q", s, got, want)
 		}
+	}
+}
+
+// Answers about one open period can arrive out of order: an outcomes
+// report's, decided when the breaker opened, after an acquire's decided
+// later. The late one must not make the client wait longer than the
+// fleet's breaker stays open; a new period (a later generation) is taken
+// as it comes.
+func TestBreakerKeepsTheEarliestEndOfAnOpenPeriod(t *testing.T) {
+	c := newTestClient(t, Config{DisableEvents: true}, closedPort(t))
+	b := c.Breaker("payments")
+	now := c.clock.unixNano()
+	b.apply(decision{State: "open", RetryAfterMS: 10_000, CacheTTLMS: 10_000, Generation: 4}, now) // the acquire's
+	b.apply(decision{State: "open", RetryAfterMS: 30_000, CacheTTLMS: 30_000, Generation: 4}, now) // the report's, late
+	var ra *RetryAfterError
+	if _, err := b.Allow(context.Background()); !errors.As(err, &ra) || ra.After > 10*time.Second {
+		t.Fatalf("Allow() after a late answer about the same open period = %v, want ErrOpen with a retry within 10s", err)
+	}
+	b.apply(decision{State: "open", RetryAfterMS: 30_000, CacheTTLMS: 30_000, Generation: 6}, now) // opened again
+	if _, err := b.Allow(context.Background()); !errors.As(err, &ra) || ra.After <= 20*time.Second {
+		t.Errorf("Allow() after the breaker opened again = %v, want ErrOpen with a retry after 20s", err)
 	}
 }

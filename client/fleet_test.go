@@ -342,14 +342,28 @@ func TestCloseFlushes(t *testing.T) {
 	}
 }
 
+// TestWhatCountsAsFailure: the caller's own cancellation and refusals by
+// other guards are not outcomes; a cancellation or deadline that is not
+// the caller's is a failure; a success slower than slow_call_duration_ms is
+// a slow call.
+//
+// Nothing here depends on how fast the machine runs the test: the calls
+// whose kind is checked run under the default slow threshold (a minute),
+// so none of them can be slow however it schedules them, and the slow
+// call is held until the client's own clock, by which the breaker times
+// calls and which lags real time on a starved machine, has gone four
+// times past its threshold.
 func TestWhatCountsAsFailure(t *testing.T) {
 	r := storetest.StartRedis(t)
 	p := startPlane(t, r)
-	p.putBreaker("cart", map[string]any{"window": map[string]any{"type": "count", "size": 1000}, "minimum_calls": 1000, "slow_call_duration_ms": 50})
+	p.putBreaker("cart", map[string]any{"window": map[string]any{"type": "count", "size": 1000}, "minimum_calls": 1000})
+	const slowMS = 50
+	p.putBreaker("cart-slow", map[string]any{"window": map[string]any{"type": "count", "size": 1000}, "minimum_calls": 1000, "slow_call_duration_ms": slowMS})
 	c := newTestClient(t, Config{FlushInterval: time.Hour}, p.URL)
-	b := c.Breaker("cart")
+	b, sb := c.Breaker("cart"), c.Breaker("cart-slow")
 	calls(t, b, 1, succeed) // a cached answer, and the config
-	waitFor(t, 2*time.Second, "config known", func() bool { return b.slowNS.Load() > 0 })
+	calls(t, sb, 1, succeed)
+	waitFor(t, 10*time.Second, "config known", func() bool { return b.slowNS.Load() > 0 && sb.slowNS.Load() > 0 })
 
 	cancelled, cancel := context.WithCancel(context.Background())
 	tests := []struct {
@@ -377,15 +391,24 @@ func TestWhatCountsAsFailure(t *testing.T) {
 	for i, tt := range tests {
 		done[i](tt.err)
 	}
-	slow, _ := b.Allow(context.Background())
-	time.Sleep(60 * time.Millisecond)
+
+	slow, err := sb.Allow(context.Background())
+	if err != nil {
+		t.Fatalf("Allow() of the slow call = %v", err)
+	}
+	from := c.clock.unixNano() // no earlier than the call's start
+	waitFor(t, 30*time.Second, "the client's clock four times past the slow threshold", func() bool {
+		return c.clock.unixNano()-from >= 4*slowMS*int64(time.Millisecond)
+	})
 	slow(nil)
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	v := p.getBreaker("cart")
-	if v.Stats.Calls != 4 || v.Stats.Failures != 2 || v.Stats.SlowCalls != 1 {
-		t.Errorf("control plane counted %d calls, %d failures, %d slow; want 4, 2, 1", v.Stats.Calls, v.Stats.Failures, v.Stats.SlowCalls)
+	if v := p.getBreaker("cart"); v.Stats.Calls != 3 || v.Stats.Failures != 2 || v.Stats.SlowCalls != 0 {
+		t.Errorf("control plane counted %d calls, %d failures, %d slow; want 3, 2, 0", v.Stats.Calls, v.Stats.Failures, v.Stats.SlowCalls)
+	}
+	if v := p.getBreaker("cart-slow"); v.Stats.Calls != 2 || v.Stats.Failures != 0 || v.Stats.SlowCalls != 1 {
+		t.Errorf("control plane counted %d calls, %d failures, %d slow of the slow breaker; want 2, 0, 1", v.Stats.Calls, v.Stats.Failures, v.Stats.SlowCalls)
 	}
 }
 
@@ -401,7 +424,13 @@ func TestHalfOpenProbe(t *testing.T) {
 	if !errors.Is(err, ErrOpen) {
 		t.Fatalf("Allow() while open = %v, want ErrOpen", err)
 	}
-	time.Sleep(retryAfter(err) + 20*time.Millisecond)
+	// The client decides by its coarse clock, which lags real time on a
+	// starved machine: wait until both real time and the client's clock
+	// are past the end of the open period the control plane gave.
+	wait := retryAfter(err) + 20*time.Millisecond
+	until := c.clock.unixNano() + int64(wait)
+	time.Sleep(wait)
+	waitFor(t, 10*time.Second, "the client's clock past the open period", func() bool { return c.clock.unixNano() >= until })
 
 	probe, err := b.Allow(context.Background())
 	if err != nil {

@@ -64,9 +64,10 @@ func newAgent(c *client.Client, cfg config, log *slog.Logger, reg *prometheus.Re
 	})
 	r.Get("/readyz", a.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	r.Post("/v1/breakers/{name}/acquire", a.acquire)
-	r.Post("/v1/breakers/{name}/outcomes", a.outcomes)
-	r.Post("/v1/ratelimits/{name}/take", a.take)
+	idem := newIdempotency(reg)
+	r.Post("/v1/breakers/{name}/acquire", idem.wrap("acquire", a.acquire))
+	r.Post("/v1/breakers/{name}/outcomes", idem.wrap("outcomes", a.outcomes))
+	r.Post("/v1/ratelimits/{name}/take", idem.wrap("take", a.take))
 	for _, rt := range cfg.Routes {
 		p := a.proxy(rt, cfg)
 		r.Handle("/"+rt.Name, p)

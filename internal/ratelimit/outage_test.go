@@ -65,7 +65,7 @@ func TestStoreDown(t *testing.T) {
 // with ErrUnavailable instead of hanging, and works once Redis thaws.
 func TestStoreHung(t *testing.T) {
 	r := storetest.StartRedis(t)
-	s := NewService(r.Open(t)) // 1s deadline
+	s := NewService(storetest.OpenURL(t, r.URL(), time.Second))
 	ctx := context.Background()
 	if _, _, err := s.Put(ctx, "lim", Config{Capacity: 5, RefillPerSecond: 1}); err != nil {
 		t.Fatal(err)

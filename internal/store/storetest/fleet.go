@@ -134,6 +134,15 @@ func StartSentinel(t testing.TB) *Sentinel {
 		}
 		s.Sentinels = append(s.Sentinels, startSentinelProcess(t, conf))
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, sn := range s.Sentinels {
+			b, _ := os.ReadFile(filepath.Join(sn.dir, "sentinel.log"))
+			t.Logf("sentinel %d (%s) log:\n%s", i, sn.Addr, b)
+		}
+	})
 	// Wait until the replica is in sync and every sentinel knows the others.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -159,7 +168,8 @@ func startSentinelProcess(t testing.TB, conf string) *Redis {
 	t.Helper()
 	r := &Redis{t: t, Addr: freeAddr(t), dir: filepath.Dir(conf)}
 	_, port, _ := net.SplitHostPort(r.Addr)
-	r.cmd = exec.Command("redis-server", conf, "--sentinel", "--port", port, "--bind", "127.0.0.1", "--protected-mode", "no")
+	r.cmd = exec.Command("redis-server", conf, "--sentinel", "--port", port, "--bind", "127.0.0.1", "--protected-mode", "no",
+		"--logfile", filepath.Join(r.dir, "sentinel.log"))
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start sentinel: %v", err)
 	}
@@ -172,6 +182,58 @@ func startSentinelProcess(t testing.TB, conf string) *Redis {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return r
+}
+
+// CurrentMaster returns the server that holds the primary role now: the one the
+// test started as the primary, or its replica once the sentinels have
+// promoted it.
+func (s *Sentinel) CurrentMaster(t testing.TB) *Redis {
+	t.Helper()
+	for _, r := range []*Redis{s.Primary, s.Replica} {
+		if strings.Contains(r.Bulk("INFO", "replication"), "role:master") {
+			return r
+		}
+	}
+	t.Fatalf("neither %s nor %s is a master", s.Primary.Addr, s.Replica.Addr)
+	return nil
+}
+
+// WaitReplicated waits until the replica holds every write the master had
+// taken when it was called: Redis replicates asynchronously, and a write
+// the replica lacks is lost if the master dies. It returns how long that
+// took.
+func (s *Sentinel) WaitReplicated(t testing.TB, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	master := s.CurrentMaster(t)
+	replica := s.Primary
+	if master == s.Primary {
+		replica = s.Replica
+	}
+	want := infoInt(master.Bulk("INFO", "replication"), "master_repl_offset")
+	for {
+		got := infoInt(replica.Bulk("INFO", "replication"), "slave_repl_offset")
+		if want >= 0 && got >= want {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("replica %s at offset %d, not at the master's %d within %v", replica.Addr, got, want, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// infoInt reads field from an INFO reply, or -1.
+func infoInt(info, field string) int64 {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			var n int64
+			if _, err := fmt.Sscan(v, &n); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // URL is the redis+sentinel:// URL of the set.

@@ -43,7 +43,7 @@ func NewMini(t testing.TB, start time.Time) *Mini {
 	}
 	t.Cleanup(m.Close)
 	m.SetTime(start)
-	st, err := store.Open(store.Config{URL: "redis://" + m.Addr()})
+	st, err := store.Open(store.Config{URL: "redis://" + m.Addr(), Timeout: Timeout})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -122,16 +122,25 @@ func StartRedisWith(t testing.TB, extra ...string) *Redis {
 // URL is the redis:// URL of the server.
 func (r *Redis) URL() string { return "redis://" + r.Addr }
 
-// Open opens a store on the server.
+// Timeout is the deadline of one store call in the stores this package
+// opens for tests: far longer than any call takes on a starved machine, so
+// a test that is not about the deadline never meets it (a test that is
+// passes its own to OpenURL).
+const Timeout = 15 * time.Second
+
+// Open opens a store on the server, with the generous Timeout.
 func (r *Redis) Open(t testing.TB) *store.Store {
 	t.Helper()
-	return OpenURL(t, r.URL(), time.Second)
+	return OpenURL(t, r.URL(), 0)
 }
 
-// OpenURL opens a store on url, with a timeout per call (zero: the
-// default), closed when the test ends.
+// OpenURL opens a store on url, with a timeout per call (zero: Timeout),
+// closed when the test ends.
 func OpenURL(t testing.TB, url string, timeout time.Duration) *store.Store {
 	t.Helper()
+	if timeout <= 0 {
+		timeout = Timeout
+	}
 	st, err := store.Open(store.Config{URL: url, Timeout: timeout})
 	if err != nil {
 		t.Fatalf("open store %s: %v", url, err)

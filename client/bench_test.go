@@ -29,7 +29,7 @@ func closedStub(tb testing.TB) *httptest.Server {
 		w.Header().Set("Content-Type", "application/json")
 		switch {
 		case r.Method == http.MethodGet && len(r.URL.Path) > len("/v1/breakers/"):
-			json.NewEncoder(w).Encode(map[string]any{"name": "bench", "config": DefaultBreakerConfig(), "state": "closed", "generation": 1})
+			json.NewEncoder(w).Encode(map[string]any{"name": "bench", "config": defaultBreakerConfig(), "state": "closed", "generation": 1})
 		case r.Method == http.MethodPost:
 			json.NewEncoder(w).Encode(decision{Allowed: true, State: "closed", CacheTTLMS: 60000, Generation: 1})
 		default:

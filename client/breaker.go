@@ -4,30 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/breakwater-dev/breakwater/internal/contract"
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// States as the API names them, and stateUnknown for a breaker the
-// control plane does not have.
-const (
-	stateClosedAPI    = "closed"
-	stateOpenAPI      = "open"
-	stateHalfOpenAPI  = "half_open"
-	stateForcedOpen   = "forced_open"
-	stateForcedClosed = "forced_closed"
-	stateUnknown      = "unknown"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
-
-// unknownTTL is how long the answer "no such breaker or limit" is kept.
-const unknownTTL = time.Second
 
 // answer is a cached answer of the control plane about one breaker. It is
 // never changed once published; a new answer replaces it.
 type answer struct {
-	state   string
+	state   State
 	allowed bool  // calls may go out with no permit
 	gen     int64 // the breaker's generation the answer was given in
 	expires int64 // coarse Unix ns; the answer is fresh before it
@@ -55,18 +42,18 @@ type answer struct {
 // When no control plane answers, a Breaker decides with a local breaker
 // (see Config.FailClosed).
 //
-// Get one with Client.Breaker. Most callers want Do; Allow is for calls
-// whose end is not the end of a function. A Breaker is a Policy, so it
-// composes with Retry, Timeout and the others. It is safe for concurrent
-// use.
+// Get one with Client.Breaker; the zero value is not usable. Most
+// callers want Do; Allow is for calls whose end is not the end of a
+// function. A Breaker is a resilience.Policy, so it composes with
+// resilience.Retry, Timeout and the others. It is safe for concurrent use.
 type Breaker struct {
-	c    *Client
+	c    *core
 	name string
 	err  error // the name is not valid
 
 	cur    atomic.Pointer[answer]
 	slowNS atomic.Int64 // slow_call_duration_ms in ns; 0 until known
-	cfg    atomic.Pointer[BreakerConfig]
+	cfg    atomic.Pointer[breakerConfig]
 	ovr    atomic.Pointer[override] // from the last GET; nil when none
 	faults atomic.Bool              // Do applies the faults of drills (ApplyFaults)
 
@@ -78,10 +65,7 @@ type Breaker struct {
 	warned      bool // logged that the breaker is unknown
 }
 
-// flight is a request in progress that other callers may wait for.
-type flight struct{ done chan struct{} }
-
-func newBreaker(c *Client, name string) *Breaker {
+func newBreaker(c *core, name string) *Breaker {
 	b := &Breaker{c: c, name: name}
 	if !contract.ValidName(name) {
 		b.err = fmt.Errorf("breakwater: breaker name %q: must match %s", name, contract.NamePattern)
@@ -93,23 +77,22 @@ func newBreaker(c *Client, name string) *Breaker {
 func (b *Breaker) Name() string { return b.name }
 
 // State returns the breaker's state as last learned from the control
-// plane: "closed", "open", "half_open", "forced_open", "forced_closed",
-// or "" before the first answer ("unknown" when the control plane has no
-// breaker of that name). While the client is degraded it is the state of
-// the local breaker.
-func (b *Breaker) State() string {
+// plane, with no network call: StateUnknown before the first answer, and
+// StateNotFound when the control plane has no breaker of that name. While
+// the client is degraded it is the state of the local breaker.
+func (b *Breaker) State() State {
 	if b.c.degraded.Load() {
 		b.mu.Lock()
 		l := b.local
 		b.mu.Unlock()
 		if l != nil {
-			return l.status(b.c.clock.now()).state.String()
+			return l.status(b.c.clock.now()).state
 		}
 	}
 	if a := b.cur.Load(); a != nil {
 		return a.state
 	}
-	return ""
+	return StateUnknown
 }
 
 // noopDone is the done func of calls whose outcome is not reported.
@@ -127,7 +110,7 @@ var noopDone = func(error) {}
 // unless Config.IsFailure says otherwise, except that these never count:
 // context.Canceled when ctx has ended (the caller gave up; a deadline
 // that passed does count, since a dependency too slow for its callers is
-// failing them), and ErrOpen, ErrRateLimited and ErrBulkheadFull (the
+// failing them), and ErrOpen, ErrRateLimited and resilience.ErrBulkheadFull (the
 // call never reached the dependency).
 //
 // With a fresh cached answer Allow makes no network call. Otherwise it
@@ -197,11 +180,6 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error 
 }
 
 var errPanicked = errors.New("breakwater: call panicked")
-
-// Execute is Do, so that a Breaker is a Policy.
-func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) error {
-	return b.Do(ctx, fn)
-}
 
 // fromAnswer decides from answer a that is not a plain "allowed" one, or
 // that is stale: a refusal, an allowance, or an unknown breaker.
@@ -322,14 +300,14 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 	c := b.c
 	b.mu.Lock()
 	cur := b.cur.Load()
-	if cur != nil && cur.state != stateUnknown && cur.gen > d.Generation && now < cur.expires {
+	if cur != nil && cur.state != StateNotFound && cur.gen > d.Generation && now < cur.expires {
 		// An answer overtaken by a later one still fresh. A lower
 		// generation when the cache is stale is a breaker made again
 		// (see forget): followed.
 		b.mu.Unlock()
 		return nil
 	}
-	a := &answer{state: d.State, allowed: d.Allowed && d.Permit == "", gen: d.Generation}
+	a := &answer{state: parseState(d.State), allowed: d.Allowed && d.Permit == "", gen: d.Generation}
 	ttl := ms(d.CacheTTLMS)
 	if a.allowed && c.cfg.CacheTTL > 0 {
 		ttl = c.cfg.CacheTTL
@@ -342,7 +320,7 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 		a.retryAt = now + int64(ms(d.RetryAfterMS))
 	}
 	if !a.allowed && d.Permit == "" && cur != nil && !cur.allowed && cur.retryAt > 0 &&
-		cur.gen == d.Generation && cur.state == d.State && cur.retryAt < a.retryAt {
+		cur.gen == d.Generation && cur.state == a.state && cur.retryAt < a.retryAt {
 		// Two refusals of one generation and state are about one period
 		// (each transition bumps the generation), which ends at one time
 		// on the store's clock. Each estimate of that end is the wait the
@@ -368,8 +346,8 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 // learnOverride reads the breaker again when it is forced and the
 // override's end is not known, so that degraded mode keeps the override
 // until then.
-func (b *Breaker) learnOverride(state string) {
-	if state != stateForcedOpen && state != stateForcedClosed {
+func (b *Breaker) learnOverride(state State) {
+	if state != StateForcedOpen && state != StateForcedClosed {
 		return
 	}
 	if ov := b.ovr.Load(); ov == nil || ov.state != state {
@@ -386,7 +364,7 @@ func (b *Breaker) publish(cur, a *answer) {
 		a.expires = 0
 	}
 	switch {
-	case a.state == stateUnknown:
+	case a.state == StateNotFound:
 		a.batch = nil
 	case cur != nil && cur.batch != nil && cur.gen == a.gen:
 		a.batch = cur.batch
@@ -420,7 +398,7 @@ func (b *Breaker) setUnknown(now int64) {
 	}
 	b.mu.Lock()
 	cur := b.cur.Load()
-	a := &answer{state: stateUnknown, allowed: true, expires: now + int64(ttl)}
+	a := &answer{state: StateNotFound, allowed: true, expires: now + int64(ttl)}
 	b.publish(cur, a)
 	warn := !b.warned
 	b.warned = true
@@ -441,7 +419,7 @@ func (b *Breaker) setForbidden(now int64, err error) {
 		ttl = b.c.cfg.CacheTTL
 	}
 	b.mu.Lock()
-	b.publish(b.cur.Load(), &answer{state: stateUnknown, allowed: true, expires: now + int64(ttl)})
+	b.publish(b.cur.Load(), &answer{state: StateNotFound, allowed: true, expires: now + int64(ttl)})
 	b.mu.Unlock()
 }
 
@@ -458,25 +436,25 @@ func (b *Breaker) forget(now int64) {
 	b.slowNS.Store(0)
 	b.ovr.Store(nil)
 	if cur != nil {
-		b.publish(cur, &answer{state: stateUnknown, allowed: true, expires: now})
+		b.publish(cur, &answer{state: StateNotFound, allowed: true, expires: now})
 	}
 	b.mu.Unlock()
 }
 
 // onStateEvent applies a breaker.state event: the breaker moved to state
 // to at generation gen somewhere in the fleet.
-func (b *Breaker) onStateEvent(to string, gen int64) {
+func (b *Breaker) onStateEvent(to State, gen int64) {
 	c := b.c
 	now := c.clock.unixNano()
 	b.mu.Lock()
 	cur := b.cur.Load()
-	if cur == nil || (cur.state != stateUnknown && cur.gen > gen) {
+	if cur == nil || (cur.state != StateNotFound && cur.gen > gen) {
 		b.mu.Unlock()
 		return
 	}
 	a := &answer{state: to, gen: gen}
 	switch to {
-	case stateClosedAPI, stateForcedClosed:
+	case StateClosed, StateForcedClosed:
 		a.allowed = true
 		ttl := time.Duration(0)
 		if cfg := b.cfg.Load(); cfg != nil {
@@ -491,7 +469,7 @@ func (b *Breaker) onStateEvent(to string, gen int64) {
 		// probe permit), while concurrent ones keep refusing.
 		a.expires = now
 		a.retryAt = now
-		if cfg := b.cfg.Load(); cfg != nil && to == stateOpenAPI {
+		if cfg := b.cfg.Load(); cfg != nil && to == StateOpen {
 			a.retryAt = now + int64(ms(cfg.OpenDurationMS))
 		}
 	}
@@ -539,7 +517,7 @@ func (b *Breaker) fetchConfig() {
 		b.setConfig(v.Config)
 		var ov *override
 		if o := v.Override; o != nil {
-			ov = &override{state: o.State}
+			ov = &override{state: parseState(o.State)}
 			if o.ExpiresAt != nil {
 				ov.until = o.ExpiresAt.UnixNano()
 			}
@@ -553,7 +531,7 @@ func (b *Breaker) fetchConfig() {
 	}
 }
 
-func (b *Breaker) setConfig(cfg BreakerConfig) {
+func (b *Breaker) setConfig(cfg breakerConfig) {
 	b.cfg.Store(&cfg)
 	b.slowNS.Store(int64(ms(cfg.withDefaults().SlowCallDurationMS)))
 }
@@ -640,33 +618,6 @@ func (t *tracker) finish(err error) {
 	}
 }
 
-// isFailureSafe is isFailure that turns a panic of Config.IsFailure into a
-// failure, keeping the panic's value in *panicked to raise again later.
-func (c *Client) isFailureSafe(ctx context.Context, err error, panicked *any) (failure bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			*panicked = r
-			failure = true
-		}
-	}()
-	return c.isFailure(ctx, err)
-}
-
-// isFailure reports whether err, a call's non-nil error, counts as a
-// failure; false means the outcome is not counted at all.
-func (c *Client) isFailure(ctx context.Context, err error) bool {
-	if errors.Is(err, ErrOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrBulkheadFull) {
-		return false
-	}
-	if ctx != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return false
-	}
-	if f := c.cfg.IsFailure; f != nil && !f(err) {
-		return false
-	}
-	return true
-}
-
 // reportProbe reports a probe's outcome at once, in the background, and
 // caches the answer.
 func (b *Breaker) reportProbe(permit string, gen int64, success bool, dur int64) {
@@ -689,25 +640,178 @@ func (b *Breaker) reportProbe(permit string, gen int64, success bool, dur int64)
 	})
 }
 
-// durationMS converts coarse nanoseconds to whole milliseconds in the
-// API's range.
-func durationMS(ns int64) int64 {
-	return min(max(ns/int64(time.Millisecond), 0), contract.MaxDurationMS)
-}
-
 // override is an operator's override of a breaker as the control plane
 // last showed it (GET): its state and when it ends.
 type override struct {
-	state string
+	state State
 	until int64 // Unix ns; 0 when it never ends
 }
 
-// warnForbidden logs, once per client and loudly, that the token may not
-// make decisions: a configuration error that no retry fixes.
-func (c *Client) warnForbidden(err error) {
-	if c.warnedForbidden.Swap(true) {
-		return
+// enterDegraded makes the breaker's local breaker from what the control
+// plane last said, and makes the cached answer stale so that every Allow
+// decides locally.
+func (b *Breaker) enterDegraded(now int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cfg := defaultBreakerConfig()
+	if p := b.cfg.Load(); p != nil {
+		cfg = *p
 	}
-	c.log.Error("breakwater: the control plane refuses this token's decisions (403): give the client a token of role agent; calls go out unguarded and outcomes are not reported",
-		"err", err.Error())
+	t := time.Unix(0, now)
+	local := newLocalBreaker(cfg, t)
+	if cur := b.cur.Load(); cur != nil {
+		switch cur.state {
+		case StateOpen:
+			local.trip(t, time.Unix(0, max(cur.retryAt, now+1)), "open at the control plane")
+		case StateForcedOpen, StateForcedClosed:
+			// An operator's override holds until it ends, as the last
+			// read of the breaker said; when that is not known, or it
+			// never ends, until a control plane answers again.
+			var until time.Time
+			if ov := b.ovr.Load(); ov != nil && ov.state == cur.state && ov.until != 0 {
+				until = time.Unix(0, ov.until)
+			}
+			local.force(t, cur.state, until)
+		}
+		a := *cur
+		a.expires = 0
+		b.cur.Store(&a)
+	}
+	b.local = local
+}
+
+// allowDegraded decides while no control plane answers.
+func (b *Breaker) allowDegraded(ctx context.Context, now int64) (*tracker, error) {
+	c := b.c
+	if c.failClosed(KindBreaker, b.name) {
+		c.decided(KindBreaker, b.name, SourceDegraded, false)
+		return nil, c.refuseDegradedBreaker
+	}
+	b.mu.Lock()
+	local := b.local
+	if local == nil {
+		b.mu.Unlock()
+		b.enterDegraded(now)
+		b.mu.Lock()
+		local = b.local
+	}
+	b.mu.Unlock()
+	return b.allowLocal(ctx, local, now)
+}
+
+// allowLocal decides with the local breaker.
+func (b *Breaker) allowLocal(ctx context.Context, local *localBreaker, now int64) (*tracker, error) {
+	p, err := local.allow(time.Unix(0, now))
+	if err != nil {
+		b.c.decided(KindBreaker, b.name, SourceDegraded, false)
+		return nil, err
+	}
+	b.c.decided(KindBreaker, b.name, SourceDegraded, true)
+	t := getTracker()
+	t.b, t.ctx, t.local, t.lp, t.start, t.mode = b, ctx, local, p, now, modeLocal
+	return t, nil
+}
+
+// pending takes the outcomes of the breaker to report: those of retired
+// generations first, then the current one's.
+func (b *Breaker) pending() []outcome {
+	b.mu.Lock()
+	retired := b.retired
+	b.retired = nil
+	cur := b.cur.Load()
+	b.mu.Unlock()
+	var outs []outcome
+	for _, ob := range retired {
+		outs = ob.drain(outs)
+	}
+	if cur != nil && cur.batch != nil {
+		outs = cur.batch.drain(outs)
+	}
+	return outs
+}
+
+// report sends outs and caches the answer.
+func (b *Breaker) report(outs []outcome) error {
+	c := b.c
+	for len(outs) > 0 {
+		n := min(len(outs), contract.MaxOutcomes)
+		ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
+		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), outs[:n])
+		cancel()
+		switch {
+		case err == nil:
+			b.apply(d, c.clock.unixNano())
+		case isNotFound(err):
+			b.forget(c.clock.unixNano())
+			return err
+		case isForbidden(err):
+			c.warnForbidden(err)
+			return err
+		case errors.Is(err, errUnreachable), isUnauthorized(err):
+			c.enterDegraded(err)
+			return err
+		default:
+			return err
+		}
+		outs = outs[n:]
+	}
+	return nil
+}
+
+// Record counts n like calls that have already happened, each taking d,
+// whose outcome reaches the client without Allow's done func: a sidecar
+// relaying what its callers report, say. They join the next batched report
+// when the breaker's cached answer lets calls through (closed or forced),
+// and the local breaker while the client is degraded; otherwise (open, half
+// open, not yet known) they are dropped, as the control plane would ignore
+// them. It returns an error only for n < 1 or d < 0.
+func (b *Breaker) Record(success bool, d time.Duration, n int64) error {
+	if n < 1 || d < 0 {
+		return fmt.Errorf("breakwater: Record(%v, %v, %d): want n >= 1 and d >= 0", success, d, n)
+	}
+	c := b.c
+	if c.degraded.Load() {
+		b.mu.Lock()
+		l := b.local
+		b.mu.Unlock()
+		if l != nil {
+			// Counted in the local breaker's current generation: in
+			// closed or forced states, as the control plane would.
+			now := c.clock.now()
+			l.recordN(now, localPermit{gen: l.status(now).gen}, success, d, n)
+		}
+		return nil
+	}
+	a := b.cur.Load()
+	if a == nil || !a.allowed || a.batch == nil {
+		return nil
+	}
+	t := trackerSeq.Add(1)
+	a.batch.addN(c, t, success, int64(d), b.slowNS.Load(), uint64(n))
+	return nil
+}
+
+// ApplyFaults turns on (or off) the faults of drills for Do:
+// a call a fault aborts returns a *FaultError without calling fn and
+// counts as a failure; a delayed call waits first. A Transport applies
+// faults whatever ApplyFaults says. Off by default.
+func (b *Breaker) ApplyFaults(on bool) { b.faults.Store(on) }
+
+// doFault applies the fault of b's dependency to a call of Do: it waits
+// the delay, and returns the error of an aborted call, or nil.
+func (b *Breaker) doFault(ctx context.Context) error {
+	f := b.c.fault(b.name)
+	if f == nil {
+		return nil
+	}
+	delay, abort := f.roll()
+	if delay > 0 {
+		if err := sleep(ctx, delay); err != nil {
+			return err
+		}
+	}
+	if abort {
+		return &FaultError{Name: b.name, Status: f.abortStatus, Reason: f.reason}
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ type madeCall struct {
 }
 
 func TestOutcomeBatchDrain(t *testing.T) {
-	c := &Client{stripeMask: uint32(stripes - 1), batchTrigger: 1 << 40, flushNow: make(chan struct{}, 1)}
+	c := &core{stripeMask: uint32(stripes - 1), batchTrigger: 1 << 40, flushNow: make(chan struct{}, 1)}
 	const slow = int64(100 * time.Millisecond)
 	tests := []struct {
 		name   string
@@ -114,7 +114,7 @@ func TestAppendOutcomeSplitsCounts(t *testing.T) {
 }
 
 func TestBatchFullSignalsTheFlusher(t *testing.T) {
-	c := &Client{stripeMask: 0, batchTrigger: 3, flushNow: make(chan struct{}, 1)}
+	c := &core{stripeMask: 0, batchTrigger: 3, flushNow: make(chan struct{}, 1)}
 	ob := newOutcomeBatch(1)
 	for range 2 {
 		ob.add(c, 0, true, 0, 1)
@@ -168,9 +168,12 @@ func newSSEStub(t *testing.T) (*sseStub, *httptest.Server) {
 
 func TestEventStream(t *testing.T) {
 	stub, srv := newSSEStub(t)
-	type change struct{ name, from, to string }
+	type change struct {
+		name     string
+		from, to State
+	}
 	changes := make(chan change, 16)
-	c := newTestClient(t, Config{Hooks: Hooks{OnStateChange: func(name, from, to string) {
+	c := newTestClient(t, Config{Hooks: Hooks{OnStateChange: func(name string, from, to State) {
 		changes <- change{name, from, to}
 	}}}, srv.URL)
 	<-stub.streams
@@ -184,16 +187,16 @@ func TestEventStream(t *testing.T) {
 	stub.chunks <- []byte("\ndata: \"from\":\"closed\",\"to\":\"forced_open\",\"generation\":4}\n\n")
 	stub.chunks <- []byte("event: breaker.state\ndata: {\"name\":\"payments\",\"to\":\"closed\",\"generation\":2}\n\n")
 	got := <-changes
-	if want := (change{"payments", "closed", "forced_open"}); got != want {
+	if want := (change{"payments", StateClosed, StateForcedOpen}); got != want {
 		t.Fatalf("OnStateChange(%v), want %v", got, want)
 	}
-	if a := b.cur.Load(); a.state != "forced_open" || a.gen != 4 || a.allowed {
+	if a := b.cur.Load(); a.state != StateForcedOpen || a.gen != 4 || a.allowed {
 		t.Fatalf("cached answer after forced_open = %+v", a)
 	}
 
 	// A closing event lets calls through at once, with no request.
 	stub.chunks <- []byte("event: breaker.state\ndata: {\"name\":\"payments\",\"to\":\"closed\",\"generation\":5}\n\n")
-	if got := <-changes; got.to != "closed" {
+	if got := <-changes; got.to != StateClosed {
 		t.Fatalf("OnStateChange(%v), want closed", got)
 	}
 	if a := b.cur.Load(); !a.allowed || a.expires == 0 {
@@ -270,5 +273,21 @@ func TestBreakerKeepsTheEarliestEndOfAnOpenPeriod(t *testing.T) {
 	b.apply(decision{State: "open", RetryAfterMS: 30_000, CacheTTLMS: 30_000, Generation: 6}, now) // opened again
 	if _, err := b.Allow(context.Background()); !errors.As(err, &ra) || ra.After <= 20*time.Second {
 		t.Errorf("Allow() after the breaker opened again = %v, want ErrOpen with a retry after 20s", err)
+	}
+}
+
+// TestBreakerConfigJSON checks that a breaker's config as the control
+// plane returns it decodes over the defaults: missing fields keep them.
+func TestBreakerConfigJSON(t *testing.T) {
+	cfg := defaultBreakerConfig()
+	body := `{"window": {"type": "count", "size": 50}, "consecutive_failures": 5}`
+	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := defaultBreakerConfig()
+	want.Window = breakerWindow{Type: "count", Size: 50}
+	want.ConsecutiveFailures = 5
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("json.Unmarshal(%s) over the defaults: (-want +got)\n%s", body, diff)
 	}
 }

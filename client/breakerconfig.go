@@ -6,10 +6,10 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
-// BreakerWindow is the sliding window a breaker computes its failure and
+// breakerWindow is the sliding window a breaker computes its failure and
 // slow-call rates over. Its JSON form is the "window" object of the REST
 // API's breaker config.
-type BreakerWindow struct {
+type breakerWindow struct {
 	// Type is "time" (the last Size seconds, bucketed per second) or
 	// "count" (the last Size calls). Default "time".
 	Type string `json:"type"`
@@ -18,19 +18,19 @@ type BreakerWindow struct {
 	Size int64 `json:"size"`
 }
 
-// BreakerConfig is a circuit breaker's policy, as the control plane keeps
+// breakerConfig is a circuit breaker's policy, as the control plane keeps
 // it: its JSON form is the "config" object of the REST API's breaker, field
 // for field. Durations are integers in milliseconds, rates are percentages.
 //
-// DefaultBreakerConfig returns the control plane's defaults. Where this
-// package uses a BreakerConfig for a local breaker (when the control plane
+// defaultBreakerConfig returns the control plane's defaults. Where this
+// package uses a breakerConfig for a local breaker (when the control plane
 // cannot be reached), a field that is zero or less takes its default,
 // except ConsecutiveFailures, whose zero means off; a field above its
 // maximum is cut to the maximum; a window type other than "count" means
 // "time".
-type BreakerConfig struct {
+type breakerConfig struct {
 	// Window is the window the rates are computed over.
-	Window BreakerWindow `json:"window"`
+	Window breakerWindow `json:"window"`
 	// MinimumCalls is how many calls must be in the window before a rate
 	// can open the breaker. Default 20.
 	MinimumCalls int64 `json:"minimum_calls"`
@@ -62,17 +62,17 @@ type BreakerConfig struct {
 	CacheTTLMS int64 `json:"cache_ttl_ms"`
 }
 
-// Window types of BreakerWindow.Type.
+// Window types of breakerWindow.Type.
 const (
 	windowTime  = contract.WindowTime
 	windowCount = contract.WindowCount
 )
 
-// DefaultBreakerConfig returns the config the control plane gives a breaker
+// defaultBreakerConfig returns the config the control plane gives a breaker
 // created with no fields.
-func DefaultBreakerConfig() BreakerConfig {
-	return BreakerConfig{
-		Window:                BreakerWindow{Type: windowTime, Size: 10},
+func defaultBreakerConfig() breakerConfig {
+	return breakerConfig{
+		Window:                breakerWindow{Type: windowTime, Size: 10},
 		MinimumCalls:          20,
 		FailureRateThreshold:  50,
 		SlowCallDurationMS:    60000,
@@ -87,8 +87,8 @@ func DefaultBreakerConfig() BreakerConfig {
 
 // withDefaults returns c with zero fields given their defaults and every
 // field cut to its range, as the type's doc describes.
-func (c BreakerConfig) withDefaults() BreakerConfig {
-	d := DefaultBreakerConfig()
+func (c breakerConfig) withDefaults() breakerConfig {
+	d := defaultBreakerConfig()
 	if c.Window.Type != windowCount {
 		c.Window.Type = windowTime
 	}

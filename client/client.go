@@ -2,188 +2,16 @@ package client
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
-
-// Defaults of Config's zero fields.
-const (
-	defaultFlushInterval  = 100 * time.Millisecond
-	defaultMaxBatch       = 1000
-	defaultRequestTimeout = 2 * time.Second
-	defaultProbeInterval  = time.Second
-	defaultMaxKeys        = 10000
-)
-
-// Kinds of decision, as Hooks.OnDecision and Config.FailClosedFor name
-// them.
-const (
-	KindBreaker = "breaker"
-	KindLimiter = "limiter"
-)
-
-// Source says where a decision came from.
-type Source uint8
-
-const (
-	// SourceCache is an answer of the control plane reused from the
-	// client's cache, with no network call.
-	SourceCache Source = iota + 1
-	// SourceServer is an answer the control plane gave for this call.
-	SourceServer
-	// SourceDegraded is a decision of the client's local breaker or
-	// limiter, made while no control plane answers.
-	SourceDegraded
-)
-
-// String returns "cache", "server" or "degraded".
-func (s Source) String() string {
-	switch s {
-	case SourceCache:
-		return "cache"
-	case SourceServer:
-		return "server"
-	case SourceDegraded:
-		return "degraded"
-	}
-	return "unknown"
-}
-
-// Hooks are called when things happen in a Client, for metrics and logs:
-// a metrics package plugs its counters in here, so that this package
-// needs nothing outside the standard library. Each may be nil. They are called synchronously from the goroutine that made
-// the decision or learned the news (a caller's, or one of the client's),
-// so they must be fast, safe for concurrent use, and must not call back
-// into the Client.
-type Hooks struct {
-	// OnStateChange is called when the client learns that a breaker's
-	// state changed (from an answer or from the event stream): from and to
-	// are the API's state names (closed, open, half_open, forced_open,
-	// forced_closed). It is not called for the first state learned.
-	OnStateChange func(name, from, to string)
-
-	// OnDecision is called for every decision of a breaker's Allow
-	// (kind KindBreaker) and a limiter's Allow, AllowN, Wait and WaitN
-	// attempts (kind KindLimiter): whether the call was allowed and where
-	// the decision came from. It is on the hot path: keep it to an atomic
-	// increment or two.
-	OnDecision func(kind, name string, source Source, allowed bool)
-
-	// OnDegraded is called with true when the client stops reaching every
-	// control plane and starts deciding locally, and with false when it
-	// reaches one again.
-	OnDegraded func(entered bool)
-}
-
-// Config configures a Client. Only Endpoints is required; every other
-// field's zero value is a working default, given in its doc.
-type Config struct {
-	// Endpoints are the base URLs of the control plane's replicas, such
-	// as "http://10.0.0.5:8080". Requests are spread round-robin over
-	// them; one that fails (connection refused, timeout, 5xx) is retried
-	// on the next, and a replica that failed is tried after the others
-	// for a few seconds. At least one is required.
-	Endpoints []string
-
-	// Token is the bearer token sent with every request; its role must
-	// be agent or operator. Empty sends none (a server without tokens).
-	Token string
-
-	// HTTPClient sends the requests. Nil means a client of its own with
-	// pooled keep-alive connections. Its Timeout should be zero: each
-	// request gets RequestTimeout, and a Timeout would also cut the
-	// long-lived event stream.
-	HTTPClient *http.Client
-
-	// Logger receives one line per switch into and out of degraded mode
-	// and a few warnings (an unknown breaker or limit). Nil discards.
-	Logger *slog.Logger
-
-	// FlushInterval is how often the outcomes gathered for each breaker
-	// are reported, as one request per breaker, and how long a leased
-	// batch of rate-limit tokens lives. Zero means 100 ms.
-	FlushInterval time.Duration
-
-	// MaxBatch is about how many outcomes of one breaker may be pending
-	// before they are reported at once rather than at the next flush
-	// interval (at most ten early flushes per interval, so the request
-	// rate stays bounded however busy the client is). Zero means 1000.
-	MaxBatch int
-
-	// CacheTTL, when positive, replaces the control plane's
-	// cache_ttl_ms for answers that allow calls: how long such an answer
-	// is reused without asking again. Refusals are kept for as long as
-	// the control plane says. Zero means the control plane's value.
-	CacheTTL time.Duration
-
-	// LeaseSize is how many rate-limit tokens a Limiter takes from the
-	// control plane at once to spend locally. Zero adapts it to the
-	// observed rate, so that a lease lasts about one FlushInterval
-	// (at least 1, at most the limit's capacity). One takes exactly one
-	// token per call: one request per call, and the limit is exact
-	// across the fleet. A larger value is a fixed lease size.
-	LeaseSize int
-
-	// RequestTimeout bounds each request to a control-plane replica.
-	// Zero means 2 s.
-	RequestTimeout time.Duration
-
-	// DegradedProbeInterval is how often a client that reaches no
-	// control plane tries again, with one request in the background.
-	// Zero means 1 s.
-	DegradedProbeInterval time.Duration
-
-	// FailClosed makes breakers refuse every call (an error matching both
-	// ErrOpen and ErrUnavailable) and limiters refuse every call (matching
-	// ErrRateLimited and ErrUnavailable) while no control plane answers.
-	// The default, false, fails open to a local breaker and a local
-	// limiter (see FleetShare): the service stays protected against its
-	// dependency's failures, with decisions of this replica alone.
-	FailClosed bool
-
-	// FailClosedFor, if set, decides FailClosed for each breaker (kind
-	// KindBreaker) and limiter (KindLimiter) by name, overriding
-	// FailClosed. It is called when a decision is made in degraded mode.
-	FailClosedFor func(kind, name string) bool
-
-	// FleetShare is the share of a rate limit's capacity and refill rate
-	// that this replica's local limiter holds while no control plane
-	// answers, in (0, 1]: with 4 replicas, 0.25 keeps the fleet within
-	// the limit. Zero means a fair share: 1/N, where N is how many
-	// clients the control plane last counted taking from that limit in the
-	// last 30 s, fleet-wide (each take's answer says); 1 when never told.
-	FleetShare float64
-
-	// MaxKeys bounds how many keyed buckets (Limiter.For) each limiter
-	// keeps; beyond it an arbitrary one is forgotten, with its lease.
-	// Zero means 10000.
-	MaxKeys int
-
-	// IsFailure reports whether a call's non-nil error counts against the
-	// breaker. Nil counts every error except the caller's own
-	// cancellation and refusals of other policies (ErrOpen,
-	// ErrRateLimited, ErrBulkheadFull), which are never counted. It is on
-	// the path of every failed call.
-	IsFailure func(err error) bool
-
-	// Hooks are called when decisions are made and states change.
-	Hooks Hooks
-
-	// DisableEvents turns off the client's /v1/events stream: cached
-	// answers then live out their cache_ttl_ms, and a trip or an
-	// operator's override is learned only when an answer expires.
-	DisableEvents bool
-}
-
-// ErrClosed is returned by a Breaker's or Limiter's methods after their
-// Client was closed.
-var ErrClosed = errors.New("breakwater: client closed")
 
 // A Client decides for the breakers and rate limits of a fleet, kept by
 // the control plane, from answers it caches; it reports the outcomes of
@@ -193,48 +21,17 @@ var ErrClosed = errors.New("breakwater: client closed")
 //
 // Make one per process with New and share it: it holds one event stream,
 // one flusher goroutine and one clock for all its breakers and limiters.
-// Breaker and Limiter return the objects that decide. A Client is safe
-// for concurrent use; Close it when done.
+// The zero value is not usable. Breaker and Limiter return the objects
+// that decide. A Client is safe for concurrent use; Close it when done.
 type Client struct {
-	cfg      Config
-	shareSet bool // Config.FleetShare was given: no fair share from the server
-	ownHC    bool // the HTTP client is the Client's own: Close closes its connections
-	cp       *controlPlane
-	log      *slog.Logger
-	clock    *coarseClock
-	hooks    Hooks
+	*core
 
-	ctx    context.Context // ends at Close: background work stops
-	cancel context.CancelFunc
-
-	mu          sync.Mutex // guards the lists, bgClosed and wg.Add
+	mu          sync.Mutex // guards the lists
 	breakerList []*Breaker
 	limiterList []*limitShared
-	bgClosed    bool
-	wg          sync.WaitGroup
 
 	breakers sync.Map // name → *Breaker
 	limiters sync.Map // name → *Limiter (the key "")
-
-	degraded        atomic.Bool
-	warnedForbidden atomic.Bool
-	probeAfter      atomic.Int64 // ns the control plane asked to wait (429 Retry-After)
-	closed          atomic.Bool
-	eventsUp        atomic.Bool  // an event stream is connected
-	eventsEpoch     atomic.Int64 // counts stream connections
-	flushNow        chan struct{}
-	flushStop       chan struct{}
-	flushDone       chan struct{}
-	flushErr        error
-	batchTrigger    uint64 // per counter slot: see outcomeBatch.add
-	stripeMask      uint32
-
-	faultTab faultTable // faults of drills, see faults.go
-
-	refuseDegradedBreaker *RetryAfterError
-	refuseDegradedLimiter *RetryAfterError
-
-	releaseClock func()
 }
 
 // New returns a Client for the control plane at cfg.Endpoints and starts
@@ -289,7 +86,7 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{
+	c := &Client{core: &core{
 		cfg:       cfg,
 		ownHC:     ownHC,
 		shareSet:  shareSet,
@@ -299,8 +96,10 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 		flushNow:  make(chan struct{}, 1),
 		flushStop: make(chan struct{}),
 		flushDone: make(chan struct{}),
-	}
+	}}
 	c.faultTab.kick = make(chan struct{}, 1)
+	c.onSwitch, c.onEvent, c.onStale, c.flush, c.probeTarget = c.switchMode, c.dispatch, c.staleAll, c.flushAll, c.probeNames
+	c.faultPoll = c.faultPollInterval
 	if clock == nil {
 		c.clock, c.releaseClock = acquireCoarseClock()
 	} else {
@@ -327,11 +126,10 @@ func (c *Client) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	c.mu.Lock()
+	c.bgMu.Lock()
 	c.bgClosed = true
-	bs := c.breakerList
-	ls := c.limiterList
-	c.mu.Unlock()
+	c.bgMu.Unlock()
+	bs, ls := c.breakersNow(), c.limitersNow()
 	for _, b := range bs {
 		b.expire()
 	}
@@ -369,7 +167,7 @@ func (c *Client) Breaker(name string) *Breaker {
 	if v, ok := c.breakers.Load(name); ok {
 		return v.(*Breaker)
 	}
-	b := newBreaker(c, name)
+	b := newBreaker(c.core, name)
 	c.breakers.Store(name, b)
 	c.breakerList = append(c.breakerList, b)
 	return b
@@ -388,7 +186,7 @@ func (c *Client) Limiter(name string) *Limiter {
 	if v, ok := c.limiters.Load(name); ok {
 		return v.(*Limiter)
 	}
-	s := newLimitShared(c, name)
+	s := newLimitShared(c.core, name)
 	c.limiters.Store(name, s.root)
 	c.limiterList = append(c.limiterList, s)
 	return s.root
@@ -408,50 +206,110 @@ func (c *Client) limitersNow() []*limitShared {
 	return c.limiterList
 }
 
-// goBackground runs fn in a goroutine that Close waits for, unless the
-// client is closing. fn must return once c.ctx ends.
-func (c *Client) goBackground(fn func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.bgClosed {
-		return false
+// switchMode tells every breaker and limiter that the client entered
+// degraded mode at now, or left it.
+func (c *Client) switchMode(entered bool, now int64) {
+	for _, b := range c.breakersNow() {
+		if entered {
+			b.enterDegraded(now)
+		} else {
+			b.expire()
+		}
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		fn()
-	}()
-	return true
-}
-
-// decided calls the OnDecision hook.
-func (c *Client) decided(kind, name string, src Source, allowed bool) {
-	if h := c.hooks.OnDecision; h != nil {
-		h(kind, name, src, allowed)
+	for _, s := range c.limitersNow() {
+		if entered {
+			s.dropLeases()
+		} else {
+			s.exitDegraded()
+		}
 	}
 }
 
-// stateChanged calls the OnStateChange hook for a change the client
-// learned.
-func (c *Client) stateChanged(name, from, to string) {
-	if from == "" || from == to || from == stateUnknown || to == stateUnknown {
+// probeNames returns the name of a breaker and of a limit that the
+// control plane may have, or "", for degraded mode's probe.
+func (c *Client) probeNames() (breaker, limit string) {
+	for _, b := range c.breakersNow() {
+		if b.err == nil {
+			return b.name, ""
+		}
+	}
+	if ls := c.limitersNow(); len(ls) > 0 && ls[0].root.err == nil {
+		return "", ls[0].name
+	}
+	return "", ""
+}
+
+// flushAll reports every breaker's pending outcomes and returns the last
+// error. While degraded the outcomes are dropped: calls let through under
+// the control plane's answers before the switch would be ignored by now,
+// and calls decided locally stay local.
+func (c *Client) flushAll() error {
+	var last error
+	for _, b := range c.breakersNow() {
+		outs := b.pending()
+		if len(outs) == 0 || c.degraded.Load() {
+			continue
+		}
+		if err := b.report(outs); err != nil {
+			last = err
+		}
+	}
+	return last
+}
+
+// staleAll makes every cached answer stale and drops what events would
+// have refreshed, after events may have been missed.
+func (c *Client) staleAll() {
+	c.kickFaults("")
+	for _, b := range c.breakersNow() {
+		b.expire()
+		if b.cfg.Load() != nil {
+			b.fetchConfig()
+		}
+	}
+	for _, s := range c.limitersNow() {
+		if s.cfg.Load() != nil {
+			s.fetchConfig()
+		}
+	}
+}
+
+// dispatch applies one event.
+func (c *Client) dispatch(name, data string) {
+	var e event
+	if err := json.Unmarshal([]byte(data), &e); err != nil || e.Name == "" {
 		return
 	}
-	if h := c.hooks.OnStateChange; h != nil {
-		h(name, from, to)
+	switch name {
+	case contract.EventBreakerState:
+		if v, ok := c.breakers.Load(e.Name); ok {
+			v.(*Breaker).onStateEvent(parseState(e.To), e.Generation)
+		}
+	case contract.EventBreakerConfig:
+		if v, ok := c.breakers.Load(e.Name); ok {
+			v.(*Breaker).fetchConfig()
+		}
+	case contract.EventBreakerDeleted:
+		if v, ok := c.breakers.Load(e.Name); ok {
+			v.(*Breaker).forget(c.clock.unixNano())
+		}
+	case contract.EventFaultConfig, contract.EventFaultDeleted:
+		c.kickFaults(e.Name)
+	case contract.EventRateLimitConfig, contract.EventRateLimitDeleted:
+		if v, ok := c.limiters.Load(e.Name); ok {
+			v.(*Limiter).shared.onConfigEvent(name == contract.EventRateLimitDeleted)
+		}
 	}
 }
 
-// failClosed reports whether the breaker or limiter of that name refuses
-// calls while degraded.
-func (c *Client) failClosed(kind, name string) bool {
-	if f := c.cfg.FailClosedFor; f != nil {
-		return f(kind, name)
+// faultPollInterval is how often faults are fetched without a stream:
+// the least cache_ttl_ms of the breakers, 1 s when none is known.
+func (c *Client) faultPollInterval() time.Duration {
+	d := time.Second
+	for _, b := range c.breakersNow() {
+		if cfg := b.cfg.Load(); cfg != nil && cfg.CacheTTLMS > 0 {
+			d = min(d, time.Duration(cfg.CacheTTLMS)*time.Millisecond)
+		}
 	}
-	return c.cfg.FailClosed
-}
-
-// requestCtx returns a context for a background request.
-func (c *Client) requestCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.ctx, c.cfg.RequestTimeout*time.Duration(len(c.cp.endpoints)))
+	return d
 }

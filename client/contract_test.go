@@ -11,7 +11,7 @@ import (
 // falls back on are the ones the control plane gives a breaker created
 // with no fields, field for field.
 func TestDefaultBreakerConfigIsTheControlPlanes(t *testing.T) {
-	got, err := json.Marshal(DefaultBreakerConfig())
+	got, err := json.Marshal(defaultBreakerConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,6 +20,6 @@ func TestDefaultBreakerConfigIsTheControlPlanes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != string(want) {
-		t.Errorf("DefaultBreakerConfig() = %s, want the control plane's %s", got, want)
+		t.Errorf("defaultBreakerConfig() = %s, want the control plane's %s", got, want)
 	}
 }

@@ -339,7 +339,7 @@ func outcomesRequest(outs []outcome) contract.OutcomesRequest {
 
 // breakerView is the part of GET /v1/breakers/{name} the client reads.
 type breakerView struct {
-	Config     BreakerConfig `json:"config"`
+	Config     breakerConfig `json:"config"`
 	State      string        `json:"state"`
 	Generation int64         `json:"generation"`
 	Override   *struct {
@@ -389,7 +389,7 @@ func (cp *controlPlane) report(ctx context.Context, name, key string, outs []out
 
 func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {
 	var v breakerView
-	v.Config = DefaultBreakerConfig()
+	v.Config = defaultBreakerConfig()
 	_, err := cp.do(ctx, http.MethodGet, breakerPath(name, ""), "", nil, &v)
 	return v, err
 }
@@ -433,4 +433,20 @@ func (cp *controlPlane) getLimit(ctx context.Context, name string) (limitView, e
 	var v limitView
 	_, err := cp.do(ctx, http.MethodGet, limitPath(name, ""), "", nil, &v)
 	return v, err
+}
+
+// isUnauthorized reports whether err is a refused token (401): the control
+// plane cannot be used, as if it did not answer.
+func isUnauthorized(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusUnauthorized
+}
+
+// isForbidden reports whether err is a 403: the token is known but its
+// role may not decide (a reader's token). That is a configuration error,
+// not an outage: the control plane answers, and a probe of it would
+// succeed, so treating it as one would flap in and out of degraded mode.
+func isForbidden(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusForbidden
 }

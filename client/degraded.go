@@ -65,20 +65,14 @@ func (e degradedError) Is(target error) bool { return target == e.kind || target
 
 // enterDegraded switches to degraded mode after err, unless the client is
 // in it already.
-func (c *Client) enterDegraded(err error) {
+func (c *core) enterDegraded(err error) {
 	if c.closed.Load() || !c.degraded.CompareAndSwap(false, true) {
 		return
 	}
 	c.probeAfter.Store(int64(retryAfterOf(err)))
 	c.log.Warn("breakwater: no control plane answers; deciding locally until one does",
 		"err", err.Error(), "probe_interval", c.cfg.DegradedProbeInterval.String())
-	now := c.clock.unixNano()
-	for _, b := range c.breakersNow() {
-		b.enterDegraded(now)
-	}
-	for _, s := range c.limitersNow() {
-		s.dropLeases()
-	}
+	c.onSwitch(true, c.clock.unixNano())
 	if h := c.hooks.OnDegraded; h != nil {
 		h(true)
 	}
@@ -88,17 +82,12 @@ func (c *Client) enterDegraded(err error) {
 }
 
 // exitDegraded switches back to the control plane's decisions.
-func (c *Client) exitDegraded() {
+func (c *core) exitDegraded() {
 	if !c.degraded.CompareAndSwap(true, false) {
 		return
 	}
 	c.log.Info("breakwater: a control plane answers again; back to fleet-wide decisions")
-	for _, b := range c.breakersNow() {
-		b.expire()
-	}
-	for _, s := range c.limitersNow() {
-		s.exitDegraded()
-	}
+	c.onSwitch(false, c.clock.unixNano())
 	if h := c.hooks.OnDegraded; h != nil {
 		h(false)
 	}
@@ -107,7 +96,7 @@ func (c *Client) exitDegraded() {
 // probeLoop asks the control plane, one request at a time, a probe
 // interval after the last one ended (or as long after as a 429's
 // Retry-After asked), until it answers.
-func (c *Client) probeLoop() {
+func (c *core) probeLoop() {
 	for {
 		wait := max(c.cfg.DegradedProbeInterval, time.Duration(c.probeAfter.Swap(0)))
 		if sleep(c.ctx, wait) != nil {
@@ -131,21 +120,16 @@ func (c *Client) probeLoop() {
 // answers a read and then fails the next decision, and the client would
 // flap in and out of degraded mode. With only limiters it reads a limit
 // (a take would spend a token), else /readyz. See docs/client-faults.md.
-func (c *Client) probe() bool {
+func (c *core) probe() bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	method, path, key := http.MethodGet, "/readyz", ""
 	var body any
-	if bs := c.breakersNow(); len(bs) > 0 {
-		for _, b := range bs {
-			if b.err == nil {
-				method, path, key = http.MethodPost, breakerPath(b.name, "outcomes"), newIdempotencyKey()
-				body = probeReport
-				break
-			}
-		}
-	} else if ls := c.limitersNow(); len(ls) > 0 && ls[0].root.err == nil {
-		path = limitPath(ls[0].name, "")
+	if breaker, limit := c.probeTarget(); breaker != "" {
+		method, path, key = http.MethodPost, breakerPath(breaker, "outcomes"), newIdempotencyKey()
+		body = probeReport
+	} else if limit != "" {
+		path = limitPath(limit, "")
 	}
 	_, err := c.cp.do(ctx, method, path, key, body, nil)
 	if ra := retryAfterOf(err); ra > 0 {
@@ -159,107 +143,3 @@ func (c *Client) probe() bool {
 var probeReport = map[string]any{"outcomes": []map[string]any{
 	{"success": true, "duration_ms": 0, "count": 1, "generation": 0},
 }}
-
-// enterDegraded makes the breaker's local breaker from what the control
-// plane last said, and makes the cached answer stale so that every Allow
-// decides locally.
-func (b *Breaker) enterDegraded(now int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	cfg := DefaultBreakerConfig()
-	if p := b.cfg.Load(); p != nil {
-		cfg = *p
-	}
-	t := time.Unix(0, now)
-	local := newLocalBreaker(cfg, t)
-	if cur := b.cur.Load(); cur != nil {
-		switch cur.state {
-		case stateOpenAPI:
-			local.trip(t, time.Unix(0, max(cur.retryAt, now+1)), "open at the control plane")
-		case stateForcedOpen, stateForcedClosed:
-			// An operator's override holds until it ends, as the last
-			// read of the breaker said; when that is not known, or it
-			// never ends, until a control plane answers again.
-			var until time.Time
-			if ov := b.ovr.Load(); ov != nil && ov.state == cur.state && ov.until != 0 {
-				until = time.Unix(0, ov.until)
-			}
-			st := stateForcedOpenLocal
-			if cur.state == stateForcedClosed {
-				st = stateForcedClosedLocal
-			}
-			local.force(t, st, until)
-		}
-		a := *cur
-		a.expires = 0
-		b.cur.Store(&a)
-	}
-	b.local = local
-}
-
-// allowDegraded decides while no control plane answers.
-func (b *Breaker) allowDegraded(ctx context.Context, now int64) (*tracker, error) {
-	c := b.c
-	if c.failClosed(KindBreaker, b.name) {
-		c.decided(KindBreaker, b.name, SourceDegraded, false)
-		return nil, c.refuseDegradedBreaker
-	}
-	b.mu.Lock()
-	local := b.local
-	if local == nil {
-		b.mu.Unlock()
-		b.enterDegraded(now)
-		b.mu.Lock()
-		local = b.local
-	}
-	b.mu.Unlock()
-	return b.allowLocal(ctx, local, now)
-}
-
-// allowLocal decides with the local breaker.
-func (b *Breaker) allowLocal(ctx context.Context, local *localBreaker, now int64) (*tracker, error) {
-	p, err := local.allow(time.Unix(0, now))
-	if err != nil {
-		b.c.decided(KindBreaker, b.name, SourceDegraded, false)
-		return nil, err
-	}
-	b.c.decided(KindBreaker, b.name, SourceDegraded, true)
-	t := getTracker()
-	t.b, t.ctx, t.local, t.lp, t.start, t.mode = b, ctx, local, p, now, modeLocal
-	return t, nil
-}
-
-// allowDegraded decides a limiter's call while no control plane answers.
-func (l *Limiter) allowDegraded(n int64, now int64) error {
-	c := l.c
-	if c.failClosed(KindLimiter, l.shared.name) {
-		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
-		return c.refuseDegradedLimiter
-	}
-	l.mu.Lock()
-	local := l.local
-	if local == nil {
-		if lc := l.shared.cfg.Load(); lc != nil {
-			share := c.cfg.FleetShare
-			if !c.shareSet {
-				// A fair share: the limit divided by the clients the
-				// control plane last counted taking from it.
-				share = 1 / float64(max(l.shared.clients.Load(), 1))
-			}
-			local = l.shared.evicted.newLocal(l.key, max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
-			l.local = local
-		}
-	}
-	l.mu.Unlock()
-	if local == nil { // the limit was never learned: nothing to enforce
-		c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
-		return nil
-	}
-	wait, ok := local.reserve(time.Unix(0, now), n, 0)
-	if !ok {
-		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
-		return &RetryAfterError{Err: ErrRateLimited, After: wait}
-	}
-	c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
-	return nil
-}

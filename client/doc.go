@@ -1,7 +1,9 @@
 // Package client is Breakwater's Go SDK: circuit breakers and rate limits
 // kept by the control plane for a whole fleet of replicas, decided in
-// process from cached answers, and the in-process resilience patterns
-// that go with them (Retry, Timeout, Bulkhead, Fallback, Compose).
+// process from cached answers. The in-process patterns that go with them
+// (Retry, Timeout, Bulkhead, Fallback, Compose) are in the subpackage
+// resilience; a Breaker and a Limiter compose with them, since they have
+// the same Do method.
 //
 // Make one Client per process with New, and take breakers and limiters
 // from it:
@@ -10,7 +12,7 @@
 //	defer c.Close()
 //
 //	err = c.Breaker("payment-service").Do(ctx, charge)   // errors.Is(err, client.ErrOpen) when refused
-//	err = c.Limiter("payment-api").Allow(ctx)             // errors.Is(err, client.ErrRateLimited) when refused
+//	err = c.Limiter("payment-api").Take(ctx)              // errors.Is(err, client.ErrRateLimited) when refused
 //
 // # What a decision costs
 //
@@ -79,7 +81,8 @@
 //
 // # Metrics
 //
-// The package imports nothing outside the standard library. Its Hooks
+// The package imports nothing outside the standard library and its own
+// subpackages. Its Hooks
 // report decisions, state changes and degraded-mode switches; the
 // subpackage clientmetrics turns them into Prometheus metrics.
 package client

@@ -1,12 +1,13 @@
 package client
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 )
+
+var errPlain = errors.New("boom")
 
 func TestRetryAfterError(t *testing.T) {
 	tests := []struct {
@@ -42,7 +43,7 @@ func TestRetryAfterError(t *testing.T) {
 			wantMsg: "breakwater: circuit breaker is open",
 			wantIs:  ErrOpen,
 		},
-		{name: "plain error", err: errBoom, wantMsg: "boom", wantIs: errBoom},
+		{name: "plain error", err: errPlain, wantMsg: "boom", wantIs: errPlain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,28 +57,5 @@ func TestRetryAfterError(t *testing.T) {
 				t.Errorf("retryAfter(%v) = %v, want %v", tt.err, got, tt.wantAfter)
 			}
 		})
-	}
-}
-
-func TestErrTimeoutMatchesDeadlineExceeded(t *testing.T) {
-	if !errors.Is(ErrTimeout, context.DeadlineExceeded) {
-		t.Errorf("errors.Is(ErrTimeout, context.DeadlineExceeded) = false, want true")
-	}
-	//lint:ignore SA1032 the converse is the point: a plain deadline is not an ErrTimeout.
-	if errors.Is(context.DeadlineExceeded, ErrTimeout) {
-		t.Errorf("errors.Is(context.DeadlineExceeded, ErrTimeout) = true, want false")
-	}
-}
-
-func TestPermanent(t *testing.T) {
-	if Permanent(nil) != nil {
-		t.Errorf("Permanent(nil) != nil")
-	}
-	err := fmt.Errorf("charge: %w", Permanent(errBoom))
-	if !IsPermanent(err) || !errors.Is(err, errBoom) || err.Error() != "charge: boom" {
-		t.Errorf("Permanent(%v) wrapped = %q (permanent %v), want %q, permanent, matching %v", errBoom, err, IsPermanent(err), "charge: boom", errBoom)
-	}
-	if IsPermanent(errBoom) {
-		t.Errorf("IsPermanent(%v) = true, want false", errBoom)
 	}
 }

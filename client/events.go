@@ -2,13 +2,13 @@ package client
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
-	"github.com/breakwater-dev/breakwater/internal/contract"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Backoff of the event stream's reconnects: exponential from
@@ -30,7 +30,7 @@ type event = contract.Event
 // runEvents holds one /v1/events stream for the whole client until Close,
 // reconnecting with exponential backoff and jitter. While it is down,
 // cached answers live out their cache_ttl_ms, as they would without it.
-func (c *Client) runEvents() {
+func (c *core) runEvents() {
 	backoff := eventsMinBackoff
 	for c.ctx.Err() == nil {
 		start := time.Now()
@@ -54,7 +54,7 @@ func (c *Client) runEvents() {
 }
 
 // streamEvents reads one stream until it ends.
-func (c *Client) streamEvents() error {
+func (c *core) streamEvents() error {
 	resp, err := c.cp.stream(c.ctx, "/v1/events")
 	if err != nil {
 		return err
@@ -88,11 +88,11 @@ func (c *Client) streamEvents() error {
 	}()
 
 	// Events may have been missed while no stream was up: every cached
-	// answer is stale.
+	// answer is stale, before the stream counts as up.
+	c.onStale()
 	c.eventsEpoch.Add(1)
 	c.eventsUp.Store(true)
 	defer c.eventsUp.Store(false)
-	c.staleAll()
 
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
@@ -104,7 +104,7 @@ func (c *Client) streamEvents() error {
 		switch {
 		case line == "":
 			if name != "" && data.Len() > 0 {
-				c.dispatch(name, data.String())
+				c.onEvent(name, data.String())
 			}
 			name = ""
 			data.Reset()
@@ -128,49 +128,4 @@ func (c *Client) streamEvents() error {
 		return err
 	}
 	return errors.New("breakwater: event stream ended")
-}
-
-// staleAll makes every cached answer stale and drops what events would
-// have refreshed, after events may have been missed.
-func (c *Client) staleAll() {
-	c.kickFaults("")
-	for _, b := range c.breakersNow() {
-		b.expire()
-		if b.cfg.Load() != nil {
-			b.fetchConfig()
-		}
-	}
-	for _, s := range c.limitersNow() {
-		if s.cfg.Load() != nil {
-			s.fetchConfig()
-		}
-	}
-}
-
-// dispatch applies one event.
-func (c *Client) dispatch(name, data string) {
-	var e event
-	if err := json.Unmarshal([]byte(data), &e); err != nil || e.Name == "" {
-		return
-	}
-	switch name {
-	case contract.EventBreakerState:
-		if v, ok := c.breakers.Load(e.Name); ok {
-			v.(*Breaker).onStateEvent(e.To, e.Generation)
-		}
-	case contract.EventBreakerConfig:
-		if v, ok := c.breakers.Load(e.Name); ok {
-			v.(*Breaker).fetchConfig()
-		}
-	case contract.EventBreakerDeleted:
-		if v, ok := c.breakers.Load(e.Name); ok {
-			v.(*Breaker).forget(c.clock.unixNano())
-		}
-	case contract.EventFaultConfig, contract.EventFaultDeleted:
-		c.kickFaults(e.Name)
-	case contract.EventRateLimitConfig, contract.EventRateLimitDeleted:
-		if v, ok := c.limiters.Load(e.Name); ok {
-			v.(*Limiter).shared.onConfigEvent(name == contract.EventRateLimitDeleted)
-		}
-	}
 }

@@ -18,7 +18,7 @@ func TestDegradedEvictedKeyStaysSpent(t *testing.T) {
 	c := newTestClient(t, Config{MaxKeys: 1, LeaseSize: 1, FleetShare: 1}, p.URL)
 	l := c.Limiter("per-ip")
 	ctx := context.Background()
-	if err := l.For("10.0.0.1").Allow(ctx); err != nil {
+	if err := l.For("10.0.0.1").Take(ctx); err != nil {
 		t.Fatalf("Allow() with the control plane up = %v", err)
 	}
 	waitFor(t, 5*time.Second, "the limit's config is learned", func() bool { return l.shared.cfg.Load() != nil })
@@ -27,9 +27,9 @@ func TestDegradedEvictedKeyStaysSpent(t *testing.T) {
 	spend := func(key string) int {
 		n := 0
 		for range 10 {
-			if err := l.For(key).Allow(ctx); err != nil {
+			if err := l.For(key).Take(ctx); err != nil {
 				if !errors.Is(err, ErrRateLimited) {
-					t.Fatalf("For(%q).Allow() degraded = %v, want nil or ErrRateLimited", key, err)
+					t.Fatalf("For(%q).Take() degraded = %v, want nil or ErrRateLimited", key, err)
 				}
 				break
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
 
 // These examples run against a control plane started in process (see
@@ -53,8 +54,8 @@ func ExampleBreaker_Do() {
 	c, err := client.New(client.Config{
 		Endpoints:     []string{endpoint},
 		FlushInterval: 10 * time.Millisecond, // report outcomes every 10 ms
-		Hooks: client.Hooks{OnStateChange: func(name, from, to string) {
-			if to == "open" {
+		Hooks: client.Hooks{OnStateChange: func(name string, from, to client.State) {
+			if to == client.StateOpen {
 				select {
 				case opened <- name:
 				default:
@@ -136,7 +137,7 @@ func ExampleBreaker_Allow() {
 	// Output: 42 in stock
 }
 
-func ExampleBreaker_Execute() {
+func Example_policies() {
 	endpoint, stop := startControlPlane()
 	defer stop()
 	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
@@ -146,22 +147,22 @@ func ExampleBreaker_Execute() {
 	defer c.Close()
 
 	// A Breaker and a Limiter are Policies: compose them with the
-	// in-process patterns in the order Compose recommends.
-	policy := client.Compose(
-		client.Fallback{Func: func(ctx context.Context, err error) error {
-			fmt.Println("fallback: popular items; timed out:", errors.Is(err, client.ErrTimeout))
+	// in-process patterns in the order resilience.Compose recommends.
+	policy := resilience.Compose(
+		resilience.Fallback{Func: func(ctx context.Context, err error) error {
+			fmt.Println("fallback: popular items; timed out:", errors.Is(err, resilience.ErrTimeout))
 			return nil
 		}},
-		client.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond},
-		client.NewBulkhead(20, 10*time.Millisecond),
+		resilience.Retry{MaxAttempts: 3, BaseDelay: time.Millisecond},
+		resilience.NewBulkhead(20, 10*time.Millisecond),
 		c.Limiter("recommendations"),
 		c.Breaker("recommendations"),
-		client.Timeout{Duration: 20 * time.Millisecond},
+		resilience.Timeout{Duration: 20 * time.Millisecond},
 	)
 
 	ctx := context.Background()
 	attempts := 0
-	err = policy.Execute(ctx, func(ctx context.Context) error {
+	err = policy.Do(ctx, func(ctx context.Context) error {
 		attempts++
 		if attempts == 1 {
 			return errors.New("recommendations: 502 Bad Gateway")
@@ -172,7 +173,7 @@ func ExampleBreaker_Execute() {
 
 	// A dependency that hangs: each attempt times out, then the fallback
 	// answers.
-	err = policy.Execute(ctx, func(ctx context.Context) error {
+	err = policy.Do(ctx, func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
@@ -183,7 +184,7 @@ func ExampleBreaker_Execute() {
 	// <nil>
 }
 
-func ExampleLimiter_Allow() {
+func ExampleLimiter_Take() {
 	endpoint, stop := startControlPlane() // payment-api: 2 calls, then none for a long while
 	defer stop()
 	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
@@ -195,7 +196,7 @@ func ExampleLimiter_Allow() {
 	// A handler that sheds load beyond the fleet-wide limit.
 	limit := c.Limiter("payment-api")
 	pay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := limit.Allow(r.Context()); err != nil {
+		if err := limit.Take(r.Context()); err != nil {
 			var ra *client.RetryAfterError
 			if errors.As(err, &ra) {
 				w.Header().Set("Retry-After", strconv.Itoa(int(ra.After.Seconds())+1))
@@ -259,7 +260,7 @@ func ExampleLimiter_For() {
 	ctx := context.Background()
 	perTenant := c.Limiter("api-per-tenant")
 	for _, tenant := range []string{"tenant-42", "tenant-42", "tenant-42", "tenant-7"} {
-		err := perTenant.For(tenant).Allow(ctx)
+		err := perTenant.For(tenant).Take(ctx)
 		fmt.Println(tenant, "limited:", errors.Is(err, client.ErrRateLimited))
 	}
 	// Output:
@@ -289,4 +290,51 @@ func ExampleBreaker_Record() {
 	// Output:
 	// <nil>
 	// breakwater: Record(true, 0s, 0): want n >= 1 and d >= 0
+}
+
+func ExampleBreaker_State() {
+	endpoint, stop := startControlPlane()
+	defer stop()
+	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx := context.Background()
+	ok := func(ctx context.Context) error { return nil }
+	payments := c.Breaker("payment")
+	fmt.Println(payments.State()) // nothing asked yet
+	_ = payments.Do(ctx, ok)
+	fmt.Println(payments.State(), payments.State() == client.StateClosed)
+
+	// A breaker the control plane does not have lets calls through.
+	other := c.Breaker("never-created")
+	fmt.Println(other.Do(ctx, ok), other.State())
+	// Output:
+	// unknown
+	// closed true
+	// <nil> not_found
+}
+
+func ExampleLimiter_TakeN() {
+	endpoint, stop := startControlPlane() // payment-api: 2 calls, then none for a long while
+	defer stop()
+	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	ctx := context.Background()
+	batch := c.Limiter("payment-api")
+	err = batch.TakeN(ctx, 3) // more than the capacity: an error, not a refusal
+	fmt.Println(err != nil, errors.Is(err, client.ErrRateLimited))
+	fmt.Println(batch.TakeN(ctx, 2)) // both tokens at once
+	err = batch.TakeN(ctx, 1)
+	fmt.Println(errors.Is(err, client.ErrRateLimited))
+	// Output:
+	// true false
+	// <nil>
+	// true
 }

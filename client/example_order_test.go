@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
 
 // The reference's ResilientHTTPClient and OrderService, with Breakwater.
@@ -38,7 +39,7 @@ func NewResilientHTTPClient(bw *client.Client, service, baseURL string, attempts
 		http: (&client.Transport{
 			Limiter: bw.Limiter(service),
 			Breaker: bw.Breaker(service),
-			Retry:   &client.Retry{MaxAttempts: attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
+			Retry:   &resilience.Retry{MaxAttempts: attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
 			Timeout: timeout,
 		}).Client(),
 	}

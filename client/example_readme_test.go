@@ -37,7 +37,7 @@ func Example() {
 	}
 
 	// The fleet's rate limit, one bucket per tenant.
-	err = bw.Limiter("api-per-tenant").For("tenant-42").Allow(ctx)
+	err = bw.Limiter("api-per-tenant").For("tenant-42").Take(ctx)
 	// README
 
 	fmt.Println("err:", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
 
 func ExampleTransport() {
@@ -36,7 +37,7 @@ func ExampleTransport() {
 	hc := &http.Client{Transport: &client.Transport{
 		Breaker: c.Breaker("inventory"), // every attempt counted fleet-wide; 5xx are failures
 		Limiter: c.Limiter("inventory"), // a token per attempt
-		Retry:   &client.Retry{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond},
+		Retry:   &resilience.Retry{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond},
 		Timeout: 2 * time.Second, // per attempt, until the response headers
 	}}
 	resp, err := hc.Get(inventory.URL + "/items/42")
@@ -58,7 +59,7 @@ func ExampleResponseError() {
 	defer legacy.Close()
 
 	// Retry 5xx answers, but not a 501: asking again will not help.
-	hc := (&client.Transport{Retry: &client.Retry{
+	hc := (&client.Transport{Retry: &resilience.Retry{
 		BaseDelay: time.Millisecond,
 		RetryIf: func(err error) bool {
 			var re *client.ResponseError

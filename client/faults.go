@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -30,16 +28,6 @@ import (
 // (re)connects or drops and at a fault's end, and, while no stream is up,
 // every cache_ttl_ms (the least of its breakers', 1 s by default).
 
-// activeFault is a fault as a client applies it.
-type activeFault struct {
-	abortPercent float64
-	abortStatus  int
-	delayPercent float64
-	delay        time.Duration
-	reason       string
-	expires      int64 // Unix ns
-}
-
 // faultJSON is a fault as GET /v1/faults lists it.
 type faultJSON struct {
 	Name         string    `json:"name"`
@@ -49,17 +37,6 @@ type faultJSON struct {
 	DelayMS      int64     `json:"delay_ms"`
 	Reason       string    `json:"reason"`
 	ExpiresAt    time.Time `json:"expires_at"`
-}
-
-// faultTable holds the faults a client knows of.
-type faultTable struct {
-	faults  atomic.Pointer[map[string]*activeFault]
-	started atomic.Bool
-	kick    chan struct{}
-
-	mu    sync.Mutex
-	full  bool                // the whole list is to be fetched
-	names map[string]struct{} // faults to fetch by name
 }
 
 // ErrFaultInjected matches the error of a call that a drill's fault
@@ -88,7 +65,7 @@ const FaultHeader = "Breakwater-Fault"
 
 // fault returns the fault in force for dependency name, or nil. The first
 // call starts the client's learning of faults.
-func (c *Client) fault(name string) *activeFault {
+func (c *core) fault(name string) *activeFault {
 	if !c.faultTab.started.Load() {
 		c.startFaults()
 	}
@@ -103,7 +80,7 @@ func (c *Client) fault(name string) *activeFault {
 	return f
 }
 
-func (c *Client) startFaults() {
+func (c *core) startFaults() {
 	if !c.faultTab.started.CompareAndSwap(false, true) {
 		return
 	}
@@ -112,7 +89,7 @@ func (c *Client) startFaults() {
 
 // kickFaults asks for the fault of name to be fetched now, or for all of
 // them when name is "".
-func (c *Client) kickFaults(name string) {
+func (c *core) kickFaults(name string) {
 	ft := &c.faultTab
 	if !ft.started.Load() {
 		return
@@ -138,7 +115,7 @@ func (c *Client) kickFaults(name string) {
 // the earliest end of a fault; while no event stream is up, also every
 // faultPollInterval. All fetches run here, one after the other, so a later
 // fetch always wins.
-func (c *Client) runFaults() {
+func (c *core) runFaults() {
 	ft := &c.faultTab
 	ft.mu.Lock()
 	ft.full = true
@@ -162,7 +139,7 @@ func (c *Client) runFaults() {
 		c.fetchFaults(full, names)
 		wait := faultsIdlePoll
 		if !c.eventsUp.Load() {
-			wait = c.faultPollInterval()
+			wait = c.faultPoll()
 		}
 		if m := ft.faults.Load(); m != nil {
 			now := time.Now().UnixNano()
@@ -180,25 +157,13 @@ func (c *Client) runFaults() {
 // up, in case an event was lost.
 const faultsIdlePoll = time.Minute
 
-// faultPollInterval is how often faults are fetched without a stream:
-// the least cache_ttl_ms of the breakers, 1 s when none is known.
-func (c *Client) faultPollInterval() time.Duration {
-	d := time.Second
-	for _, b := range c.breakersNow() {
-		if cfg := b.cfg.Load(); cfg != nil && cfg.CacheTTLMS > 0 {
-			d = min(d, time.Duration(cfg.CacheTTLMS)*time.Millisecond)
-		}
-	}
-	return d
-}
-
 // fetchFaults updates the table: with full, from GET /v1/faults; then
 // each of names from GET /v1/faults/{name}. The list is read from an index
 // the control plane writes just after a fault (and after its event), so a
 // fault held but missing from the list is asked for by name before it is
 // dropped. A control plane without faults (404 or 403 on the list) has
 // none. What cannot be fetched stays as it was, until the next poll.
-func (c *Client) fetchFaults(full bool, names map[string]struct{}) {
+func (c *core) fetchFaults(full bool, names map[string]struct{}) {
 	ctx, cancel := c.requestCtx()
 	defer cancel()
 	m := map[string]*activeFault{}
@@ -305,29 +270,4 @@ func (ft *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		ContentLength: int64(len(body)),
 		Request:       req,
 	}, nil
-}
-
-// ApplyFaults turns on (or off) the faults of drills for Do and Execute:
-// a call a fault aborts returns a *FaultError without calling fn and
-// counts as a failure; a delayed call waits first. A Transport applies
-// faults whatever ApplyFaults says. Off by default.
-func (b *Breaker) ApplyFaults(on bool) { b.faults.Store(on) }
-
-// doFault applies the fault of b's dependency to a call of Do: it waits
-// the delay, and returns the error of an aborted call, or nil.
-func (b *Breaker) doFault(ctx context.Context) error {
-	f := b.c.fault(b.name)
-	if f == nil {
-		return nil
-	}
-	delay, abort := f.roll()
-	if delay > 0 {
-		if err := sleep(ctx, delay); err != nil {
-			return err
-		}
-	}
-	if abort {
-		return &FaultError{Name: b.name, Status: f.abortStatus, Reason: f.reason}
-	}
-	return nil
 }

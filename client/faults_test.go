@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/client/resilience"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -98,7 +99,7 @@ func TestFaultDelayWithinTimeout(t *testing.T) {
 		return time.Since(start) >= 300*time.Millisecond
 	})
 	before := calls.Load()
-	if _, err := get1(t, bounded, dep.URL); !errors.Is(err, ErrTimeout) {
+	if _, err := get1(t, bounded, dep.URL); !errors.Is(err, resilience.ErrTimeout) {
 		t.Errorf("a 300 ms delay under a 50 ms Timeout = %v, want ErrTimeout", err)
 	}
 	if calls.Load() != before {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/client/resilience"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -58,7 +59,7 @@ func TestBreakerTripsFleetWide(t *testing.T) {
 	// B's report trips the breaker; B learns it from the report's answer,
 	// A from the event stream, long before its minute of cache ends.
 	waitFor(t, 2*time.Second, "both clients see the breaker open", func() bool {
-		return ba.State() == "open" && bb.State() == "open"
+		return ba.State() == StateOpen && bb.State() == StateOpen
 	})
 	for _, b := range []*Breaker{ba, bb} {
 		_, err := b.Allow(context.Background())
@@ -115,7 +116,7 @@ func TestForcedOpenReachesEveryClient(t *testing.T) {
 	planes[0].putBreaker("email", map[string]any{"cache_ttl_ms": 60000})
 
 	type change struct {
-		to string
+		to State
 		at time.Time
 	}
 	const nClients, trials = 4, 20
@@ -123,7 +124,7 @@ func TestForcedOpenReachesEveryClient(t *testing.T) {
 	var seen []chan change
 	for i := range nClients {
 		ch := make(chan change, 64)
-		c := newTestClient(t, Config{Hooks: Hooks{OnStateChange: func(name, from, to string) {
+		c := newTestClient(t, Config{Hooks: Hooks{OnStateChange: func(name string, from, to State) {
 			ch <- change{to, time.Now()}
 		}}}, planes[i%2].URL)
 		clients, seen = append(clients, c), append(seen, ch)
@@ -145,7 +146,7 @@ func TestForcedOpenReachesEveryClient(t *testing.T) {
 		calls(t, c.Breaker("email"), 1, succeed)
 	}
 
-	await := func(i int, to string) time.Time {
+	await := func(i int, to State) time.Time {
 		t.Helper()
 		timeout := time.After(2 * time.Second)
 		for {
@@ -165,14 +166,14 @@ func TestForcedOpenReachesEveryClient(t *testing.T) {
 		start := time.Now()
 		p.do(http.MethodPut, "/v1/breakers/email/override", map[string]any{"state": "forced_open", "reason": fmt.Sprintf("trial %d", trial)}, nil)
 		for i, c := range clients {
-			lat = append(lat, await(i, "forced_open").Sub(start))
+			lat = append(lat, await(i, StateForcedOpen).Sub(start))
 			if _, err := c.Breaker("email").Allow(context.Background()); !errors.Is(err, ErrOpen) {
 				t.Fatalf("trial %d: client %d Allow() after forced_open = %v, want ErrOpen", trial, i, err)
 			}
 		}
 		p.do(http.MethodDelete, "/v1/breakers/email/override", nil, nil)
 		for i := range clients {
-			await(i, "closed")
+			await(i, StateClosed)
 		}
 	}
 	slices.Sort(lat)
@@ -209,7 +210,7 @@ func TestUnreachableControlPlaneDecidesLocally(t *testing.T) {
 	if !errors.Is(err, ErrOpen) || !errors.As(err, &ra) || ra.After < 29*time.Second {
 		t.Fatalf("Do() after 10 local failures of 20 = %v, want ErrOpen for about 30s", err)
 	}
-	if b.State() != "open" {
+	if b.State() != StateOpen {
 		t.Errorf("State() = %q, want open", b.State())
 	}
 	if took := time.Since(start); took > time.Second {
@@ -230,7 +231,7 @@ func TestDegradedUsesLastKnownState(t *testing.T) {
 	calls(t, search, 1, succeed)
 	calls(t, tripped, 1, fail)
 	waitFor(t, 2*time.Second, "configs known and the trip seen", func() bool {
-		return search.cfg.Load() != nil && tripped.cfg.Load() != nil && tripped.State() == "open"
+		return search.cfg.Load() != nil && tripped.cfg.Load() != nil && tripped.State() == StateOpen
 	})
 
 	p.kill()
@@ -376,7 +377,7 @@ func TestWhatCountsAsFailure(t *testing.T) {
 		{"a cancellation not the caller's", context.Background(), context.Canceled}, // counts
 		{"a passed deadline", context.Background(), context.DeadlineExceeded},       // counts
 		{"rate limited", context.Background(), &RetryAfterError{Err: ErrRateLimited}},
-		{"bulkhead full", context.Background(), ErrBulkheadFull},
+		{"bulkhead full", context.Background(), resilience.ErrBulkheadFull},
 		{"an inner breaker open", context.Background(), ErrOpen},
 	}
 	done := make([]func(error), len(tests))
@@ -419,7 +420,7 @@ func TestHalfOpenProbe(t *testing.T) {
 	c := newTestClient(t, Config{FlushInterval: 10 * time.Millisecond}, p.URL)
 	b := c.Breaker("payments")
 	calls(t, b, 1, fail)
-	waitFor(t, 2*time.Second, "open", func() bool { return b.State() == "open" })
+	waitFor(t, 2*time.Second, "open", func() bool { return b.State() == StateOpen })
 	_, err := b.Allow(context.Background())
 	if !errors.Is(err, ErrOpen) {
 		t.Fatalf("Allow() while open = %v, want ErrOpen", err)
@@ -440,7 +441,7 @@ func TestHalfOpenProbe(t *testing.T) {
 		t.Errorf("second Allow() while the only probe is out = %v, want ErrOpen", err)
 	}
 	probe(nil) // reported at once
-	waitFor(t, 2*time.Second, "closed after a good probe", func() bool { return b.State() == "closed" })
+	waitFor(t, 2*time.Second, "closed after a good probe", func() bool { return b.State() == StateClosed })
 	if got := p.getBreaker("payments").State; got != "closed" {
 		t.Errorf("control plane state = %q, want closed", got)
 	}
@@ -453,7 +454,7 @@ func TestUnknownBreakerLetsCallsThrough(t *testing.T) {
 	c := newTestClient(t, Config{}, p.URL)
 	b := c.Breaker("nobody-made-me")
 	calls(t, b, 3, fail)
-	if got := b.State(); got != "unknown" {
+	if got := b.State(); got != StateNotFound {
 		t.Errorf("State() = %q, want unknown", got)
 	}
 	if c.Degraded() {

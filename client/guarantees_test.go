@@ -98,7 +98,7 @@ func TestDecisionRequestsCarryIdempotencyKeys(t *testing.T) {
 	for range 5 {
 		calls(t, b, 1, succeed)
 		time.Sleep(3 * time.Millisecond)
-		if err := l.Allow(context.Background()); err != nil {
+		if err := l.Take(context.Background()); err != nil {
 			t.Fatalf("Allow() = %v", err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestReportRetriedOnTheNextEndpointWithTheSameKey(t *testing.T) {
 			handler := func(failing bool) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.Method == http.MethodGet {
-						writeJSON(w, 200, map[string]any{"name": "payments", "config": DefaultBreakerConfig(), "state": "closed", "generation": 1})
+						writeJSON(w, 200, map[string]any{"name": "payments", "config": defaultBreakerConfig(), "state": "closed", "generation": 1})
 						return
 					}
 					s := rc.record(r)
@@ -218,12 +218,12 @@ func TestRecreatedBreakerIsFollowed(t *testing.T) {
 
 			p.do(http.MethodDelete, "/v1/breakers/orders", nil, nil, http.StatusNoContent)
 			if events {
-				waitFor(t, 2*time.Second, "the deletion learned", func() bool { return b.State() == stateUnknown })
+				waitFor(t, 2*time.Second, "the deletion learned", func() bool { return b.State() == StateNotFound })
 			} else {
 				// The report of this call meets the 404.
 				time.Sleep(60 * time.Millisecond)
 				calls(t, b, 1, succeed)
-				waitFor(t, 2*time.Second, "the 404 learned", func() bool { return b.State() == stateUnknown })
+				waitFor(t, 2*time.Second, "the 404 learned", func() bool { return b.State() == StateNotFound })
 			}
 			p.putBreaker("orders", cfg)
 			if g := p.getBreaker("orders").Generation; g > old {
@@ -239,7 +239,7 @@ func TestRecreatedBreakerIsFollowed(t *testing.T) {
 			waitFor(t, 3*time.Second, "the new breaker's outcomes counted", func() bool {
 				return p.getBreaker("orders").Stats.Calls == 7
 			})
-			if got := b.State(); got != "closed" {
+			if got := b.State(); got != StateClosed {
 				t.Errorf("State() = %q after the breaker was made again, want closed", got)
 			}
 		})
@@ -264,8 +264,8 @@ func TestAPICapIsAnOutageNotARefusal(t *testing.T) {
 	if err := b.Do(context.Background(), succeed); err != nil {
 		t.Errorf("Do() with the control plane over its API cap = %v, want the call made (degraded)", err)
 	}
-	if err := l.Allow(context.Background()); err != nil {
-		t.Errorf("Limiter.Allow() with the control plane over its API cap = %v, want nil (degraded)", err)
+	if err := l.Take(context.Background()); err != nil {
+		t.Errorf("Limiter.Take() with the control plane over its API cap = %v, want nil (degraded)", err)
 	}
 	if !c.Degraded() {
 		t.Errorf("Degraded() = false after a 429 of the API cap, want true")
@@ -309,7 +309,7 @@ func TestForcedOpenHeldThroughAnOutage(t *testing.T) {
 			waitFor(t, 2*time.Second, "forced_open learned, with its end", func() bool {
 				b.Allow(context.Background())
 				ov := b.ovr.Load()
-				return b.State() == stateForcedOpen && ov != nil && ov.state == stateForcedOpen
+				return b.State() == StateForcedOpen && ov != nil && ov.state == StateForcedOpen
 			})
 
 			p.kill()
@@ -449,7 +449,7 @@ func TestForbiddenTokenIsAConfigurationError(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			// The token may read: a probe with a read would succeed.
-			writeJSON(w, 200, map[string]any{"name": "payments", "config": DefaultBreakerConfig(), "state": "closed", "generation": 1})
+			writeJSON(w, 200, map[string]any{"name": "payments", "config": defaultBreakerConfig(), "state": "closed", "generation": 1})
 			return
 		}
 		writeJSON(w, http.StatusForbidden, map[string]any{"status": 403, "detail": "role reader may not POST"})
@@ -471,8 +471,8 @@ func TestForbiddenTokenIsAConfigurationError(t *testing.T) {
 		if err := b.Do(context.Background(), succeed); err != nil {
 			t.Fatalf("Do() with a token that may not decide = %v, want the call made", err)
 		}
-		if err := l.Allow(context.Background()); err != nil {
-			t.Fatalf("Limiter.Allow() with a token that may not decide = %v, want nil", err)
+		if err := l.Take(context.Background()); err != nil {
+			t.Fatalf("Limiter.Take() with a token that may not decide = %v, want nil", err)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -531,7 +531,7 @@ func TestProbeDecidesAsTheClientDoes(t *testing.T) {
 	// mode at once, and the next decision would start it again.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
-			writeJSON(w, 200, map[string]any{"name": "payments", "config": DefaultBreakerConfig(), "state": "closed", "generation": 1})
+			writeJSON(w, 200, map[string]any{"name": "payments", "config": defaultBreakerConfig(), "state": "closed", "generation": 1})
 			return
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": 503, "detail": "store: READONLY"})
@@ -577,7 +577,7 @@ func TestLowerGenerationFollowedOnceTheCacheIsStale(t *testing.T) {
 	var rc recorder
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
-			writeJSON(w, 200, map[string]any{"name": "orders", "config": DefaultBreakerConfig(), "state": "closed", "generation": gen.Load()})
+			writeJSON(w, 200, map[string]any{"name": "orders", "config": defaultBreakerConfig(), "state": "closed", "generation": gen.Load()})
 			return
 		}
 		rc.record(r)

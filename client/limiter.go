@@ -21,7 +21,7 @@ type limitConfig struct {
 // limitShared is what the buckets of one limit share: the limit's config
 // and the keyed buckets made so far.
 type limitShared struct {
-	c        *Client
+	c        *core
 	name     string
 	root     *Limiter // the empty key
 	cfg      atomic.Pointer[limitConfig]
@@ -36,7 +36,7 @@ type limitShared struct {
 	warned   bool
 }
 
-func newLimitShared(c *Client, name string) *limitShared {
+func newLimitShared(c *core, name string) *limitShared {
 	s := &limitShared{c: c, name: name}
 	s.root = newLimiter(s, "")
 	return s
@@ -61,11 +61,12 @@ func newLimitShared(c *Client, name string) *limitShared {
 // When no control plane answers, a Limiter decides with a local bucket
 // holding a share of the limit (see Config.FailClosed and FleetShare).
 //
-// Get one with Client.Limiter, and a key's bucket with For. Allow is what
-// most callers want; Wait blocks until a token is there. A Limiter is a
-// Policy (it refuses without waiting) and is safe for concurrent use.
+// Get one with Client.Limiter, and a key's bucket with For; the zero
+// value is not usable. Take is what most callers want; Wait blocks until
+// a token is there. A Limiter is a resilience.Policy (it refuses without
+// waiting) and is safe for concurrent use.
 type Limiter struct {
-	c      *Client
+	c      *core
 	shared *limitShared
 	key    string
 	err    error // the name or key is not valid
@@ -139,7 +140,7 @@ func (l *Limiter) For(key string) *Limiter {
 		s.keys.Range(func(k, v any) bool {
 			if s.keys.CompareAndDelete(k, v) {
 				s.nkeys.Add(-1)
-				s.evicted.forget(k.(string), v.(*Limiter), s.c.clock.now())
+				s.evicted.forget(k.(string), v.(*Limiter).localNow(), s.c.clock.now())
 			}
 			return false
 		})
@@ -151,18 +152,20 @@ func (l *Limiter) For(key string) *Limiter {
 	return v.(*Limiter)
 }
 
-// Allow takes one token, and returns nil if it got one. Otherwise it
+// Take takes one token and returns nil if it got one. Otherwise it
 // returns an error that matches ErrRateLimited, a *RetryAfterError with
-// the time until a token may be there, and the call must not be made. It
-// asks the control plane only when its lease is spent or expired; then
-// concurrent callers of the same bucket wait for that one request.
-func (l *Limiter) Allow(ctx context.Context) error { return l.AllowN(ctx, 1) }
+// the time until a token may be there, and the call must not be made.
+// Take never waits for a token (Wait does), but it may wait for the
+// control plane, within ctx: it asks only when its lease is spent or
+// expired, and concurrent callers of the same bucket then wait for that
+// one request. Unlike x/time/rate's Allow, it reports why it refused.
+func (l *Limiter) Take(ctx context.Context) error { return l.TakeN(ctx, 1) }
 
-// AllowN is Allow for n tokens at once: it takes all n or none. More than
+// TakeN is Take for n tokens at once: it takes all n or none. More than
 // a lease holds is asked of the control plane all at once; more than the
-// limit's capacity is an error that never succeeds. AllowN(ctx, 0) is
+// limit's capacity is an error that never succeeds. TakeN(ctx, 0) is
 // nil.
-func (l *Limiter) AllowN(ctx context.Context, n int) error {
+func (l *Limiter) TakeN(ctx context.Context, n int) error {
 	if n <= 0 {
 		return nil
 	}
@@ -202,7 +205,7 @@ func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 // other errors (ErrClosed, ErrUnavailable, n above the capacity) at once.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	for {
-		err := l.AllowN(ctx, n)
+		err := l.TakeN(ctx, n)
 		if err == nil || !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable) {
 			return err
 		}
@@ -216,10 +219,10 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	}
 }
 
-// Execute takes a token with Allow and calls fn, so that a Limiter is a
-// Policy; it returns Allow's refusal without calling fn.
-func (l *Limiter) Execute(ctx context.Context, fn func(context.Context) error) error {
-	if err := l.Allow(ctx); err != nil {
+// Do takes a token with Take and calls fn, so that a Limiter is a
+// resilience.Policy; it returns Take's refusal without calling fn.
+func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
+	if err := l.Take(ctx); err != nil {
 		return err
 	}
 	return fn(ctx)
@@ -324,7 +327,7 @@ func (s *limitShared) capacityNow() int64 {
 // and keeps the rest as the lease.
 func (l *Limiter) takeLease(ctx context.Context, size int64) error {
 	c := l.c
-	res, err := l.take(ctx, takeRequest{Tokens: size, Key: l.key, Partial: true})
+	res, err := l.send(ctx, takeRequest{Tokens: size, Key: l.key, Partial: true})
 	if err != nil {
 		var se *StatusError
 		if size > 1 && errors.As(err, &se) && se.Status == http.StatusBadRequest {
@@ -333,7 +336,7 @@ func (l *Limiter) takeLease(ctx context.Context, size int64) error {
 			l.size = 1
 			l.mu.Unlock()
 			size = 1
-			res, err = l.take(ctx, takeRequest{Tokens: 1, Key: l.key, Partial: true})
+			res, err = l.send(ctx, takeRequest{Tokens: 1, Key: l.key, Partial: true})
 		}
 		if err != nil {
 			return l.takeFailed(ctx, err, 1)
@@ -353,7 +356,7 @@ func (l *Limiter) takeLease(ctx context.Context, size int64) error {
 // takeExact takes exactly n tokens, all or none, for this call alone.
 func (l *Limiter) takeExact(ctx context.Context, n int64) error {
 	c := l.c
-	res, err := l.take(ctx, takeRequest{Tokens: n, Key: l.key})
+	res, err := l.send(ctx, takeRequest{Tokens: n, Key: l.key})
 	if err != nil {
 		return l.takeFailed(ctx, err, n)
 	}
@@ -364,8 +367,8 @@ func (l *Limiter) takeExact(ctx context.Context, n int64) error {
 	return l.denied(res.RetryAfterMS, 1, c.clock.unixNano())
 }
 
-// take sends a take and learns the capacity from its answer.
-func (l *Limiter) take(ctx context.Context, req takeRequest) (takeResult, error) {
+// send sends a take and learns the capacity from its answer.
+func (l *Limiter) send(ctx context.Context, req takeRequest) (takeResult, error) {
 	s := l.shared
 	res, ans, err := l.c.cp.take(ctx, s.name, req)
 	if ans.capacity > 0 {
@@ -402,22 +405,6 @@ func (l *Limiter) takeFailed(ctx context.Context, err error, n int64) error {
 		return l.allowDegraded(n, now)
 	}
 	return err
-}
-
-// isUnauthorized reports whether err is a refused token (401): the control
-// plane cannot be used, as if it did not answer.
-func isUnauthorized(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Status == http.StatusUnauthorized
-}
-
-// isForbidden reports whether err is a 403: the token is known but its
-// role may not decide (a reader's token). That is a configuration error,
-// not an outage: the control plane answers, and a probe of it would
-// succeed, so treating it as one would flap in and out of degraded mode.
-func isForbidden(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Status == http.StatusForbidden
 }
 
 // denied caches a refusal of size tokens, whose wait the control plane
@@ -528,4 +515,46 @@ func (s *limitShared) fetchConfig() {
 	}) {
 		done()
 	}
+}
+
+// allowDegraded decides a limiter's call while no control plane answers.
+func (l *Limiter) allowDegraded(n int64, now int64) error {
+	c := l.c
+	if c.failClosed(KindLimiter, l.shared.name) {
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
+		return c.refuseDegradedLimiter
+	}
+	l.mu.Lock()
+	local := l.local
+	if local == nil {
+		if lc := l.shared.cfg.Load(); lc != nil {
+			share := c.cfg.FleetShare
+			if !c.shareSet {
+				// A fair share: the limit divided by the clients the
+				// control plane last counted taking from it.
+				share = 1 / float64(max(l.shared.clients.Load(), 1))
+			}
+			local = l.shared.evicted.newLocal(l.key, max(float64(lc.capacity)*share, 1), lc.rate*share, time.Unix(0, now))
+			l.local = local
+		}
+	}
+	l.mu.Unlock()
+	if local == nil { // the limit was never learned: nothing to enforce
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
+		return nil
+	}
+	wait, ok := local.reserve(time.Unix(0, now), n, 0)
+	if !ok {
+		c.decided(KindLimiter, l.shared.name, SourceDegraded, false)
+		return &RetryAfterError{Err: ErrRateLimited, After: wait}
+	}
+	c.decided(KindLimiter, l.shared.name, SourceDegraded, true)
+	return nil
+}
+
+// localNow returns the local bucket, or nil when there is none.
+func (l *Limiter) localNow() *localLimiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.local
 }

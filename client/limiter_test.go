@@ -50,16 +50,16 @@ func TestLimiterFleetNeverExceedsTheBucket(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, c := range clients {
 				l := c.Limiter("api")
-				wg.Go(func() { // Allow, backing off when refused
+				wg.Go(func() { // Take, backing off when refused
 					for ctx.Err() == nil {
-						err := l.Allow(ctx)
+						err := l.Take(ctx)
 						switch {
 						case err == nil:
 							admitted.Add(1)
 						case errors.Is(err, ErrRateLimited):
 							time.Sleep(time.Millisecond)
 						case ctx.Err() == nil:
-							t.Errorf("Allow() = %v", err)
+							t.Errorf("Take() = %v", err)
 							return
 						}
 					}
@@ -97,8 +97,8 @@ func TestLimiterLeasesFollowTheRate(t *testing.T) {
 	const n = 400
 	start := time.Now()
 	for i := range n {
-		if err := l.Allow(context.Background()); err != nil {
-			t.Fatalf("Allow() %d = %v", i, err)
+		if err := l.Take(context.Background()); err != nil {
+			t.Fatalf("Take() %d = %v", i, err)
 		}
 		if i%4 == 3 {
 			time.Sleep(time.Millisecond) // about 2000 calls a second at most
@@ -127,13 +127,13 @@ func TestLimiterKeys(t *testing.T) {
 			t.Errorf("For(%q) = %q/%q", key, lk.Name(), lk.Key())
 		}
 		for i := range 2 {
-			if err := lk.Allow(ctx); err != nil {
-				t.Fatalf("For(%q).Allow() %d = %v, want nil", key, i, err)
+			if err := lk.Take(ctx); err != nil {
+				t.Fatalf("For(%q).Take() %d = %v, want nil", key, i, err)
 			}
 		}
-		err := lk.Allow(ctx)
+		err := lk.Take(ctx)
 		if !errors.Is(err, ErrRateLimited) || retryAfter(err) <= 0 {
-			t.Errorf("For(%q).Allow() on an empty bucket = %v, want ErrRateLimited with a Retry-After", key, err)
+			t.Errorf("For(%q).Take() on an empty bucket = %v, want ErrRateLimited with a Retry-After", key, err)
 		}
 	}
 	if a1, a2 := l.For("a"), l.For("a"); a1 != a2 || l.For("") != l {
@@ -143,23 +143,23 @@ func TestLimiterKeys(t *testing.T) {
 	if n := l.shared.nkeys.Load(); n > 2 {
 		t.Errorf("%d keys remembered, want at most MaxKeys = 2", n)
 	}
-	if err := l.For(string(make([]byte, 300))).Allow(ctx); err == nil {
-		t.Errorf("Allow() with a 300-byte key = nil, want an error")
+	if err := l.For(string(make([]byte, 300))).Take(ctx); err == nil {
+		t.Errorf("Take() with a 300-byte key = nil, want an error")
 	}
 }
 
-func TestLimiterAllowNAndWait(t *testing.T) {
+func TestLimiterTakeNAndWait(t *testing.T) {
 	r := storetest.StartRedis(t)
 	p := startPlane(t, r)
 	p.putLimit("batch", 5, 20)
 	c := newTestClient(t, Config{}, p.URL)
 	l := c.Limiter("batch")
 	ctx := context.Background()
-	if err := l.AllowN(ctx, 5); err != nil {
-		t.Fatalf("AllowN(5) on a full bucket of 5 = %v", err)
+	if err := l.TakeN(ctx, 5); err != nil {
+		t.Fatalf("TakeN(5) on a full bucket of 5 = %v", err)
 	}
-	if err := l.AllowN(ctx, 3); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("AllowN(3) on an empty bucket = %v, want ErrRateLimited", err)
+	if err := l.TakeN(ctx, 3); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("TakeN(3) on an empty bucket = %v, want ErrRateLimited", err)
 	}
 	start := time.Now()
 	if err := l.WaitN(ctx, 3); err != nil {
@@ -168,8 +168,8 @@ func TestLimiterAllowNAndWait(t *testing.T) {
 	if took := time.Since(start); took < 100*time.Millisecond || took > time.Second {
 		t.Errorf("WaitN(3) at 20/s took %v, want about 150ms", took)
 	}
-	if err := l.AllowN(ctx, 6); err == nil || errors.Is(err, ErrRateLimited) {
-		t.Errorf("AllowN(6) over the capacity of 5 = %v, want an error that is not a refusal", err)
+	if err := l.TakeN(ctx, 6); err == nil || errors.Is(err, ErrRateLimited) {
+		t.Errorf("TakeN(6) over the capacity of 5 = %v, want an error that is not a refusal", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
@@ -191,8 +191,8 @@ func TestLimiterDegraded(t *testing.T) {
 	}, p.URL)
 	mail, sms := c.Limiter("mail"), c.Limiter("sms")
 	for _, l := range []*Limiter{mail, sms} {
-		if err := l.Allow(context.Background()); err != nil {
-			t.Fatalf("Allow() = %v", err)
+		if err := l.Take(context.Background()); err != nil {
+			t.Fatalf("Take() = %v", err)
 		}
 	}
 	waitFor(t, 2*time.Second, "limits known", func() bool { return mail.shared.cfg.Load() != nil })
@@ -200,18 +200,18 @@ func TestLimiterDegraded(t *testing.T) {
 	p.kill()
 	// Half of the capacity of 10, locally.
 	for i := range 5 {
-		if err := mail.Allow(context.Background()); err != nil {
-			t.Fatalf("Allow() %d while degraded = %v, want nil", i, err)
+		if err := mail.Take(context.Background()); err != nil {
+			t.Fatalf("Take() %d while degraded = %v, want nil", i, err)
 		}
 	}
 	if !c.Degraded() {
 		t.Fatalf("Degraded() = false with the control plane gone")
 	}
-	if err := mail.Allow(context.Background()); !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable) {
-		t.Errorf("6th Allow() on a local share of 5 = %v, want ErrRateLimited", err)
+	if err := mail.Take(context.Background()); !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("6th Take() on a local share of 5 = %v, want ErrRateLimited", err)
 	}
-	if err := sms.Allow(context.Background()); !errors.Is(err, ErrRateLimited) || !errors.Is(err, ErrUnavailable) {
-		t.Errorf("Allow() of a fail-closed limiter while degraded = %v, want ErrRateLimited and ErrUnavailable", err)
+	if err := sms.Take(context.Background()); !errors.Is(err, ErrRateLimited) || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Take() of a fail-closed limiter while degraded = %v, want ErrRateLimited and ErrUnavailable", err)
 	}
 }
 
@@ -228,8 +228,8 @@ func TestDegradedFairShare(t *testing.T) {
 	la, lb := a.Limiter("shared"), b.Limiter("shared")
 	// Both take until the control plane has counted both of them.
 	waitFor(t, 5*time.Second, "two clients counted", func() bool {
-		la.Allow(ctx)
-		lb.Allow(ctx)
+		la.Take(ctx)
+		lb.Take(ctx)
 		return la.shared.clients.Load() == 2 && lb.shared.clients.Load() == 2
 	})
 	waitFor(t, 5*time.Second, "the limit's config learned", func() bool {
@@ -238,7 +238,7 @@ func TestDegradedFairShare(t *testing.T) {
 	p.kill()
 	admitted := 0
 	for range 40 {
-		if la.Allow(ctx) == nil {
+		if la.Take(ctx) == nil {
 			admitted++
 		}
 	}

@@ -5,33 +5,6 @@ import (
 	"time"
 )
 
-// breakerState is a local breaker's state. String returns the API's name.
-type breakerState uint8
-
-const (
-	stateClosed breakerState = iota
-	stateOpen
-	stateHalfOpen
-	stateForcedOpenLocal
-	stateForcedClosedLocal
-)
-
-func (s breakerState) String() string {
-	switch s {
-	case stateClosed:
-		return "closed"
-	case stateOpen:
-		return "open"
-	case stateHalfOpen:
-		return "half_open"
-	case stateForcedOpenLocal:
-		return "forced_open"
-	case stateForcedClosedLocal:
-		return "forced_closed"
-	}
-	return "unknown"
-}
-
 // localPermit is what localBreaker.allow grants and localBreaker.record
 // takes back: the generation (state) the call was let through in and, for
 // a half-open probe, the probe's number. The zero localPermit matches no
@@ -93,15 +66,15 @@ type localBreaker struct {
 	mu sync.Mutex
 
 	// config, changed only by reconfigure
-	cfg          BreakerConfig
+	cfg          breakerConfig
 	slowCall     time.Duration
 	openDuration time.Duration
 	probeTimeout time.Duration
 
-	latest    time.Time    // the latest time seen
-	state     breakerState // the state under the override, if any
-	override  breakerState // stateForcedOpenLocal or stateForcedClosedLocal; stateClosed when none
-	ovUntil   time.Time    // when the override ends; zero when never
+	latest    time.Time // the latest time seen
+	state     State     // the state under the override, if any
+	override  State     // StateForcedOpen or StateForcedClosed; StateUnknown when none
+	ovUntil   time.Time // when the override ends; zero when never
 	gen       uint64
 	since     time.Time
 	openUntil time.Time // while open
@@ -114,7 +87,7 @@ type localBreaker struct {
 	probeSeq uint64
 	probeOK  int64 // successful probes in this half-open
 
-	transitions map[[2]breakerState]int64 // from, to (effective states); nil until the first
+	transitions map[[2]State]int64 // from, to (effective states); nil until the first
 }
 
 type probe struct {
@@ -123,12 +96,12 @@ type probe struct {
 }
 
 // newLocalBreaker returns a closed breaker with an empty window, using cfg
-// with its zero fields defaulted (see BreakerConfig).
-func newLocalBreaker(cfg BreakerConfig, now time.Time) *localBreaker {
+// with its zero fields defaulted (see breakerConfig).
+func newLocalBreaker(cfg breakerConfig, now time.Time) *localBreaker {
 	cfg = cfg.withDefaults()
 	b := &localBreaker{
 		latest: now,
-		state:  stateClosed,
+		state:  StateClosed,
 		gen:    1,
 		since:  now,
 		win:    newWindow(cfg.Window),
@@ -147,23 +120,23 @@ func (b *localBreaker) allow(now time.Time) (localPermit, error) {
 	defer b.mu.Unlock()
 	now = b.tick(now)
 	switch b.override {
-	case stateForcedOpenLocal:
+	case StateForcedOpen:
 		var wait time.Duration
 		if !b.ovUntil.IsZero() {
 			wait = b.ovUntil.Sub(now)
 		}
 		return localPermit{}, &RetryAfterError{Err: ErrOpen, After: wait}
-	case stateForcedClosedLocal:
+	case StateForcedClosed:
 		return localPermit{gen: b.gen}, nil
 	}
 	switch b.state {
-	case stateClosed:
+	case StateClosed:
 		return localPermit{gen: b.gen}, nil
-	case stateOpen:
+	case StateOpen:
 		if now.Before(b.openUntil) {
 			return localPermit{}, &RetryAfterError{Err: ErrOpen, After: b.openUntil.Sub(now)}
 		}
-		b.transition(now, stateHalfOpen, "open_duration elapsed")
+		b.transition(now, StateHalfOpen, "open_duration elapsed")
 	}
 	// half-open
 	live := b.probes[:0]
@@ -208,23 +181,23 @@ func (b *localBreaker) recordN(now time.Time, p localPermit, success bool, dur t
 	}
 	slow := dur >= b.slowCall
 	if p.isProbe() {
-		if b.state != stateHalfOpen || !b.settleProbe(now, p.probe) {
+		if b.state != StateHalfOpen || !b.settleProbe(now, p.probe) {
 			return false
 		}
 		switch {
 		case !success:
-			b.transition(now, stateOpen, "probe failed")
+			b.transition(now, StateOpen, "probe failed")
 		case slow:
-			b.transition(now, stateOpen, "probe slow")
+			b.transition(now, StateOpen, "probe slow")
 		default:
 			b.probeOK++
 			if b.probeOK >= b.cfg.HalfOpenMaxCalls {
-				b.transition(now, stateClosed, "probes succeeded")
+				b.transition(now, StateClosed, "probes succeeded")
 			}
 		}
 		return true
 	}
-	if b.state != stateClosed && b.override == stateClosed {
+	if b.state != StateClosed && b.override == StateUnknown {
 		return false
 	}
 	b.win.add(now, !success, slow, n)
@@ -243,7 +216,7 @@ func (b *localBreaker) unforce(now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
-	if b.override != stateClosed {
+	if b.override != StateUnknown {
 		b.endOverride(now, "override ended")
 	}
 }
@@ -254,11 +227,11 @@ func (b *localBreaker) reset(now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
-	if from := b.effective(); from != stateClosed {
-		b.count(from, stateClosed)
+	if from := b.effective(); from != StateClosed {
+		b.count(from, StateClosed)
 	}
-	b.override, b.ovUntil = stateClosed, time.Time{}
-	b.state, b.since, b.reason = stateClosed, now, "reset"
+	b.override, b.ovUntil = StateUnknown, time.Time{}
+	b.state, b.since, b.reason = StateClosed, now, "reset"
 	b.gen++
 	b.clearProbes()
 	b.openUntil = time.Time{}
@@ -269,7 +242,7 @@ func (b *localBreaker) reset(now time.Time) {
 // reconfigure replaces the config at now, keeping the state: the window
 // keeps the calls that fit in the new one (none when its type changed),
 // and a closed breaker trips at once if they say so.
-func (b *localBreaker) reconfigure(now time.Time, cfg BreakerConfig) {
+func (b *localBreaker) reconfigure(now time.Time, cfg breakerConfig) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
@@ -288,7 +261,7 @@ func (b *localBreaker) reconfigure(now time.Time, cfg BreakerConfig) {
 
 // setConfig sets cfg, with defaults, and what is derived from it. b.mu
 // must be held, or b not yet shared.
-func (b *localBreaker) setConfig(cfg BreakerConfig) {
+func (b *localBreaker) setConfig(cfg breakerConfig) {
 	b.cfg = cfg
 	b.slowCall = ms(cfg.SlowCallDurationMS)
 	b.openDuration = ms(cfg.OpenDurationMS)
@@ -302,17 +275,17 @@ func (b *localBreaker) trip(now, until time.Time, reason string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
-	b.transition(now, stateOpen, reason)
+	b.transition(now, StateOpen, reason)
 	if until.After(now) {
 		b.openUntil = until
 	}
 }
 
 // force sets an operator's override at now: state is
-// stateForcedOpenLocal or stateForcedClosedLocal, until its end (zero:
+// StateForcedOpen or StateForcedClosed, until its end (zero:
 // never). A new override moves the generation, as the control plane's
 // does, unless it repeats the one in force.
-func (b *localBreaker) force(now time.Time, state breakerState, until time.Time) {
+func (b *localBreaker) force(now time.Time, state State, until time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
@@ -322,7 +295,7 @@ func (b *localBreaker) force(now time.Time, state breakerState, until time.Time)
 	}
 	b.count(b.effective(), state)
 	b.override = state
-	b.state = stateClosed
+	b.state = StateClosed
 	b.since = now
 	b.reason = "override"
 	b.gen++
@@ -333,9 +306,9 @@ func (b *localBreaker) force(now time.Time, state breakerState, until time.Time)
 // endOverride ends the override at now: closed, with an empty window.
 // b.mu must be held.
 func (b *localBreaker) endOverride(now time.Time, reason string) {
-	b.count(b.override, stateClosed)
-	b.override, b.ovUntil = stateClosed, time.Time{}
-	b.state, b.since, b.reason = stateClosed, now, reason
+	b.count(b.override, StateClosed)
+	b.override, b.ovUntil = StateUnknown, time.Time{}
+	b.state, b.since, b.reason = StateClosed, now, reason
 	b.gen++
 	b.clearProbes()
 	b.openUntil = time.Time{}
@@ -344,11 +317,11 @@ func (b *localBreaker) endOverride(now time.Time, reason string) {
 }
 
 // count records a change of the effective state. b.mu must be held.
-func (b *localBreaker) count(from, to breakerState) {
+func (b *localBreaker) count(from, to State) {
 	if b.transitions == nil {
-		b.transitions = map[[2]breakerState]int64{}
+		b.transitions = map[[2]State]int64{}
 	}
-	b.transitions[[2]breakerState{from, to}]++
+	b.transitions[[2]State{from, to}]++
 }
 
 // clearProbes forgets the outstanding probe permits and the probes that
@@ -361,7 +334,7 @@ func (b *localBreaker) clearProbes() {
 
 // localBreakerStatus is what localBreaker.status returns.
 type localBreakerStatus struct {
-	state     breakerState
+	state     State
 	gen       uint64    // moves at every transition
 	since     time.Time // of the last transition
 	openUntil time.Time // zero unless open
@@ -370,11 +343,11 @@ type localBreakerStatus struct {
 	calls, failures, slowCalls int64 // in the window
 	probes                     int   // outstanding probe permits, expired ones included
 
-	override   breakerState // the override's state; stateClosed when none
-	ovUntil    time.Time    // when the override ends; zero when never or none
-	firstProbe time.Time    // when the first unexpired probe permit expires; zero when none
+	override   State     // the override's state; StateUnknown when none
+	ovUntil    time.Time // when the override ends; zero when never or none
+	firstProbe time.Time // when the first unexpired probe permit expires; zero when none
 
-	transitions map[[2]breakerState]int64 // changes of the effective state so far
+	transitions map[[2]State]int64 // changes of the effective state so far
 }
 
 // status returns the breaker's state at now, without the transition to
@@ -401,12 +374,12 @@ func (b *localBreaker) status(now time.Time) localBreakerStatus {
 		}
 	}
 	if len(b.transitions) > 0 {
-		s.transitions = make(map[[2]breakerState]int64, len(b.transitions))
+		s.transitions = make(map[[2]State]int64, len(b.transitions))
 		for k, v := range b.transitions {
 			s.transitions[k] = v
 		}
 	}
-	if b.state == stateOpen {
+	if b.state == StateOpen {
 		s.openUntil = b.openUntil
 	}
 	return s
@@ -419,7 +392,7 @@ func (b *localBreaker) tick(now time.Time) time.Time {
 		now = b.latest
 	}
 	b.latest = now
-	if b.override != stateClosed && !b.ovUntil.IsZero() && !now.Before(b.ovUntil) {
+	if b.override != StateUnknown && !b.ovUntil.IsZero() && !now.Before(b.ovUntil) {
 		b.endOverride(now, "override expired")
 	}
 	b.win.advance(now)
@@ -428,8 +401,8 @@ func (b *localBreaker) tick(now time.Time) time.Time {
 
 // effective returns the state that decides: the override's, if any.
 // b.mu must be held.
-func (b *localBreaker) effective() breakerState {
-	if b.override != stateClosed {
+func (b *localBreaker) effective() State {
+	if b.override != StateUnknown {
 		return b.override
 	}
 	return b.state
@@ -439,16 +412,16 @@ func (b *localBreaker) effective() breakerState {
 func (b *localBreaker) maybeTrip(now time.Time) {
 	c := &b.cfg
 	w := &b.win
-	if b.override != stateClosed || b.state != stateClosed {
+	if b.override != StateUnknown || b.state != StateClosed {
 		return
 	}
 	switch {
 	case c.ConsecutiveFailures > 0 && b.consec >= c.ConsecutiveFailures:
-		b.transition(now, stateOpen, "consecutive_failures")
+		b.transition(now, StateOpen, "consecutive_failures")
 	case w.calls >= c.MinimumCalls && w.fails*100 >= c.FailureRateThreshold*w.calls:
-		b.transition(now, stateOpen, "failure_rate")
+		b.transition(now, StateOpen, "failure_rate")
 	case w.calls >= c.MinimumCalls && w.slows*100 >= c.SlowCallRateThreshold*w.calls:
-		b.transition(now, stateOpen, "slow_call_rate")
+		b.transition(now, StateOpen, "slow_call_rate")
 	}
 }
 
@@ -468,7 +441,7 @@ func (b *localBreaker) settleProbe(now time.Time, id uint64) bool {
 
 // transition moves the breaker to state to and starts a new generation.
 // Opening and closing empty the window. b.mu must be held.
-func (b *localBreaker) transition(now time.Time, to breakerState, reason string) {
+func (b *localBreaker) transition(now time.Time, to State, reason string) {
 	b.count(b.effective(), to)
 	b.state = to
 	b.since = now
@@ -477,11 +450,11 @@ func (b *localBreaker) transition(now time.Time, to breakerState, reason string)
 	b.clearProbes()
 	b.openUntil = time.Time{}
 	switch to {
-	case stateOpen:
+	case StateOpen:
 		b.openUntil = now.Add(b.openDuration)
 		b.win.reset(now)
 		b.consec = 0
-	case stateClosed:
+	case StateClosed:
 		b.win.reset(now)
 		b.consec = 0
 	}
@@ -507,7 +480,7 @@ type window struct {
 
 type bucket struct{ calls, fails, slows int64 }
 
-func newWindow(w BreakerWindow) window {
+func newWindow(w breakerWindow) window {
 	if w.Type == windowCount {
 		return window{size: w.Size, kinds: make([]uint8, 0, w.Size)}
 	}

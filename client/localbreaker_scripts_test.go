@@ -68,9 +68,9 @@ func randomBreakerConfig(r *rand.Rand, timeless bool) breaker.Config {
 }
 
 // localConfig is the SDK's view of a breaker's config.
-func localConfig(c breaker.Config) BreakerConfig {
-	return BreakerConfig{
-		Window:                BreakerWindow{Type: c.Window.Type, Size: c.Window.Size},
+func localConfig(c breaker.Config) breakerConfig {
+	return breakerConfig{
+		Window:                breakerWindow{Type: c.Window.Type, Size: c.Window.Size},
 		MinimumCalls:          c.MinimumCalls,
 		FailureRateThreshold:  c.FailureRateThreshold,
 		SlowCallDurationMS:    c.SlowCallDurationMS,
@@ -128,23 +128,23 @@ func (m *modelBreaker) answer(now, ignored int64) breaker.Decision {
 	ttl := m.cfg.CacheTTLMS
 	left := func(t time.Time) int64 { return t.UnixMilli() - now }
 	switch st.state {
-	case stateForcedOpenLocal:
+	case StateForcedOpen:
 		d.RetryAfterMS = ttl
 		if !st.ovUntil.IsZero() {
 			d.RetryAfterMS = left(st.ovUntil)
 		}
 		d.CacheTTLMS = d.RetryAfterMS
-	case stateForcedClosedLocal:
+	case StateForcedClosed:
 		d.Allowed, d.CacheTTLMS = true, ttl
 		if !st.ovUntil.IsZero() && left(st.ovUntil) < ttl {
 			d.CacheTTLMS = left(st.ovUntil)
 		}
-	case stateClosed:
+	case StateClosed:
 		d.Allowed, d.CacheTTLMS = true, ttl
-	case stateOpen:
+	case StateOpen:
 		d.RetryAfterMS = max(left(st.openUntil), 0)
 		d.CacheTTLMS = d.RetryAfterMS
-	case stateHalfOpen:
+	case StateHalfOpen:
 		d.RetryAfterMS = ttl
 		if !st.firstProbe.IsZero() {
 			d.RetryAfterMS = left(st.firstProbe)
@@ -191,9 +191,9 @@ func (m *modelBreaker) report(now int64, outs []breaker.Outcome) breaker.Decisio
 }
 
 func (m *modelBreaker) force(now int64, r breaker.ForceRequest) {
-	st := stateForcedOpenLocal
+	st := StateForcedOpen
 	if r.State == breaker.StateForcedClosed {
-		st = stateForcedClosedLocal
+		st = StateForcedClosed
 	}
 	var until time.Time
 	if r.TTLMS > 0 {
@@ -247,7 +247,7 @@ func (m *modelBreaker) show(now int64) shownBreaker {
 	if !st.openUntil.IsZero() {
 		s.OpenUntil = st.openUntil.UnixMilli()
 	}
-	if st.override != stateClosed {
+	if st.override != StateUnknown {
 		s.Override = st.override.String()
 		if !st.ovUntil.IsZero() {
 			s.OverrideExpires = st.ovUntil.UnixMilli()

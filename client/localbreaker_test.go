@@ -72,18 +72,18 @@ const (
 	msd = time.Millisecond
 )
 
-func countWindow(size int64) BreakerWindow { return BreakerWindow{Type: "count", Size: size} }
-func timeWindow(size int64) BreakerWindow  { return BreakerWindow{Type: "time", Size: size} }
+func countWindow(size int64) breakerWindow { return breakerWindow{Type: "count", Size: size} }
+func timeWindow(size int64) breakerWindow  { return breakerWindow{Type: "time", Size: size} }
 
 func TestLocalBreaker(t *testing.T) {
 	tests := []struct {
 		name  string
-		cfg   func(c *BreakerConfig)
+		cfg   func(c *breakerConfig)
 		steps []breakerStep
 	}{
 		{
 			name: "failure rate at the threshold opens",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold = countWindow(10), 4, 50
 			},
 			steps: []breakerStep{
@@ -95,7 +95,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "below the minimum calls stays closed",
-			cfg:  func(c *BreakerConfig) {},
+			cfg:  func(c *breakerConfig) {},
 			steps: []breakerStep{
 				call(0, 19, false, 0, "closed"),
 				call(0, 1, false, 0, "open"),
@@ -103,7 +103,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "below the failure rate stays closed",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold = countWindow(10), 4, 50
 			},
 			steps: []breakerStep{
@@ -114,7 +114,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "count window forgets the oldest calls",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold = countWindow(4), 4, 75
 			},
 			steps: []breakerStep{
@@ -127,7 +127,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "count window counts what it forgets",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.SlowCallDurationMS = countWindow(2), 100, 100
 			},
 			steps: []breakerStep{
@@ -139,7 +139,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "time window keeps the last size seconds",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold = timeWindow(10), 4, 50
 			},
 			steps: []breakerStep{
@@ -149,7 +149,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "time window drops a second once it is size seconds old",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold = timeWindow(10), 4, 50
 			},
 			steps: []breakerStep{
@@ -160,7 +160,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "time window drops seconds one by one as time passes",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold, c.SlowCallDurationMS = timeWindow(10), 6, 50, 100
 			},
 			steps: []breakerStep{
@@ -175,7 +175,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "slow call rate opens",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.SlowCallDurationMS, c.SlowCallRateThreshold = countWindow(10), 2, 100, 50
 			},
 			steps: []breakerStep{
@@ -185,7 +185,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a slow failure counts as both; failure rate is checked first",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.SlowCallDurationMS, c.SlowCallRateThreshold = countWindow(10), 2, 100, 100
 			},
 			steps: []breakerStep{
@@ -195,7 +195,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "consecutive failures open whatever the window says",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures = 3 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures = 3 },
 			steps: []breakerStep{
 				call(0, 2, false, 0, "closed"),
 				call(0, 1, true, 0, "closed"), // a success breaks the run
@@ -205,7 +205,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a slow success breaks a run of failures",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.ConsecutiveFailures, c.SlowCallDurationMS = 2, 10
 			},
 			steps: []breakerStep{
@@ -217,7 +217,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "open refuses until open duration, then lets one probe through",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
 			steps: []breakerStep{
 				call(0, 1, false, 0, "open"),
 				allowStep(999*msd, false, false, msd, "open"),
@@ -229,7 +229,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a failed probe opens again",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
 			steps: []breakerStep{
 				call(0, 1, false, 0, "open"),
 				allowStep(sec, true, true, 0, "half_open"), // 1
@@ -240,7 +240,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a slow probe opens again",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.ConsecutiveFailures, c.OpenDurationMS, c.SlowCallDurationMS = 1, 1000, 100
 			},
 			steps: []breakerStep{
@@ -251,7 +251,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "all half_open_max_calls probes must succeed",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.ConsecutiveFailures, c.OpenDurationMS, c.HalfOpenMaxCalls = 1, 1000, 3
 			},
 			steps: []breakerStep{
@@ -268,7 +268,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a freed probe slot does not count as a success",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.ConsecutiveFailures, c.OpenDurationMS, c.HalfOpenMaxCalls = 1, 1000, 2
 			},
 			steps: []breakerStep{
@@ -283,7 +283,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a probe not reported in time is given back",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.ConsecutiveFailures, c.OpenDurationMS, c.ProbeTimeoutMS = 1, 1000, 500
 			},
 			steps: []breakerStep{
@@ -297,7 +297,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a probe reported after it expired settles nothing",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.ConsecutiveFailures, c.OpenDurationMS, c.ProbeTimeoutMS = 1, 1000, 500
 			},
 			steps: []breakerStep{
@@ -308,7 +308,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "an outcome from before a trip is ignored",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures = 2 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures = 2 },
 			steps: []breakerStep{
 				allowStep(0, true, false, 0, "closed"), // 0
 				call(0, 2, false, 0, "open"),
@@ -317,7 +317,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "an outcome from before a close is ignored",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
 			steps: []breakerStep{
 				allowStep(0, true, false, 0, "closed"), // 0
 				call(0, 1, false, 0, "open"),
@@ -328,7 +328,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "the zero permit is ignored",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures = 1 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures = 1 },
 			steps: []breakerStep{
 				allowStep(0, true, false, 0, "closed"), // 0
 				{op: opReport, permit: -1, ok: false, applied: false, state: "closed"},
@@ -336,7 +336,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "opening and closing empty the window",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold, c.OpenDurationMS = countWindow(10), 2, 50, 1000
 			},
 			steps: []breakerStep{
@@ -350,7 +350,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "a time before the latest one seen counts as the latest",
-			cfg: func(c *BreakerConfig) {
+			cfg: func(c *breakerConfig) {
 				c.Window, c.MinimumCalls, c.FailureRateThreshold = timeWindow(10), 4, 75
 			},
 			steps: []breakerStep{
@@ -361,7 +361,7 @@ func TestLocalBreaker(t *testing.T) {
 		},
 		{
 			name: "open measures its wait from the latest time seen",
-			cfg:  func(c *BreakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
+			cfg:  func(c *breakerConfig) { c.ConsecutiveFailures, c.OpenDurationMS = 1, 1000 },
 			steps: []breakerStep{
 				call(2*sec, 1, false, 0, "open"),
 				allowStep(sec, false, false, sec, "open"),
@@ -370,7 +370,7 @@ func TestLocalBreaker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultBreakerConfig()
+			cfg := defaultBreakerConfig()
 			tt.cfg(&cfg)
 			runBreakerSteps(t, newLocalBreaker(cfg, t0), tt.steps)
 		})
@@ -430,7 +430,7 @@ func runBreakerSteps(t *testing.T, b *localBreaker, steps []breakerStep) {
 }
 
 func TestLocalBreakerStatus(t *testing.T) {
-	cfg := DefaultBreakerConfig()
+	cfg := defaultBreakerConfig()
 	cfg.Window, cfg.MinimumCalls, cfg.SlowCallDurationMS = countWindow(10), 5, 100
 	b := newLocalBreaker(cfg, t0)
 	gen := b.status(t0).gen
@@ -442,15 +442,15 @@ func TestLocalBreakerStatus(t *testing.T) {
 		b.record(t0, p, c.ok, c.dur)
 	}
 	got := b.status(t0)
-	want := localBreakerStatus{state: stateClosed, gen: gen, since: t0, calls: 4, failures: 2, slowCalls: 2}
+	want := localBreakerStatus{state: StateClosed, gen: gen, since: t0, calls: 4, failures: 2, slowCalls: 2}
 	if !cmp.Equal(got, want, cmp.AllowUnexported(localBreakerStatus{})) {
 		t.Errorf("status() = %+v, want %+v", got, want)
 	}
 
 	b.trip(t0.Add(sec), t0.Add(20*sec), "last known: open")
 	got = b.status(t0.Add(sec))
-	want = localBreakerStatus{state: stateOpen, gen: gen + 1, since: t0.Add(sec), openUntil: t0.Add(20 * sec), reason: "last known: open",
-		transitions: map[[2]breakerState]int64{{stateClosed, stateOpen}: 1}}
+	want = localBreakerStatus{state: StateOpen, gen: gen + 1, since: t0.Add(sec), openUntil: t0.Add(20 * sec), reason: "last known: open",
+		transitions: map[[2]State]int64{{StateClosed, StateOpen}: 1}}
 	if !cmp.Equal(got, want, cmp.AllowUnexported(localBreakerStatus{})) {
 		t.Errorf("status() after trip = %+v, want %+v", got, want)
 	}
@@ -465,24 +465,24 @@ func TestLocalBreakerStatus(t *testing.T) {
 }
 
 func TestBreakerConfigWithDefaults(t *testing.T) {
-	def := DefaultBreakerConfig()
+	def := defaultBreakerConfig()
 	tests := []struct {
 		name string
-		in   BreakerConfig
-		want BreakerConfig
+		in   breakerConfig
+		want breakerConfig
 	}{
-		{name: "zero is the defaults", in: BreakerConfig{}, want: def},
+		{name: "zero is the defaults", in: breakerConfig{}, want: def},
 		{name: "defaults are kept", in: def, want: def},
 		{
 			name: "out of range is cut",
-			in: BreakerConfig{
-				Window:               BreakerWindow{Type: "count", Size: 1e9},
+			in: breakerConfig{
+				Window:               breakerWindow{Type: "count", Size: 1e9},
 				FailureRateThreshold: 150, SlowCallRateThreshold: 101,
 				HalfOpenMaxCalls: 1e6, CacheTTLMS: 1e9, ConsecutiveFailures: -1,
 			},
-			want: func() BreakerConfig {
+			want: func() breakerConfig {
 				c := def
-				c.Window = BreakerWindow{Type: "count", Size: 10000}
+				c.Window = breakerWindow{Type: "count", Size: 10000}
 				c.FailureRateThreshold, c.SlowCallRateThreshold = 100, 100
 				c.HalfOpenMaxCalls, c.CacheTTLMS = 1000, 60000
 				return c
@@ -490,10 +490,10 @@ func TestBreakerConfigWithDefaults(t *testing.T) {
 		},
 		{
 			name: "unknown window type is time",
-			in:   BreakerConfig{Window: BreakerWindow{Type: "sliding", Size: 1e6}},
-			want: func() BreakerConfig {
+			in:   breakerConfig{Window: breakerWindow{Type: "sliding", Size: 1e6}},
+			want: func() breakerConfig {
 				c := def
-				c.Window = BreakerWindow{Type: "time", Size: 3600}
+				c.Window = breakerWindow{Type: "time", Size: 3600}
 				return c
 			}(),
 		},
@@ -510,7 +510,7 @@ func TestBreakerConfigWithDefaults(t *testing.T) {
 // TestLocalBreakerConcurrent checks, under -race, that half-open never has
 // more than half_open_max_calls probes out however many goroutines ask.
 func TestLocalBreakerConcurrent(t *testing.T) {
-	cfg := DefaultBreakerConfig()
+	cfg := defaultBreakerConfig()
 	cfg.Window, cfg.MinimumCalls, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls = countWindow(100), 10, 1, 3
 	b := newLocalBreaker(cfg, t0)
 	var mu sync.Mutex
@@ -545,7 +545,7 @@ func TestLocalBreakerConcurrent(t *testing.T) {
 }
 
 func BenchmarkLocalBreaker(b *testing.B) {
-	lb := newLocalBreaker(DefaultBreakerConfig(), t0)
+	lb := newLocalBreaker(defaultBreakerConfig(), t0)
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		now := t0

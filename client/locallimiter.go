@@ -242,12 +242,9 @@ func evictedSlot(key string) int {
 	return int(h % evictedSlots)
 }
 
-// forget records the level of the local bucket of key, which lim held,
-// as lim is forgotten at now.
-func (e *evictedLevels) forget(key string, lim *Limiter, now time.Time) {
-	lim.mu.Lock()
-	local := lim.local
-	lim.mu.Unlock()
+// forget records the level of local, the local bucket of key, as key is
+// forgotten at now; local is nil when the key had none.
+func (e *evictedLevels) forget(key string, local *localLimiter, now time.Time) {
 	if local == nil {
 		return // not degraded: the control plane keeps the level
 	}

@@ -1,14 +1,14 @@
 package client
 
 import (
-	"errors"
-	"github.com/breakwater-dev/breakwater/internal/contract"
 	"math"
 	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Outcomes are counted in atomic counters and reported in batches, one
@@ -121,12 +121,12 @@ func newOutcomeBatch(gen int64) *outcomeBatch {
 // add counts one call that took dur ns, slow when at least slowNS (0 when
 // not known), and signals the flusher when a counter reaches the
 // client's batch trigger.
-func (ob *outcomeBatch) add(c *Client, s uint32, success bool, dur, slowNS int64) {
+func (ob *outcomeBatch) add(c *core, s uint32, success bool, dur, slowNS int64) {
 	ob.addN(c, s, success, dur, slowNS, 1)
 }
 
 // addN counts n like calls of dur ns each.
-func (ob *outcomeBatch) addN(c *Client, s uint32, success bool, dur, slowNS int64, n uint64) {
+func (ob *outcomeBatch) addN(c *core, s uint32, success bool, dur, slowNS int64, n uint64) {
 	msd := uint64(durationMS(dur))
 	var ctr *atomic.Uint64
 	var kind spillKind
@@ -237,28 +237,10 @@ func appendOutcome(outs []outcome, success bool, n uint64, mean int64, gen int64
 	return outs
 }
 
-// pending takes the outcomes of the breaker to report: those of retired
-// generations first, then the current one's.
-func (b *Breaker) pending() []outcome {
-	b.mu.Lock()
-	retired := b.retired
-	b.retired = nil
-	cur := b.cur.Load()
-	b.mu.Unlock()
-	var outs []outcome
-	for _, ob := range retired {
-		outs = ob.drain(outs)
-	}
-	if cur != nil && cur.batch != nil {
-		outs = cur.batch.drain(outs)
-	}
-	return outs
-}
-
 // flushLoop reports pending outcomes every flush interval, and early when
 // a batch fills, at most once per minimum gap, until Close; then it
 // reports what is left once more.
-func (c *Client) flushLoop() {
+func (c *core) flushLoop() {
 	defer close(c.flushDone)
 	interval := c.cfg.FlushInterval
 	gap := interval / 10
@@ -277,56 +259,16 @@ func (c *Client) flushLoop() {
 			}
 		case <-early.C:
 		case <-c.flushStop:
-			c.flushErr = c.flushAll()
+			c.flushErr = c.flush()
 			return
 		}
 		last = time.Now()
-		c.flushAll()
+		c.flush()
 	}
 }
 
-// flushAll reports every breaker's pending outcomes and returns the last
-// error. While degraded the outcomes are dropped: calls let through under
-// the control plane's answers before the switch would be ignored by now,
-// and calls decided locally stay local.
-func (c *Client) flushAll() error {
-	var last error
-	for _, b := range c.breakersNow() {
-		outs := b.pending()
-		if len(outs) == 0 || c.degraded.Load() {
-			continue
-		}
-		if err := b.report(outs); err != nil {
-			last = err
-		}
-	}
-	return last
-}
-
-// report sends outs and caches the answer.
-func (b *Breaker) report(outs []outcome) error {
-	c := b.c
-	for len(outs) > 0 {
-		n := min(len(outs), contract.MaxOutcomes)
-		ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
-		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), outs[:n])
-		cancel()
-		switch {
-		case err == nil:
-			b.apply(d, c.clock.unixNano())
-		case isNotFound(err):
-			b.forget(c.clock.unixNano())
-			return err
-		case isForbidden(err):
-			c.warnForbidden(err)
-			return err
-		case errors.Is(err, errUnreachable), isUnauthorized(err):
-			c.enterDegraded(err)
-			return err
-		default:
-			return err
-		}
-		outs = outs[n:]
-	}
-	return nil
+// durationMS converts coarse nanoseconds to whole milliseconds in the
+// API's range.
+func durationMS(ns int64) int64 {
+	return min(max(ns/int64(time.Millisecond), 0), contract.MaxDurationMS)
 }

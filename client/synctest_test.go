@@ -95,8 +95,8 @@ func TestLeaseSizeFollowsTheRate(t *testing.T) {
 		l := c.Limiter("api")
 		// 1000 calls a second for two seconds.
 		for i := range 2000 {
-			if err := l.Allow(t.Context()); err != nil {
-				t.Fatalf("Allow() %d = %v", i, err)
+			if err := l.Take(t.Context()); err != nil {
+				t.Fatalf("Take() %d = %v", i, err)
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -113,8 +113,8 @@ func TestLeaseSizeFollowsTheRate(t *testing.T) {
 		// A lease not spent within a flush interval expires: its
 		// tokens are gone, never given back.
 		time.Sleep(time.Second)
-		if err := l.Allow(t.Context()); err != nil {
-			t.Fatalf("Allow() after a pause = %v", err)
+		if err := l.Take(t.Context()); err != nil {
+			t.Fatalf("Take() after a pause = %v", err)
 		}
 		if ls := l.lease.Load(); ls.granted > 20 {
 			t.Errorf("lease after a second idle = %d tokens, want a small one", ls.granted)
@@ -128,18 +128,18 @@ func TestLimiterRefusesLocallyUntilRetry(t *testing.T) {
 		c := bubbleClient(t, bucket, Config{LeaseSize: 1})
 		l := c.Limiter("api")
 		for range 2 {
-			if err := l.Allow(t.Context()); err != nil {
-				t.Fatalf("Allow() = %v", err)
+			if err := l.Take(t.Context()); err != nil {
+				t.Fatalf("Take() = %v", err)
 			}
 		}
-		err := l.Allow(t.Context())
+		err := l.Take(t.Context())
 		if !errors.Is(err, ErrRateLimited) || retryAfter(err) != 100*time.Millisecond {
-			t.Fatalf("Allow() on an empty bucket = %v, want ErrRateLimited for 100ms", err)
+			t.Fatalf("Take() on an empty bucket = %v, want ErrRateLimited for 100ms", err)
 		}
 		takes := bucket.takes
 		for range 50 {
-			if err := l.Allow(t.Context()); !errors.Is(err, ErrRateLimited) {
-				t.Fatalf("Allow() while refused = %v", err)
+			if err := l.Take(t.Context()); !errors.Is(err, ErrRateLimited) {
+				t.Fatalf("Take() while refused = %v", err)
 			}
 		}
 		if bucket.takes != takes {
@@ -148,8 +148,8 @@ func TestLimiterRefusesLocallyUntilRetry(t *testing.T) {
 		// The refusal is read on the coarse clock, which lags by up to a
 		// tick.
 		time.Sleep(100*time.Millisecond + coarseClockInterval)
-		if err := l.Allow(t.Context()); err != nil {
-			t.Errorf("Allow() once the refusal ended = %v, want nil", err)
+		if err := l.Take(t.Context()); err != nil {
+			t.Errorf("Take() once the refusal ended = %v, want nil", err)
 		}
 	})
 }
@@ -170,7 +170,7 @@ func (h *hungPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.Method {
 	case http.MethodGet:
-		json.NewEncoder(w).Encode(breakerView{Config: DefaultBreakerConfig(), State: "closed", Generation: 1})
+		json.NewEncoder(w).Encode(breakerView{Config: defaultBreakerConfig(), State: "closed", Generation: 1})
 	default:
 		json.NewEncoder(w).Encode(decision{Allowed: true, State: "closed", CacheTTLMS: 1000, Generation: 1})
 	}
@@ -227,7 +227,7 @@ func TestHungControlPlaneCostsOneTimeout(t *testing.T) {
 		if err := b.Do(t.Context(), succeed); err != nil {
 			t.Fatalf("Do() after recovery = %v", err)
 		}
-		if b.State() != "closed" || time.Since(start) != 0 {
+		if b.State() != StateClosed || time.Since(start) != 0 {
 			t.Errorf("after recovery: state %q, took %v", b.State(), time.Since(start))
 		}
 		mu.Lock()
@@ -248,7 +248,7 @@ func (s *slowPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	time.Sleep(time.Second)
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodGet {
-		json.NewEncoder(w).Encode(breakerView{Config: DefaultBreakerConfig(), State: "closed", Generation: 1})
+		json.NewEncoder(w).Encode(breakerView{Config: defaultBreakerConfig(), State: "closed", Generation: 1})
 		return
 	}
 	json.NewEncoder(w).Encode(decision{Allowed: true, State: "closed", CacheTTLMS: 1000, Generation: 1})

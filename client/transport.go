@@ -10,7 +10,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/client/internal/retry"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
+
+// errAttemptTimeout is the cause of an attempt's context that
+// Transport.Timeout ended, so that it is told from the caller's own end.
+var errAttemptTimeout = errors.New("breakwater: transport attempt deadline")
 
 // maxDrain is how much of a retried response's body is read before it is
 // closed, so that its connection can be reused; a longer body costs the
@@ -22,7 +29,7 @@ const maxDrain = 64 << 10
 const drainTimeout = 100 * time.Millisecond
 
 // Transport is an http.RoundTripper that guards the requests to one
-// dependency with its policies, in the order Compose recommends,
+// dependency with its policies, in the order resilience.Compose recommends,
 // outermost first:
 //
 //	Retry → Bulkhead → Breaker → Limiter → Timeout → Base
@@ -31,14 +38,13 @@ const drainTimeout = 100 * time.Millisecond
 // breaker's cached answer is asked before the limiter, so that an open
 // breaker spends none of the fleet's tokens; in half-open the token is
 // taken first, so that a probe permit is never left unused by a refused
-// token. When
-// the breaker is open, the limiter has no token or the bulkhead no slot,
-// the attempt fails with an error matching ErrOpen, ErrRateLimited or
-// ErrBulkheadFull without touching the network; when that is the last
-// attempt, RoundTrip returns that error (wrapped in a *url.Error by
-// http.Client, so test it with errors.Is).
+// token. When the breaker is open, the limiter has no token or the
+// bulkhead no slot, the attempt fails with an error matching ErrOpen,
+// ErrRateLimited or resilience.ErrBulkheadFull without touching the
+// network; when that is the last attempt, RoundTrip returns that error
+// (wrapped in a *url.Error by http.Client, so test it with errors.Is).
 //
-// What counts against the breaker is IsFailure's call: by default a
+// What counts against the breaker is Failed's call: by default a
 // transport error or a 5xx response is a failure and any other response,
 // 4xx included, a success, since a 4xx is the dependency working and
 // refusing a bad request. The caller's own failures are never failures
@@ -47,7 +53,7 @@ const drainTimeout = 100 * time.Millisecond
 // (an upload slower than the timeout) end the attempt with an error
 // matching ErrCaller, uncounted and not retried. (net/http waits for a
 // Read of the request's body that is under way to return: give a body
-// that may stall a deadline of its own.) A panic in Base or IsFailure
+// that may stall a deadline of its own.) A panic in Base or Failed
 // gives back the attempt's bulkhead slot and counts as a failure before
 // it goes on up. The outcome is reported
 // when the response's headers arrive, and the breaker measures the time
@@ -59,7 +65,7 @@ const drainTimeout = 100 * time.Millisecond
 // GetBody is set, as http.NewRequest sets it for in-memory bodies. Other
 // requests get exactly one attempt. An attempt is retried, subject to
 // Retry's rules (attempts, backoff, RetryIf, the caller's context), when
-// it failed (IsFailure), when the answer was 429 Too Many Requests, or
+// it failed (Failed), when the answer was 429 Too Many Requests, or
 // when a policy refused it. A 429 or 503 with a Retry-After header sets
 // the least wait before the next attempt; when that is longer than
 // Retry.MaxDelay, Retry gives up at once. The body of a response that
@@ -74,7 +80,8 @@ const drainTimeout = 100 * time.Millisecond
 // Timeout bounds each attempt until its response headers arrive, not the
 // reading of the body, so a long download or a streaming response is not
 // cut short; bound the whole exchange with the request's context. An
-// attempt that times out fails with an error matching ErrTimeout and
+// attempt that times out fails with an error matching
+// resilience.ErrTimeout and
 // context.DeadlineExceeded, which the breaker counts.
 //
 // The zero value sends every request once through http.DefaultTransport,
@@ -98,23 +105,22 @@ type Transport struct {
 	// before each attempt and given back when its response's body has
 	// been read to the end or closed, or at once when the attempt fails.
 	// Nil means none.
-	Bulkhead *Bulkhead
+	Bulkhead *resilience.Bulkhead
 
 	// Retry, if set, retries failed attempts of requests that are safe
-	// to repeat, as the type's doc describes. Its OnRetry, Sleep and
-	// Rand are used as they are. Nil means one attempt per request.
-	Retry *Retry
+	// XX	// Rand are used as they are. Nil means one attempt per request.
+	Retry *resilience.Retry
 
 	// Timeout bounds each attempt until its response headers arrive.
 	// Zero or less means no bound but the request's context.
 	Timeout time.Duration
 
-	// IsFailure reports whether an attempt's outcome counts against the
+	// Failed reports whether an attempt's outcome counts against the
 	// breaker and is worth a retry: it gets the response, or the error
 	// when there is none (never both). It is not asked about refusals of
 	// the policies, which are never failures. Nil means an error or a
 	// status of 500 or more.
-	IsFailure func(resp *http.Response, err error) bool
+	Failed func(resp *http.Response, err error) bool
 
 	// IgnoreFaults turns off the faults of drills for this Transport. By
 	// default a Transport with a Breaker applies the faults an operator
@@ -122,7 +128,7 @@ type Transport struct {
 	// policies admit an attempt, a share of attempts wait the fault's
 	// delay_ms first (within Timeout, like a slow dependency), and a share
 	// are answered abort_status without reaching the network, with the
-	// header Breakwater-Fault, counted as failures whatever IsFailure
+	// header Breakwater-Fault, counted as failures whatever Failed
 	// says. See docs/drills.md.
 	IgnoreFaults bool
 
@@ -132,6 +138,10 @@ type Transport struct {
 	// request whose body cannot be sent again is never retried, whatever
 	// Idempotent says.
 	Idempotent func(req *http.Request) bool
+
+	// Test seams of the retry loop, nil in use: see resilience.Retry.
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func() float64
 }
 
 // Client returns an *http.Client that sends its requests through t, with
@@ -174,16 +184,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := rt.attempt(ctx)
 		return rt.finish(resp, err)
 	}
-	r := *t.Retry
-	onRetry := r.OnRetry
-	r.OnRetry = func(attempt int, err error, wait time.Duration) {
-		rt.drain() // before the wait, so that the connection is free
-		if onRetry != nil {
-			onRetry(attempt, err, wait)
-		}
-	}
+	r := t.Retry
 	var resp *http.Response
-	err := r.Execute(ctx, func(ctx context.Context) error {
+	err := retry.Do(ctx, retry.Options{
+		MaxAttempts: r.MaxAttempts,
+		BaseDelay:   r.BaseDelay,
+		MaxDelay:    r.MaxDelay,
+		RetryIf:     r.RetryIf,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			rt.drain() // before the wait, so that the connection is free
+			if r.OnRetry != nil {
+				r.OnRetry(attempt, err, wait)
+			}
+		},
+		Sleep:  t.sleep,
+		Jitter: t.jitter,
+	}, func(ctx context.Context) error {
 		var err error
 		resp, err = rt.attempt(ctx)
 		return err
@@ -207,8 +223,8 @@ func (t *Transport) replayable(req *http.Request) bool {
 }
 
 func (t *Transport) isFailure(resp *http.Response, err error) bool {
-	if t.IsFailure != nil {
-		return t.IsFailure(resp, err)
+	if t.Failed != nil {
+		return t.Failed(resp, err)
 	}
 	return err != nil || resp.StatusCode >= 500
 }
@@ -237,7 +253,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 	rt.drain()
 	areq, err := rt.attemptRequest(ctx)
 	if err != nil {
-		return nil, Permanent(err)
+		return nil, retry.Permanent(err)
 	}
 	resp, err := rt.admitted(ctx, areq)
 	if areq.Body != nil && areq.Body != rt.req.Body && !rt.sent {
@@ -248,7 +264,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*http.Response, error) {
 
 // admitted sends areq if the policies admit it.
 //
-// Every path out of it, a panic in Base or IsFailure included, calls the
+// Every path out of it, a panic in Base or Failed included, calls the
 // breaker's done func exactly once and gives back the bulkhead's slot (or
 // hands both to the response's body); a panic is counted as a failure of
 // the dependency and then goes on up.
@@ -299,9 +315,9 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 	// never leave spend none of the fleet's tokens. In half-open the token
 	// comes first: a probe permit that a refused token left unused would
 	// hold up the fleet's probes until it expires.
-	limitFirst := t.Limiter != nil && t.Breaker != nil && t.Breaker.State() == stateHalfOpenAPI
+	limitFirst := t.Limiter != nil && t.Breaker != nil && t.Breaker.State() == StateHalfOpen
 	if limitFirst {
-		if err := t.Limiter.Allow(ctx); err != nil {
+		if err := t.Limiter.Take(ctx); err != nil {
 			finished = true
 			free()
 			return nil, policyError(err)
@@ -318,7 +334,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 		}
 	}
 	if t.Limiter != nil && !limitFirst {
-		if err := t.Limiter.Allow(ctx); err != nil {
+		if err := t.Limiter.Take(ctx); err != nil {
 			report(err) // a refusal: not counted
 			finished = true
 			free()
@@ -341,7 +357,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 			if body != nil && body.reading.Load() {
 				slowUpload.Store(true) // still waiting for the caller's bytes
 			}
-			cancel(errTimeoutCause)
+			cancel(errAttemptTimeout)
 		})
 	}
 	rt.sent = true
@@ -358,7 +374,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 	}
 	var err error
 	resp, err = base.RoundTrip(sreq)
-	timedOut := timer != nil && !timer.Stop() && context.Cause(actx) == errTimeoutCause
+	timedOut := timer != nil && !timer.Stop() && context.Cause(actx) == errAttemptTimeout
 	if timedOut {
 		// The deadline passed before the headers were in (or just as
 		// they arrived: the body is cut off either way).
@@ -377,7 +393,7 @@ func (rt *roundTrip) admitted(ctx context.Context, areq *http.Request) (*http.Re
 			// not retried.
 			cancel(errCallerCause)
 			report(context.Canceled)
-			err = Permanent(cerr)
+			err = retry.Permanent(cerr)
 		} else if t.isFailure(nil, err) {
 			report(err)
 		} else {
@@ -532,7 +548,7 @@ func policyError(err error) error {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return Permanent(err)
+	return retry.Permanent(err)
 }
 
 func releaseNow(release func()) {
@@ -567,14 +583,15 @@ func retryAfterHeader(resp *http.Response) (time.Duration, bool) {
 const maxRetryAfter = 24 * time.Hour
 
 // attemptTimeoutError is the error of an attempt whose response headers
-// did not arrive within Transport.Timeout. It matches ErrTimeout and
+// did not arrive within Transport.Timeout. It matches
+// resilience.ErrTimeout and
 // context.DeadlineExceeded, and its Timeout method reports true.
 type attemptTimeoutError struct{ d time.Duration }
 
 func (e *attemptTimeoutError) Error() string {
 	return "breakwater: timeout: no response headers within " + e.d.String()
 }
-func (e *attemptTimeoutError) Unwrap() error { return ErrTimeout }
+func (e *attemptTimeoutError) Unwrap() error { return resilience.ErrTimeout }
 func (e *attemptTimeoutError) Timeout() bool { return true }
 
 // guardedBody is a response body that calls release once, when it has

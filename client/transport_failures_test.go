@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/client/resilience"
 )
 
 // A 503 whose body stalls after a few bytes must not hold the caller: the
@@ -33,7 +35,7 @@ func TestTransportStalledErrorBodyIsCutOff(t *testing.T) {
 	}))
 	t.Cleanup(dep.Close)
 	s := &sleeps{}
-	tr := &Transport{Retry: &Retry{MaxAttempts: 2, Sleep: s.sleep}, Timeout: 2 * time.Second}
+	tr := &Transport{Retry: &resilience.Retry{MaxAttempts: 2}, sleep: s.sleep, Timeout: 2 * time.Second}
 
 	// The caller waits far longer than the drain may take, and far less
 	// than forever.
@@ -82,7 +84,7 @@ func TestTransportCallerFailuresAreNotCounted(t *testing.T) {
 	p.putBreaker("uploads", nil)
 	dep := startDependency(t, reply{status: http.StatusOK})
 	s := &sleeps{}
-	tr := &Transport{Breaker: c.Breaker("uploads"), Retry: &Retry{MaxAttempts: 3, Sleep: s.sleep},
+	tr := &Transport{Breaker: c.Breaker("uploads"), Retry: &resilience.Retry{MaxAttempts: 3}, sleep: s.sleep,
 		Timeout: 200 * time.Millisecond, Idempotent: func(*http.Request) bool { return true }}
 
 	t.Run("upload breaks off", func(t *testing.T) {
@@ -90,16 +92,16 @@ func TestTransportCallerFailuresAreNotCounted(t *testing.T) {
 		req.ContentLength = 1000
 		req.GetBody = func() (io.ReadCloser, error) { return &failingBody{}, nil }
 		_, err := tr.RoundTrip(req)
-		if !errors.Is(err, ErrCaller) || errors.Is(err, ErrTimeout) {
-			t.Errorf("POST with a broken body = %v, want ErrTimeout", err)
+		if !errors.Is(err, ErrCaller) || errors.Is(err, resilience.ErrTimeout) {
+			t.Errorf("POST with a broken body = %v, want resilience.ErrTimeout", err)
 		}
 	})
 	t.Run("upload slower than the timeout", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPut, dep.URL, &trickleBody{every: 500 * time.Millisecond})
 		start := time.Now()
 		_, err := tr.RoundTrip(req)
-		if !errors.Is(err, ErrCaller) || errors.Is(err, ErrTimeout) {
-			t.Errorf("PUT with a trickling upload = %v, want ErrTimeout and not ErrTimeout", err)
+		if !errors.Is(err, ErrCaller) || errors.Is(err, resilience.ErrTimeout) {
+			t.Errorf("PUT with a trickling upload = %v, want resilience.ErrTimeout and not resilience.ErrTimeout", err)
 		}
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("PUT with a trickling upload took %v, want about the timeout", took)
@@ -148,7 +150,7 @@ func (panickingTransport) RoundTrip(*http.Request) (*http.Response, error) {
 	panic("base transport bug")
 }
 
-// A panic in Base or IsFailure gives the bulkhead's slot back, counts the
+// A panic in Base or Failed gives the bulkhead's slot back, counts the
 // attempt as a failure, and goes on up.
 func TestTransportPanicReleasesAndReports(t *testing.T) {
 	p, c := transportPlane(t)
@@ -159,11 +161,11 @@ func TestTransportPanicReleasesAndReports(t *testing.T) {
 		tr   *Transport
 	}{
 		{"Base panics", &Transport{Base: panickingTransport{}}},
-		{"IsFailure panics", &Transport{IsFailure: func(*http.Response, error) bool { panic("classifier bug") }}},
+		{"Failed panics", &Transport{Failed: func(*http.Response, error) bool { panic("classifier bug") }}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bh := NewBulkhead(1, 0)
+			bh := resilience.NewBulkhead(1, 0)
 			tt.tr.Bulkhead, tt.tr.Breaker, tt.tr.Timeout = bh, c.Breaker("flaky"), time.Minute
 			req, _ := http.NewRequest(http.MethodGet, dep.URL, nil)
 			got := func() (v any) {
@@ -186,15 +188,15 @@ func TestTransportPanicReleasesAndReports(t *testing.T) {
 }
 
 func TestBulkheadExecutePanicReleases(t *testing.T) {
-	bh := NewBulkhead(1, 0)
+	bh := resilience.NewBulkhead(1, 0)
 	func() {
 		defer func() { recover() }()
-		bh.Execute(context.Background(), func(context.Context) error { panic("bug") })
+		bh.Do(context.Background(), func(context.Context) error { panic("bug") })
 	}()
 	if n := bh.InFlight(); n != 0 {
 		t.Errorf("InFlight() after fn panicked = %d, want 0", n)
 	}
-	if err := bh.Execute(context.Background(), func(context.Context) error { return nil }); err != nil {
+	if err := bh.Do(context.Background(), func(context.Context) error { return nil }); err != nil {
 		t.Errorf("Execute after a panic = %v, want nil", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/breakwater-dev/breakwater/client/resilience"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -150,7 +151,7 @@ func TestTransportTripsOn5xxThenFailsFast(t *testing.T) {
 	s := &sleeps{}
 	tr := &Transport{
 		Breaker: c.Breaker("inventory"),
-		Retry:   &Retry{MaxAttempts: 3, MaxDelay: time.Second, Sleep: s.sleep},
+		Retry:   &resilience.Retry{MaxAttempts: 3, MaxDelay: time.Second}, sleep: s.sleep,
 	}
 	hc := tr.Client()
 
@@ -165,7 +166,7 @@ func TestTransportTripsOn5xxThenFailsFast(t *testing.T) {
 			t.Fatalf("POST %d status = %d, want 500", i, resp.StatusCode)
 		}
 	}
-	waitFor(t, 2*time.Second, "the breaker open", func() bool { return tr.Breaker.State() == "open" })
+	waitFor(t, 2*time.Second, "the breaker open", func() bool { return tr.Breaker.State() == StateOpen })
 	hits := dep.hits.Load()
 
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
@@ -257,8 +258,7 @@ func TestTransportRetries(t *testing.T) {
 			tr := &Transport{
 				Base:    bodies,
 				Breaker: c.Breaker(name),
-				Retry: &Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second,
-					Rand: func() float64 { return 0.5 }, Sleep: s.sleep},
+				Retry:   &resilience.Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}, jitter: func() float64 { return 0.5 }, sleep: s.sleep,
 			}
 			var body io.Reader
 			if tt.body != nil {
@@ -353,7 +353,7 @@ func TestTransportHonoursRetryAfter(t *testing.T) {
 			s := &sleeps{}
 			tr := &Transport{
 				Breaker: c.Breaker("search"),
-				Retry:   &Retry{MaxDelay: 5 * time.Second, Rand: func() float64 { return 0 }, Sleep: s.sleep},
+				Retry:   &resilience.Retry{MaxDelay: 5 * time.Second}, jitter: func() float64 { return 0 }, sleep: s.sleep,
 			}
 			status, body, err := get(t, tr.Client(), dep.URL)
 			if err != nil || status != tt.wantStatus {
@@ -465,7 +465,7 @@ func TestTransportCallerCancelIsNotAFailure(t *testing.T) {
 	}))
 	t.Cleanup(dep.Close)
 	s := &sleeps{}
-	tr := &Transport{Breaker: c.Breaker("reports"), Retry: &Retry{Sleep: s.sleep}, Timeout: time.Minute}
+	tr := &Transport{Breaker: c.Breaker("reports"), Retry: &resilience.Retry{}, sleep: s.sleep, Timeout: time.Minute}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, dep.URL, nil)
@@ -474,8 +474,8 @@ func TestTransportCallerCancelIsNotAFailure(t *testing.T) {
 		cancel()
 	}()
 	_, err := tr.Client().Do(req)
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
-		t.Fatalf("GET cancelled by the caller = %v, want context.Canceled and no ErrTimeout", err)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, resilience.ErrTimeout) {
+		t.Fatalf("GET cancelled by the caller = %v, want context.Canceled and no resilience.ErrTimeout", err)
 	}
 	if got := hits.Load(); got != 1 {
 		t.Errorf("the dependency got %d requests, want 1: no retry after the caller gave up", got)
@@ -509,7 +509,7 @@ func TestTransportTimeoutCoversHeadersOnly(t *testing.T) {
 		io.WriteString(w, "part 2\n")
 	}))
 	t.Cleanup(dep.Close)
-	bh := NewBulkhead(1, 0)
+	bh := resilience.NewBulkhead(1, 0)
 	tr := &Transport{Breaker: c.Breaker("media"), Bulkhead: bh, Timeout: timeout}
 	hc := tr.Client()
 
@@ -533,8 +533,8 @@ func TestTransportTimeoutCoversHeadersOnly(t *testing.T) {
 		start := time.Now()
 		_, err := hc.Get(dep.URL + "/slow")
 		var ue *url.Error
-		if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ue) || !ue.Timeout() {
-			t.Errorf("GET /slow = %v, want ErrTimeout, a timeout *url.Error", err)
+		if !errors.Is(err, resilience.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ue) || !ue.Timeout() {
+			t.Errorf("GET /slow = %v, want resilience.ErrTimeout, a timeout *url.Error", err)
 		}
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("GET /slow took %v, want about %v", took, timeout)
@@ -562,7 +562,7 @@ func TestTransportRefusalsSkipTheNetwork(t *testing.T) {
 	p.putLimit("geo-api", 1, 0.001) // one call, then none for a long while
 	c := newTestClient(t, Config{LeaseSize: 1}, p.URL)
 	dep := startDependency(t, reply{status: http.StatusOK})
-	bh := NewBulkhead(1, 0)
+	bh := resilience.NewBulkhead(1, 0)
 	tr := &Transport{Limiter: c.Limiter("geo-api"), Bulkhead: bh}
 	hc := tr.Client()
 
@@ -573,8 +573,8 @@ func TestTransportRefusalsSkipTheNetwork(t *testing.T) {
 
 	body := &trackedBody{Reader: strings.NewReader("x")}
 	req, _ := http.NewRequest(http.MethodPost, dep.URL, body)
-	if _, err := tr.RoundTrip(req); !errors.Is(err, ErrBulkheadFull) {
-		t.Errorf("POST while the slot is held = %v, want ErrBulkheadFull", err)
+	if _, err := tr.RoundTrip(req); !errors.Is(err, resilience.ErrBulkheadFull) {
+		t.Errorf("POST while the slot is held = %v, want resilience.ErrBulkheadFull", err)
 	}
 	if !body.closed.Load() {
 		t.Errorf("a refused request's body was not closed")

@@ -9,7 +9,7 @@
 //
 //	breakwater_client_decisions_total{kind, name, source, result}
 //	    every decision of a breaker's Allow (kind "breaker") and of a
-//	    limiter's Allow, AllowN, Wait and WaitN attempts (kind
+//	    limiter's Take, TakeN, Wait and WaitN attempts (kind
 //	    "limiter"), by the breaker's or limit's name, where it came from
 //	    (source "cache", "server" or "degraded") and its result
 //	    ("allowed" or "denied")
@@ -130,7 +130,7 @@ func (m *Metrics) Wrap(next client.Hooks) client.Hooks {
 		}
 	}
 	if f := next.OnStateChange; f != nil {
-		h.OnStateChange = func(name, from, to string) {
+		h.OnStateChange = func(name string, from, to client.State) {
 			m.onStateChange(name, from, to)
 			f(name, from, to)
 		}
@@ -195,8 +195,8 @@ func result(allowed bool) string {
 	return "denied"
 }
 
-func (m *Metrics) onStateChange(name, from, to string) {
-	m.changes.WithLabelValues(name, from, to).Inc()
+func (m *Metrics) onStateChange(name string, from, to client.State) {
+	m.changes.WithLabelValues(name, from.String(), to.String()).Inc()
 }
 
 func (m *Metrics) onDegraded(entered bool) {

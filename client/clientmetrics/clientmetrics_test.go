@@ -33,8 +33,8 @@ func TestHooksCount(t *testing.T) {
 	h.OnDecision(client.KindBreaker, "payments", client.SourceCache, true)
 	h.OnDecision(client.KindBreaker, "payments", client.SourceCache, false)
 	h.OnDecision(client.KindLimiter, "api", client.SourceDegraded, false)
-	h.OnStateChange("payments", "closed", "open")
-	h.OnStateChange("payments", "open", "half_open")
+	h.OnStateChange("payments", client.StateClosed, client.StateOpen)
+	h.OnStateChange("payments", client.StateOpen, client.StateHalfOpen)
 	h.OnDegraded(true)
 	h.OnDegraded(false)
 	h.OnDegraded(true)
@@ -90,7 +90,7 @@ func TestWrapCallsBoth(t *testing.T) {
 		// OnStateChange left nil: the metrics alone.
 	})
 	h.OnDecision(client.KindLimiter, "api", client.SourceServer, true)
-	h.OnStateChange("payments", "closed", "open")
+	h.OnStateChange("payments", client.StateClosed, client.StateOpen)
 	h.OnDegraded(true)
 
 	want := []string{"decision limiter api server true", "degraded true"}
@@ -190,8 +190,8 @@ func TestWithAClient(t *testing.T) {
 	// A limit keyed by tenant: the keys never become labels.
 	l := c.Limiter("api")
 	for i := range 50 {
-		if err := l.For(fmt.Sprintf("tenant-%d", i)).Allow(ctx); err != nil {
-			t.Fatalf("Allow(tenant-%d) = %v", i, err)
+		if err := l.For(fmt.Sprintf("tenant-%d", i)).Take(ctx); err != nil {
+			t.Fatalf("Take(tenant-%d) = %v", i, err)
 		}
 	}
 	if got := sum(t, reg, "breakwater_client_decisions_total", map[string]string{"kind": "limiter", "name": "api"}); got != 50 {
@@ -211,7 +211,7 @@ func TestWithAClient(t *testing.T) {
 
 	// The control plane goes away: the client switches to deciding locally.
 	cp.kill()
-	if err := l.For("tenant-new").Allow(ctx); err != nil { // no lease for a new key: asks, finds no one
+	if err := l.For("tenant-new").Take(ctx); err != nil { // no lease for a new key: asks, finds no one
 		t.Fatalf("Allow() while degraded = %v, want the local limiter's token", err)
 	}
 	if got := sum(t, reg, "breakwater_client_degraded", nil); got != 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/client/resilience"
 	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
@@ -195,14 +196,14 @@ func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		jsonapi.SetRetryAfter(w, retry)
-		writeJSON(w, http.StatusOK, contract.Decision{State: b.State(), RetryAfterMS: retry, CacheTTLMS: retry})
+		writeJSON(w, http.StatusOK, contract.Decision{State: b.State().String(), RetryAfterMS: retry, CacheTTLMS: retry})
 		return
 	}
 	id := newPermitID()
 	a.mu.Lock()
 	a.permits[id] = heldPermit{done: done, breaker: name, expires: time.Now().Add(permitTTL)}
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, contract.Decision{Allowed: true, State: b.State(), Permit: id})
+	writeJSON(w, http.StatusOK, contract.Decision{Allowed: true, State: b.State().String(), Permit: id})
 }
 
 func newPermitID() string {
@@ -237,7 +238,7 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 	}
 	b := a.c.Breaker(name)
 	a.learn(r.Context(), b)
-	if b.State() == "unknown" {
+	if b.State() == client.StateNotFound {
 		problem(w, http.StatusNotFound, "", "no breaker named "+name)
 		return
 	}
@@ -261,7 +262,7 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 		b.Record(o.Success, time.Duration(o.DurationMS)*time.Millisecond, o.Count)
 	}
 	st := b.State()
-	writeJSON(w, http.StatusOK, contract.Decision{Allowed: st == "" || st == "closed" || st == "forced_closed", State: st})
+	writeJSON(w, http.StatusOK, contract.Decision{Allowed: st == client.StateUnknown || st == client.StateClosed || st == client.StateForcedClosed, State: st.String()})
 }
 
 // learn makes sure the SDK holds an answer about breaker b before
@@ -273,7 +274,7 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 // (Should that first ask find the breaker half-open, the probe permit it
 // got is not reported and goes back after the breaker's probe timeout.)
 func (a *agent) learn(ctx context.Context, b *client.Breaker) {
-	if b.State() != "" {
+	if b.State() != client.StateUnknown {
 		return
 	}
 	actx, cancel := context.WithCancel(ctx)
@@ -301,7 +302,7 @@ func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	err := a.c.Limiter(name).For(req.Key).AllowN(r.Context(), int(req.Tokens))
+	err := a.c.Limiter(name).For(req.Key).TakeN(r.Context(), int(req.Tokens))
 	if err == nil {
 		writeJSON(w, http.StatusOK, contract.TakeResult{Allowed: true, Granted: req.Tokens})
 		return
@@ -329,7 +330,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 		Base:    http.DefaultTransport,
 		Breaker: a.c.Breaker(rt.Name),
 		Limiter: a.c.Limiter(rt.Name),
-		Retry:   &client.Retry{MaxAttempts: cfg.Attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
+		Retry:   &resilience.Retry{MaxAttempts: cfg.Attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
 		Timeout: cfg.Timeout,
 	}
 	rp := &httputil.ReverseProxy{
@@ -363,7 +364,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 				// the caller went away: nothing to answer
 			case errors.Is(err, client.ErrCaller):
 				problem(w, http.StatusRequestTimeout, "", fmt.Sprintf("the request's body did not arrive in time or broke off: %v", err))
-			case errors.Is(err, client.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			case errors.Is(err, resilience.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 				problem(w, http.StatusGatewayTimeout, "", fmt.Sprintf("upstream %s did not answer within %v", rt.Name, cfg.Timeout))
 			default:
 				a.log.Warn("upstream failed", "route", rt.Name, "err", err)

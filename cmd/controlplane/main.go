@@ -82,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Float64Var(&c.APIRate, "api-rate", 500, "requests per second each token may make to the API, fleet-wide, with --tokens; 0 turns the cap off")
 	fs.Int64Var(&c.APIBurst, "api-burst", 1000, "burst of --api-rate")
 	fs.StringVar(&c.MetricsRole, "metrics-role", env("BREAKWATER_METRICS_ROLE", ""), "role /metrics needs (reader, agent or operator; env BREAKWATER_METRICS_ROLE); empty: open")
-	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each store call")
+	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each API request: of all its store calls together, each bounded by it")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -146,19 +146,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"maxmemory_policy", p)
 	}
 	api := httpapi.New(httpapi.Options{
-		Breakers:    breaker.NewService(st),
-		Limits:      ratelimit.NewService(st),
-		APILimits:   ratelimit.NewSystemService(st),
-		Faults:      fault.NewService(st),
-		Store:       st,
-		Tokens:      tokens,
-		Registry:    reg,
-		Logger:      log,
-		Audit:       audit.New(st, log),
-		Events:      events.NewService(st),
-		APIRate:     cfg.APIRate,
-		APIBurst:    cfg.APIBurst,
-		MetricsRole: metricsRole,
+		Breakers:     breaker.NewService(st),
+		Limits:       ratelimit.NewService(st),
+		APILimits:    ratelimit.NewSystemService(st),
+		Faults:       fault.NewService(st),
+		Store:        st,
+		Tokens:       tokens,
+		Registry:     reg,
+		Logger:       log,
+		Audit:        audit.New(st, log),
+		Events:       events.NewService(st),
+		APIRate:      cfg.APIRate,
+		APIBurst:     cfg.APIBurst,
+		MetricsRole:  metricsRole,
+		StoreTimeout: cfg.StoreTimeout,
 	})
 	defer api.Close()
 

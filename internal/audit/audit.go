@@ -63,9 +63,11 @@ func New(stream Stream, log *slog.Logger) *Log {
 // may have been applied), or contract.AuditErrorPrefix followed by
 // describe(err).
 //
-// do gets a context that ctx's cancel does not reach (the store bounds
-// each call with its own deadline): once recorded, an action runs to its
-// end, so that its result can be known and recorded. Run returns do's
+// do gets a context that ctx's cancel does not reach but ctx's deadline
+// still bounds (the API gives each request one deadline for all its store
+// calls; see "One deadline per call" in docs/design.md): once recorded,
+// an action runs to its end, so that its result can be known and
+// recorded. Run returns do's
 // error. A config version do returns (above zero, with no error) is the
 // version the action made, and the result record carries it.
 func (l *Log) Run(ctx context.Context, act contract.AuditAction, do func(context.Context) (int64, error), describe func(error) string) error {
@@ -76,7 +78,13 @@ func (l *Log) Run(ctx context.Context, act contract.AuditAction, do func(context
 	if err != nil {
 		return err
 	}
-	version, actErr := do(context.WithoutCancel(ctx))
+	actx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(actx, d)
+		defer cancel()
+	}
+	version, actErr := do(actx)
 	result := contract.AuditOK
 	switch {
 	case errors.Is(actErr, contract.ErrMaybeApplied):

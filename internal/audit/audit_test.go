@@ -92,6 +92,27 @@ func TestRunOutlivesCancel(t *testing.T) {
 	}
 }
 
+// TestRunKeepsDeadline: the action's context, which the caller's cancel
+// does not reach, still ends at the caller's deadline, the one deadline
+// the API gives each request for all its store calls.
+func TestRunKeepsDeadline(t *testing.T) {
+	m := storetest.NewMini(t, testStart)
+	l := New(m.Store, nil)
+	want := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.Background(), want)
+	defer cancel()
+	var got time.Time
+	var ok bool
+	err := l.Run(ctx, contract.AuditAction{By: "ops", Action: "breaker.reset", Target: "pay"},
+		func(actx context.Context) (int64, error) { got, ok = actx.Deadline(); return 0, nil }, func(error) string { return "" })
+	if err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if !ok || !got.Equal(want) {
+		t.Errorf("action's Deadline() = %v, %t; want the caller's %v, true", got, ok, want)
+	}
+}
+
 // TestNewestWithoutResult: an action whose result record is missing (the
 // control plane stopped between the two) reads "unknown".
 func TestNewestWithoutResult(t *testing.T) {

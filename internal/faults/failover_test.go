@@ -147,7 +147,7 @@ func TestR7ReplicaDown(t *testing.T) {
 					if err := b.Do(ctx, func(context.Context) error { recorded.Add(1); return nil }); err != nil {
 						return err
 					}
-					if err := lim.Allow(ctx); err != nil {
+					if err := lim.Take(ctx); err != nil {
 						return err
 					}
 					granted.Add(1)

@@ -112,7 +112,7 @@ func TestR3LateAndLostReplies(t *testing.T) {
 				} else {
 					lim := c.Limiter("r3").For("k")
 					loads = append(loads, runLoad(2, time.Millisecond, func(ctx context.Context) error {
-						if err := lim.Allow(ctx); err != nil {
+						if err := lim.Take(ctx); err != nil {
 							return err
 						}
 						granted.Add(1)

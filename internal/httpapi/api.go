@@ -69,6 +69,12 @@ type Options struct {
 	// MetricsRole, when set, is the role /metrics needs (with Tokens);
 	// zero leaves /metrics open, as Prometheus scrapers expect by default.
 	MetricsRole Role
+	// StoreTimeout, the store's own timeout (--store-timeout), is also the
+	// deadline of a whole request, from when it arrives: every store call
+	// the request makes, one after another or at once, ends by then, and
+	// /metrics reads breaker state within it. Zero leaves each store call
+	// its own timeout. See docs/design.md, "One deadline per call".
+	StoreTimeout time.Duration
 }
 
 // API is the HTTP handler of the control plane. It is safe for concurrent use.
@@ -91,6 +97,7 @@ type API struct {
 	hub         *hub
 	maxStreams  int
 	heartbeat   time.Duration
+	deadline    time.Duration // Options.StoreTimeout
 }
 
 // New returns the API's handler.
@@ -104,11 +111,12 @@ func New(o Options) *API {
 	}
 	a.metrics = newHTTPMetrics(a.reg)
 	a.metricsRole = o.MetricsRole
+	a.deadline = o.StoreTimeout
 	if a.breakers != nil {
-		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log))
+		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log, a.deadline))
 	}
 	if a.faults != nil {
-		a.reg.MustRegister(newFaultCollector(a.faults, a.log))
+		a.reg.MustRegister(newFaultCollector(a.faults, a.log, a.deadline))
 	}
 	a.maxStreams, a.heartbeat = o.MaxStreamsPerToken, o.Heartbeat
 	if a.maxStreams <= 0 {

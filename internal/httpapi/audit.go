@@ -11,7 +11,7 @@ import (
 // Auditor keeps the trail of operator actions; *audit.Log is one.
 type Auditor interface {
 	// Run records act, runs do with a context the request's cancel does
-	// not reach, and records how it ended, failures as describe says, and
+	// not reach but its deadline does, and records how it ended, failures as describe says, and
 	// the config version do made (when above zero). If act cannot be
 	// recorded, do never runs and Run returns why.
 	Run(ctx context.Context, act contract.AuditAction, do func(context.Context) (int64, error), describe func(error) string) error
@@ -24,7 +24,8 @@ type AuditEntry = contract.AuditEntry
 
 // audited runs an operator action under the audit trail (see Auditor.Run):
 // refused if it cannot be recorded, and run to its end once it is, past
-// the client's cancel. A failure is recorded as the API answers it.
+// the client's cancel but within the request's deadline (see
+// withDeadline). A failure is recorded as the API answers it.
 func (a *API) audited(r *http.Request, action, target, reason string, do func(context.Context) error) error {
 	return a.auditedVersion(r, action, target, reason, func(ctx context.Context) (int64, error) { return 0, do(ctx) })
 }
@@ -33,7 +34,9 @@ func (a *API) audited(r *http.Request, action, target, reason string, do func(co
 // result record carries the version do returns (when above zero).
 func (a *API) auditedVersion(r *http.Request, action, target, reason string, do func(context.Context) (int64, error)) error {
 	if a.audit == nil {
-		_, err := do(context.WithoutCancel(r.Context()))
+		actx, cancel := detach(r.Context())
+		defer cancel()
+		_, err := do(actx)
 		return err
 	}
 	act := contract.AuditAction{By: IdentityFrom(r.Context()).Name, Action: action, Target: target, Reason: reason}

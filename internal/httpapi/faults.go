@@ -161,13 +161,19 @@ func (a *API) deleteFault(w http.ResponseWriter, r *http.Request) {
 // every replica reports the fleet's drills, and a fault that expired is
 // gone from the next scrape.
 type faultCollector struct {
-	faults Faults
-	log    *slog.Logger
-	active *prometheus.Desc
+	faults  Faults
+	log     *slog.Logger
+	timeout time.Duration
+	active  *prometheus.Desc
 }
 
-func newFaultCollector(f Faults, log *slog.Logger) *faultCollector {
-	return &faultCollector{faults: f, log: log,
+// newFaultCollector reads the faults within timeout per scrape (zero: 5s),
+// as newBreakerCollector does.
+func newFaultCollector(f Faults, log *slog.Logger, timeout time.Duration) *faultCollector {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &faultCollector{faults: f, log: log, timeout: timeout,
 		active: prometheus.NewDesc("breakwater_fault_active",
 			"1 for each dependency with an active fault (a drill), read from the store.", []string{"name"}, nil)}
 }
@@ -175,7 +181,7 @@ func newFaultCollector(f Faults, log *slog.Logger) *faultCollector {
 func (c *faultCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.active }
 
 func (c *faultCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	fs, err := c.faults.List(ctx)
 	if err != nil {

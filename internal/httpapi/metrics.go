@@ -88,6 +88,7 @@ func routeName(p string) string {
 type breakerCollector struct {
 	breakers    breakerLister
 	log         *slog.Logger
+	timeout     time.Duration
 	state       *prometheus.Desc
 	transitions *prometheus.Desc
 	version     *prometheus.Desc
@@ -99,10 +100,18 @@ type breakerLister interface {
 	List(ctx context.Context) ([]contract.Breaker, error)
 }
 
-func newBreakerCollector(b breakerLister, log *slog.Logger) *breakerCollector {
+// newBreakerCollector reads breaker state within timeout per scrape (zero:
+// 5s), so that a hung store does not hold /metrics past the request
+// deadline; the scrape then serves every other metric, and
+// breakwater_store_up 0.
+func newBreakerCollector(b breakerLister, log *slog.Logger, timeout time.Duration) *breakerCollector {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
 	return &breakerCollector{
 		breakers: b,
 		log:      log,
+		timeout:  timeout,
 		state: prometheus.NewDesc("breakwater_breaker_state",
 			"Breaker state, fleet-wide, read from the store: 1 for the current state, 0 for the others.",
 			[]string{"breaker", "state"}, nil),
@@ -125,7 +134,8 @@ func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Collect gets no request context: the scrape's deadline is set here.
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	bs, err := c.breakers.List(ctx)
 	if err != nil {

@@ -24,6 +24,19 @@ func (a *API) routes() http.Handler {
 		a.writeError(w, r, &requestError{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 
+	// The event stream lasts as long as its client; every other request
+	// answers within one deadline (see withDeadline).
+	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
+	r.Group(func(r chi.Router) {
+		r.Use(withDeadline(a.deadline))
+		a.answerRoutes(r)
+	})
+	allow = newAllowTable(r)
+	return r
+}
+
+// answerRoutes are the routes that answer once: all but the event stream.
+func (a *API) answerRoutes(r chi.Router) {
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
 	metrics := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
@@ -33,7 +46,6 @@ func (a *API) routes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", metrics)
 	consoleRoutes(r)
 
-	r.With(a.require(RoleAgent)).Get("/v1/events", a.events)
 	r.With(a.require(RoleOperator)).Get("/v1/audit", a.listAudit)
 	r.With(a.require(RoleAgent)).Post("/v1/outcomes", a.reportBatch)
 
@@ -62,8 +74,6 @@ func (a *API) routes() http.Handler {
 		})
 	})
 	a.faultRoutes(r)
-	allow = newAllowTable(r)
-	return r
 }
 
 // allowTable answers which methods a path is served with, for the Allow

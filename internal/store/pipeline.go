@@ -105,6 +105,22 @@ func (p *pipeliner) send() {
 
 // run sends a batch and hands every call its reply.
 func (p *pipeliner) run(batch []*call) {
+	// A call whose deadline passed while it was queued is not sent: its
+	// caller has stopped waiting (see runPipelined), and a Redis that comes
+	// back should not be handed work nobody waits for.
+	now := time.Now()
+	live := batch[:0]
+	for _, c := range batch {
+		if now.Before(c.deadline) {
+			live = append(live, c)
+			continue
+		}
+		c.err = context.DeadlineExceeded
+		c.done <- struct{}{}
+	}
+	if batch = live; len(batch) == 0 {
+		return
+	}
 	deadline := batch[0].deadline
 	for _, c := range batch[1:] {
 		if c.deadline.After(deadline) {
@@ -181,21 +197,28 @@ func (p *pipeliner) run(batch []*call) {
 // runPipelined queues a call and waits for its reply or its deadline. sent
 // reports whether the call was handed to a sender: from then on it may run
 // in Redis whether or not its reply arrives.
+//
+// The deadline starts when the call arrives and bounds all of its wait: the
+// queue (full when every sender is stuck on a Redis that does not answer)
+// as well as the round trip. See docs/design.md, "One deadline per call".
 func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, args []any) (v any, sent bool, err error) {
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	c := callPool.Get().(*call)
 	c.sc, c.keys, c.args, c.deadline = sc, keys, args, deadline
 	select {
 	case s.pipe.queue <- c:
+	case <-timer.C:
+		callPool.Put(c)
+		return nil, false, context.DeadlineExceeded
 	case <-ctx.Done():
 		callPool.Put(c)
 		return nil, false, ctx.Err()
 	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
 	select {
 	case <-c.done:
 		v, err := c.val, c.err

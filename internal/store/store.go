@@ -80,13 +80,10 @@ func Open(cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("start embedded store: %w", err)
 		}
 		s.mini = m
-		s.rdb = redis.NewClient(&redis.Options{
-			Addr:         m.Addr(),
-			MaxRetries:   -1,
-			DialTimeout:  timeout,
-			ReadTimeout:  timeout,
-			WriteTimeout: timeout,
-		})
+		opt := &redis.Options{Addr: m.Addr(), MaxRetries: -1}
+		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
+		s.rdb = redis.NewClient(opt)
 		s.rdb.AddHook(observeHook{calls: &s.calls, observer: cfg.Observer})
 		s.pipe = newPipeliner(s, senders)
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -117,6 +114,15 @@ func Open(cfg Config) (*Store, error) {
 // without running it (NOSCRIPT, MOVED: see pipeline.go); a caller that
 // must retry a lost reply does so with an idempotency key (RunOnce). See
 // docs/design.md, "Retries and idempotency".
+//
+// Every wait inside go-redis ends at the call's deadline (see
+// docs/design.md, "One deadline per call"): ContextTimeoutEnabled makes
+// it set each socket deadline to the earlier of the context's deadline and
+// the read or write timeout (without it, a read gets a full timeout of its
+// own from whenever it starts: after a pool wait, a dial and a connection
+// handshake, each with their own timeouts), and PoolTimeout, which
+// go-redis sets to the read timeout plus one second by default, is the
+// store timeout.
 func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, string, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -135,6 +141,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		}
 		opt.MaxRetries = -1
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
 		return redis.NewClient(opt), "redis " + opt.Addr, nil
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(plain)
@@ -146,6 +153,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		}
 		opt.MaxRetries = -1
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
 		return redis.NewFailoverClient(opt), "sentinel " + opt.MasterName + " via " + strings.Join(opt.SentinelAddrs, ","), nil
 	case "cluster":
 		opt, err := redis.ParseClusterURL(plain)
@@ -155,6 +163,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		opt.MaxRetries = -1
 		opt.MaxRedirects = -1
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
+		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
 		return redis.NewClusterClient(opt), "cluster " + strings.Join(opt.Addrs, ","), nil
 	default:
 		return nil, "", fmt.Errorf("redis url %q: unknown mode %q (want sentinel or cluster)", redactURL(rawURL), mode)

@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 // context that ends after Duration, or earlier if the caller's context
 // does.
 //
-// When Timeout's own deadline ended the call and fn failed, Execute
+// When Timeout's own deadline ended the call and fn failed, Do
 // returns an error that matches ErrTimeout and context.DeadlineExceeded
 // and wraps fn's error, even if the caller's context ended too while fn
 // was returning. When the caller's context ended first, fn's error is
 // returned unchanged: the caller gave up, the dependency did not fail.
-// When fn succeeds, even late, Execute returns nil.
+// When fn succeeds, even late, Do returns nil.
 //
 // Timeout does not abandon fn: it starts no goroutine and returns only
 // when fn does, so fn must honour its context (as net/http, database/sql
@@ -30,11 +30,11 @@ type Timeout struct {
 }
 
 // errTimeoutCause is the cause of contexts that Timeout's deadline ended,
-// so Execute can tell them from the caller's own deadline.
+// so Do can tell them from the caller's own deadline.
 var errTimeoutCause = errors.New("breakwater: timeout policy deadline")
 
-// Execute calls fn once with a context that ends after t.Duration.
-func (t Timeout) Execute(ctx context.Context, fn func(context.Context) error) error {
+// Do calls fn once with a context that ends after t.Duration.
+func (t Timeout) Do(ctx context.Context, fn func(context.Context) error) error {
 	if t.Duration <= 0 {
 		return fn(ctx)
 	}

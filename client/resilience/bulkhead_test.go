@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func TestBulkhead(t *testing.T) {
 		freeAt   time.Duration // one held slot is released then; 0: never
 		cancelAt time.Duration // the caller cancels then; 0: never
 		wantErr  error
-		wantTook time.Duration // until Execute got a slot or gave up
+		wantTook time.Duration // until Do got a slot or gave up
 	}{
 		{name: "free slot", max: 2, held: 1},
 		{name: "full, no wait", max: 2, held: 2, freeAt: time.Second, wantErr: ErrBulkheadFull},
@@ -47,7 +47,7 @@ func TestBulkhead(t *testing.T) {
 				start := time.Now()
 				var took time.Duration
 				called := false
-				err := b.Execute(ctx, func(context.Context) error {
+				err := b.Do(ctx, func(context.Context) error {
 					took = time.Since(start)
 					called = true
 					if got := b.InFlight(); got > tt.max {
@@ -59,13 +59,13 @@ func TestBulkhead(t *testing.T) {
 					took = time.Since(start)
 				}
 				if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-					t.Errorf("Execute() = %v, want %v", err, tt.wantErr)
+					t.Errorf("Do() = %v, want %v", err, tt.wantErr)
 				}
 				if called != (tt.wantErr == nil) {
-					t.Errorf("Execute() called fn: %v, want %v", called, tt.wantErr == nil)
+					t.Errorf("Do() called fn: %v, want %v", called, tt.wantErr == nil)
 				}
 				if took != tt.wantTook {
-					t.Errorf("Execute() took %v to decide, want %v", took, tt.wantTook)
+					t.Errorf("Do() took %v to decide, want %v", took, tt.wantTook)
 				}
 				time.Sleep(tt.freeAt) // let the AfterFunc run before the bubble ends
 			})
@@ -81,7 +81,7 @@ func TestBulkheadBoundsConcurrency(t *testing.T) {
 		var wg sync.WaitGroup
 		for range callers {
 			wg.Go(func() {
-				err := b.Execute(t.Context(), func(context.Context) error {
+				err := b.Do(t.Context(), func(context.Context) error {
 					n := running.Add(1)
 					for {
 						p := peak.Load()
@@ -94,7 +94,7 @@ func TestBulkheadBoundsConcurrency(t *testing.T) {
 					return nil
 				})
 				if err != nil {
-					t.Errorf("Execute() = %v, want nil", err)
+					t.Errorf("Do() = %v, want nil", err)
 				}
 			})
 		}
@@ -119,7 +119,7 @@ func TestBulkheadFIFO(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 5 {
 			wg.Go(func() {
-				_ = b.Execute(t.Context(), func(context.Context) error {
+				_ = b.Do(t.Context(), func(context.Context) error {
 					mu.Lock()
 					order = append(order, i)
 					mu.Unlock()

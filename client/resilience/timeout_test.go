@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -90,7 +90,7 @@ func TestTimeout(t *testing.T) {
 					time.AfterFunc(50*time.Millisecond, cancel)
 				}
 				start := time.Now()
-				err := Timeout{Duration: tt.timeout}.Execute(ctx, func(ctx context.Context) error {
+				err := Timeout{Duration: tt.timeout}.Do(ctx, func(ctx context.Context) error {
 					if tt.fnIgnores {
 						time.Sleep(tt.fnTakes)
 						return nil
@@ -103,19 +103,19 @@ func TestTimeout(t *testing.T) {
 					}
 				})
 				if took := time.Since(start); took != tt.wantTook {
-					t.Errorf("Execute() took %v, want %v", took, tt.wantTook)
+					t.Errorf("Do() took %v, want %v", took, tt.wantTook)
 				}
 				if len(tt.wantErrs) == 0 && err != nil {
-					t.Errorf("Execute() = %v, want nil", err)
+					t.Errorf("Do() = %v, want nil", err)
 				}
 				for _, want := range tt.wantErrs {
 					if !errors.Is(err, want) {
-						t.Errorf("Execute() = %v, want an error matching %v", err, want)
+						t.Errorf("Do() = %v, want an error matching %v", err, want)
 					}
 				}
 				for _, not := range tt.notErrs {
 					if errors.Is(err, not) {
-						t.Errorf("Execute() = %v, matches %v, want not", err, not)
+						t.Errorf("Do() = %v, matches %v, want not", err, not)
 					}
 				}
 			})
@@ -141,12 +141,12 @@ func TestTimeoutFirstDeadlineWins(t *testing.T) {
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
 				time.AfterFunc(tt.cancelAt, cancel)
-				err := Timeout{Duration: tt.timeout}.Execute(ctx, func(ctx context.Context) error {
+				err := Timeout{Duration: tt.timeout}.Do(ctx, func(ctx context.Context) error {
 					time.Sleep(200 * time.Millisecond) // slow to notice
 					return ctx.Err()
 				})
 				if got := errors.Is(err, ErrTimeout); got != tt.wantTimeout {
-					t.Errorf("Execute() = %v, matching ErrTimeout: %v, want %v", err, got, tt.wantTimeout)
+					t.Errorf("Do() = %v, matching ErrTimeout: %v, want %v", err, got, tt.wantTimeout)
 				}
 			})
 		})
@@ -156,16 +156,16 @@ func TestTimeoutFirstDeadlineWins(t *testing.T) {
 func TestTimeoutErrorKeepsCause(t *testing.T) {
 	errConnReset := errors.New("connection reset")
 	synctest.Test(t, func(t *testing.T) {
-		err := Timeout{Duration: time.Second}.Execute(t.Context(), func(ctx context.Context) error {
+		err := Timeout{Duration: time.Second}.Do(t.Context(), func(ctx context.Context) error {
 			<-ctx.Done()
 			return errConnReset
 		})
 		if !errors.Is(err, ErrTimeout) || !errors.Is(err, errConnReset) {
-			t.Errorf("Execute() = %v, want an error matching %v and %v", err, ErrTimeout, errConnReset)
+			t.Errorf("Do() = %v, want an error matching %v and %v", err, ErrTimeout, errConnReset)
 		}
 		var te interface{ Timeout() bool }
 		if !errors.As(err, &te) || !te.Timeout() {
-			t.Errorf("Execute() = %v, want an error with Timeout() true", err)
+			t.Errorf("Do() = %v, want an error with Timeout() true", err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -20,18 +20,18 @@ func TestFallback(t *testing.T) {
 	}{
 		{name: "success is kept", fallback: Fallback{Func: toCache}},
 		{name: "any error falls back", fallback: Fallback{Func: toCache}, fnErr: errBoom, wantErr: errServed, wantCalled: true},
-		{name: "refusal falls back", fallback: Fallback{Func: toCache}, fnErr: &RetryAfterError{Err: ErrOpen, After: 1}, wantErr: errServed, wantCalled: true},
+		{name: "refusal falls back", fallback: Fallback{Func: toCache}, fnErr: &waitError{Err: errOpen, After: 1}, wantErr: errServed, wantCalled: true},
 		{name: "fallback may succeed", fallback: Fallback{Func: func(context.Context, error) error { return nil }}, fnErr: errBoom, wantCalled: true},
 		{
 			name:     "If false keeps the error",
-			fallback: Fallback{If: func(err error) bool { return errors.Is(err, ErrOpen) }, Func: toCache},
+			fallback: Fallback{If: func(err error) bool { return errors.Is(err, errOpen) }, Func: toCache},
 			fnErr:    errBoom,
 			wantErr:  errBoom,
 		},
 		{
 			name:       "If true falls back",
-			fallback:   Fallback{If: func(err error) bool { return errors.Is(err, ErrOpen) }, Func: toCache},
-			fnErr:      fmt.Errorf("charge: %w", ErrOpen),
+			fallback:   Fallback{If: func(err error) bool { return errors.Is(err, errOpen) }, Func: toCache},
+			fnErr:      fmt.Errorf("charge: %w", errOpen),
 			wantErr:    errServed,
 			wantCalled: true,
 		},
@@ -58,12 +58,12 @@ func TestFallback(t *testing.T) {
 					return inner(ctx, err)
 				}
 			}
-			err := f.Execute(ctx, func(context.Context) error { return tt.fnErr })
+			err := f.Do(ctx, func(context.Context) error { return tt.fnErr })
 			if err != tt.wantErr && !errors.Is(err, tt.wantErr) {
-				t.Errorf("Execute() = %v, want %v", err, tt.wantErr)
+				t.Errorf("Do() = %v, want %v", err, tt.wantErr)
 			}
 			if called != tt.wantCalled {
-				t.Errorf("Execute() called Func: %v, want %v", called, tt.wantCalled)
+				t.Errorf("Do() called Func: %v, want %v", called, tt.wantCalled)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -15,7 +15,7 @@ type tracer struct {
 	log  *[]string
 }
 
-func (p tracer) Execute(ctx context.Context, fn func(context.Context) error) error {
+func (p tracer) Do(ctx context.Context, fn func(context.Context) error) error {
 	*p.log = append(*p.log, p.name+">")
 	err := fn(ctx)
 	*p.log = append(*p.log, "<"+p.name)
@@ -49,15 +49,15 @@ func TestCompose(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log []string
 			p := Compose(tt.policies(&log)...)
-			err := p.Execute(t.Context(), func(context.Context) error {
+			err := p.Do(t.Context(), func(context.Context) error {
 				log = append(log, "fn")
 				return nil
 			})
 			if err != nil {
-				t.Errorf("Execute() = %v, want nil", err)
+				t.Errorf("Do() = %v, want nil", err)
 			}
 			if got := strings.Join(log, " "); got != tt.want {
-				t.Errorf("Execute() ran %q, want %q", got, tt.want)
+				t.Errorf("Do() ran %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -70,7 +70,7 @@ func TestComposeRecommendedOrder(t *testing.T) {
 	var fellBack error
 	p := Compose(
 		Fallback{Func: func(_ context.Context, err error) error { fellBack = err; return nil }},
-		Retry{MaxAttempts: 3, Rand: randSeq(0), Sleep: func(_ context.Context, d time.Duration) error {
+		Retry{MaxAttempts: 3, jitter: randSeq(0), sleep: func(_ context.Context, d time.Duration) error {
 			waits = append(waits, d)
 			return nil
 		}},
@@ -78,7 +78,7 @@ func TestComposeRecommendedOrder(t *testing.T) {
 		Timeout{Duration: time.Millisecond},
 	)
 	calls := 0
-	err := p.Execute(t.Context(), func(ctx context.Context) error {
+	err := p.Do(t.Context(), func(ctx context.Context) error {
 		calls++
 		if calls < 3 {
 			<-ctx.Done() // the timeout fires
@@ -87,20 +87,20 @@ func TestComposeRecommendedOrder(t *testing.T) {
 		return nil
 	})
 	if err != nil || fellBack != nil {
-		t.Errorf("Execute() = %v, fell back on %v; want nil, no fallback", err, fellBack)
+		t.Errorf("Do() = %v, fell back on %v; want nil, no fallback", err, fellBack)
 	}
 	if calls != 3 || len(waits) != 2 {
-		t.Errorf("Execute() made %d calls and %d waits, want 3 and 2", calls, len(waits))
+		t.Errorf("Do() made %d calls and %d waits, want 3 and 2", calls, len(waits))
 	}
 
 	calls = 0
-	err = p.Execute(t.Context(), func(ctx context.Context) error {
+	err = p.Do(t.Context(), func(ctx context.Context) error {
 		calls++
 		<-ctx.Done()
 		return ctx.Err()
 	})
 	if err != nil || !errors.Is(fellBack, ErrTimeout) || calls != 3 {
-		t.Errorf("Execute() = %v after %d calls, fell back on %v; want nil after 3 calls, fallback on %v", err, calls, fellBack, ErrTimeout)
+		t.Errorf("Do() = %v after %d calls, fell back on %v; want nil after 3 calls, fallback on %v", err, calls, fellBack, ErrTimeout)
 	}
 }
 
@@ -114,8 +114,8 @@ func TestCall(t *testing.T) {
 	}{
 		{name: "value", p: Compose(), results: []string{"a"}, want: "a"},
 		{name: "error gives zero value", p: Compose(), results: []string{""}, wantErr: errBoom},
-		{name: "value of the attempt that succeeded", p: Retry{Sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, want: "c"},
-		{name: "zero value when retries run out", p: Retry{MaxAttempts: 2, Sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, wantErr: errBoom},
+		{name: "value of the attempt that succeeded", p: Retry{sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, want: "c"},
+		{name: "zero value when retries run out", p: Retry{MaxAttempts: 2, sleep: (&fakeSleep{}).sleep}, results: []string{"", "", "c"}, wantErr: errBoom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,7 +147,7 @@ func TestPolicyFunc(t *testing.T) {
 		}
 		return nil
 	})
-	if err := p.Execute(t.Context(), func(context.Context) error { return ErrOpen }); !errors.Is(err, errBoom) || !errors.Is(err, ErrOpen) {
-		t.Errorf("Execute() = %v, want an error matching %v and %v", err, errBoom, ErrOpen)
+	if err := p.Do(t.Context(), func(context.Context) error { return errOpen }); !errors.Is(err, errBoom) || !errors.Is(err, errOpen) {
+		t.Errorf("Do() = %v, want an error matching %v and %v", err, errBoom, errOpen)
 	}
 }

@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // wait for one to free up, in arrival order, and otherwise fails with
 // ErrBulkheadFull without being made. A Bulkhead starts no goroutines.
 //
-// Most callers want Execute, which is a Policy; Acquire and Release are for
+// Most callers want Do, which is a Policy; Acquire and Release are for
 // calls whose end is not the end of a function, such as an HTTP response
 // whose body is read later. A Bulkhead must be made with NewBulkhead and is
 // safe for concurrent use.
@@ -34,10 +34,10 @@ func NewBulkhead(maxConcurrent int, maxWait time.Duration) *Bulkhead {
 	return &Bulkhead{slots: make(chan struct{}, maxConcurrent), maxWait: max(maxWait, 0)}
 }
 
-// Execute takes a slot, calls fn, and gives the slot back. It returns
+// Do takes a slot, calls fn, and gives the slot back. It returns
 // ErrBulkheadFull if no slot freed up within the maximum wait, ctx's error
 // if ctx ended while waiting, and fn's error otherwise.
-func (b *Bulkhead) Execute(ctx context.Context, fn func(context.Context) error) error {
+func (b *Bulkhead) Do(ctx context.Context, fn func(context.Context) error) error {
 	if err := b.Acquire(ctx); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (b *Bulkhead) Execute(ctx context.Context, fn func(context.Context) error) 
 	return fn(ctx)
 }
 
-// Acquire takes a slot, waiting as Execute does, and returns nil once it
+// Acquire takes a slot, waiting as Do does, and returns nil once it
 // has one; the caller must then call Release exactly once. On error no slot
 // is held.
 func (b *Bulkhead) Acquire(ctx context.Context) error {

@@ -1,33 +1,34 @@
-package client
+package resilience
 
 import "context"
 
 // A Policy runs a call under some rule: retry it, bound its time, bound how
 // many run at once, replace its failure. Retry, Timeout, *Bulkhead and
-// Fallback are policies, and so is a composition of them.
+// Fallback are policies, and so is a composition of them; so are package
+// client's *Breaker and *Limiter.
 //
-// Execute calls fn zero or more times with a context derived from ctx and
+// Do calls fn zero or more times with a context derived from ctx and
 // returns the error the policy settles on. Implementations must be safe for
-// concurrent use, must not keep ctx after Execute returns, and must let the
+// concurrent use, must not keep ctx after Do returns, and must let the
 // caller's own cancellation through: once ctx has ended, a policy starts no
 // new attempt, wait or fallback, and does not dress the caller's
 // cancellation up as a failure of the dependency.
 type Policy interface {
-	Execute(ctx context.Context, fn func(context.Context) error) error
+	Do(ctx context.Context, fn func(context.Context) error) error
 }
 
 // PolicyFunc adapts an ordinary function to a Policy, as http.HandlerFunc
 // adapts a function to an http.Handler.
 type PolicyFunc func(ctx context.Context, fn func(context.Context) error) error
 
-// Execute returns f(ctx, fn).
-func (f PolicyFunc) Execute(ctx context.Context, fn func(context.Context) error) error {
+// Do returns f(ctx, fn).
+func (f PolicyFunc) Do(ctx context.Context, fn func(context.Context) error) error {
 	return f(ctx, fn)
 }
 
 // Compose returns a Policy that applies policies in order, the first one
-// outermost: Compose(a, b).Execute(ctx, fn) is
-// a.Execute(ctx, func(ctx) error { return b.Execute(ctx, fn) }). Nil
+// outermost: Compose(a, b).Do(ctx, fn) is
+// a.Do(ctx, func(ctx) error { return b.Do(ctx, fn) }). Nil
 // entries are skipped; with none left, the Policy just calls fn.
 //
 // The order matters. For a call to a dependency, this order is
@@ -38,11 +39,11 @@ func (f PolicyFunc) Execute(ctx context.Context, fn func(context.Context) error)
 // Each place has its reason:
 //
 //   - Fallback outermost, so it replaces only the final failure, after
-//     every retry, and also covers refusals (ErrOpen, ErrRateLimited,
+//     every retry, and also covers refusals (client.ErrOpen, client.ErrRateLimited,
 //     ErrBulkheadFull).
 //   - Retry outside everything that guards a single attempt, so each
 //     attempt is admitted, limited, counted and timed on its own. When the
-//     breaker opens, later attempts fail fast with ErrOpen and the open
+//     breaker opens, later attempts fail fast with client.ErrOpen and the open
 //     time as a Retry-After, which Retry honours or, when it is longer than
 //     its MaxDelay, gives up on; the retries never reach the dependency.
 //     Nothing is held while Retry sleeps between attempts.
@@ -54,7 +55,7 @@ func (f PolicyFunc) Execute(ctx context.Context, fn func(context.Context) error)
 //   - The rate limiter outside the breaker, so that time spent waiting for
 //     a token is not measured as the dependency's latency (it would count
 //     towards the slow-call rate), a half-open probe permit is never held
-//     while waiting for a token, and ErrRateLimited never reaches the
+//     while waiting for a token, and client.ErrRateLimited never reaches the
 //     breaker as a failure.
 //   - Timeout innermost, a deadline for each attempt: a call that runs out
 //     of time fails with ErrTimeout inside the breaker, which counts it as
@@ -85,16 +86,16 @@ func Compose(policies ...Policy) Policy {
 // composed is the Policy that Compose returns.
 type composed []Policy
 
-func (ps composed) Execute(ctx context.Context, fn func(context.Context) error) error {
+func (ps composed) Do(ctx context.Context, fn func(context.Context) error) error {
 	if len(ps) == 0 {
 		return fn(ctx)
 	}
 	if len(ps) == 1 {
-		return ps[0].Execute(ctx, fn)
+		return ps[0].Do(ctx, fn)
 	}
 	rest := ps[1:]
-	return ps[0].Execute(ctx, func(ctx context.Context) error {
-		return rest.Execute(ctx, fn)
+	return ps[0].Do(ctx, func(ctx context.Context) error {
+		return rest.Do(ctx, fn)
 	})
 }
 
@@ -106,13 +107,13 @@ func (ps composed) Execute(ctx context.Context, fn func(context.Context) error) 
 // fallback value, handle Call's error instead, which is the outermost
 // place a fallback belongs anyway:
 //
-//	items, err := client.Call(ctx, p, fetchRecommendations)
+//	items, err := resilience.Call(ctx, p, fetchRecommendations)
 //	if err != nil && ctx.Err() == nil {
 //		items, err = popularItems(), nil
 //	}
 func Call[T any](ctx context.Context, p Policy, fn func(context.Context) (T, error)) (T, error) {
 	var out T
-	err := p.Execute(ctx, func(ctx context.Context) error {
+	err := p.Do(ctx, func(ctx context.Context) error {
 		v, err := fn(ctx)
 		if err == nil {
 			out = v

@@ -1,4 +1,4 @@
-package client
+package resilience
 
 import (
 	"context"
@@ -71,7 +71,7 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "zero value makes 3 attempts with 100ms base",
-			retry:     Retry{Rand: randSeq(1)},
+			retry:     Retry{jitter: randSeq(1)},
 			errs:      repeat(errBoom, 5),
 			wantErr:   errBoom,
 			wantCalls: 3,
@@ -79,14 +79,14 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "full jitter scales each ceiling",
-			retry:     Retry{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: time.Minute, Rand: randSeq(0.5, 0.25, 0)},
+			retry:     Retry{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: time.Minute, jitter: randSeq(0.5, 0.25, 0)},
 			errs:      repeat(errBoom, 3),
 			wantCalls: 4,
 			wantWaits: []time.Duration{500 * time.Millisecond, 500 * time.Millisecond, 0},
 		},
 		{
 			name:      "ceiling doubles up to MaxDelay",
-			retry:     Retry{MaxAttempts: 7, BaseDelay: time.Second, MaxDelay: 5 * time.Second, Rand: randSeq(1)},
+			retry:     Retry{MaxAttempts: 7, BaseDelay: time.Second, MaxDelay: 5 * time.Second, jitter: randSeq(1)},
 			errs:      repeat(errBoom, 10),
 			wantErr:   errBoom,
 			wantCalls: 7,
@@ -94,14 +94,14 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "BaseDelay above MaxDelay is cut",
-			retry:     Retry{MaxAttempts: 2, BaseDelay: time.Hour, MaxDelay: time.Second, Rand: randSeq(1)},
+			retry:     Retry{MaxAttempts: 2, BaseDelay: time.Hour, MaxDelay: time.Second, jitter: randSeq(1)},
 			errs:      repeat(errBoom, 1),
 			wantCalls: 2,
 			wantWaits: []time.Duration{time.Second},
 		},
 		{
 			name:      "no overflow after many doublings",
-			retry:     Retry{MaxAttempts: 100, BaseDelay: 1, MaxDelay: 1<<63 - 1, Rand: randSeq(1)},
+			retry:     Retry{MaxAttempts: 100, BaseDelay: 1, MaxDelay: 1<<63 - 1, jitter: randSeq(1)},
 			errs:      repeat(errBoom, 99),
 			wantCalls: 100,
 			wantWaits: func() []time.Duration {
@@ -127,37 +127,37 @@ func TestRetryDelays(t *testing.T) {
 		},
 		{
 			name:      "retry-after above the jitter is the wait",
-			retry:     Retry{BaseDelay: 100 * time.Millisecond, Rand: randSeq(1)},
-			errs:      []error{&RetryAfterError{Err: ErrRateLimited, After: 750 * time.Millisecond}},
+			retry:     Retry{BaseDelay: 100 * time.Millisecond, jitter: randSeq(1)},
+			errs:      []error{&waitError{Err: errRateLimited, After: 750 * time.Millisecond}},
 			wantCalls: 2,
 			wantWaits: []time.Duration{750 * time.Millisecond},
 		},
 		{
 			name:      "retry-after below the jitter changes nothing",
-			retry:     Retry{BaseDelay: time.Second, Rand: randSeq(0.5)},
-			errs:      []error{&RetryAfterError{Err: ErrRateLimited, After: 100 * time.Millisecond}},
+			retry:     Retry{BaseDelay: time.Second, jitter: randSeq(0.5)},
+			errs:      []error{&waitError{Err: errRateLimited, After: 100 * time.Millisecond}},
 			wantCalls: 2,
 			wantWaits: []time.Duration{500 * time.Millisecond},
 		},
 		{
 			name:      "retry-after found through wrapping",
-			retry:     Retry{Rand: randSeq(0)},
-			errs:      []error{fmt.Errorf("charge: %w", &RetryAfterError{Err: ErrOpen, After: 3 * time.Second})},
+			retry:     Retry{jitter: randSeq(0)},
+			errs:      []error{fmt.Errorf("charge: %w", &waitError{Err: errOpen, After: 3 * time.Second})},
 			wantCalls: 2,
 			wantWaits: []time.Duration{3 * time.Second},
 		},
 		{
 			name:      "retry-after equal to MaxDelay is waited",
-			retry:     Retry{MaxDelay: 2 * time.Second, Rand: randSeq(0)},
-			errs:      []error{&RetryAfterError{Err: ErrOpen, After: 2 * time.Second}},
+			retry:     Retry{MaxDelay: 2 * time.Second, jitter: randSeq(0)},
+			errs:      []error{&waitError{Err: errOpen, After: 2 * time.Second}},
 			wantCalls: 2,
 			wantWaits: []time.Duration{2 * time.Second},
 		},
 		{
 			name:      "retry-after above MaxDelay gives up at once",
 			retry:     Retry{MaxDelay: 2 * time.Second},
-			errs:      []error{&RetryAfterError{Err: ErrOpen, After: 20 * time.Second}},
-			wantErr:   ErrOpen,
+			errs:      []error{&waitError{Err: errOpen, After: 20 * time.Second}},
+			wantErr:   errOpen,
 			wantCalls: 1,
 		},
 		{
@@ -185,7 +185,7 @@ func TestRetryDelays(t *testing.T) {
 		{
 			name:      "the last error is returned",
 			retry:     Retry{MaxAttempts: 2},
-			errs:      []error{ErrBulkheadFull, errBoom, ErrOpen},
+			errs:      []error{ErrBulkheadFull, errBoom, errOpen},
 			wantErr:   errBoom,
 			wantCalls: 2,
 			wantWaits: []time.Duration{0},
@@ -195,20 +195,20 @@ func TestRetryDelays(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &fakeSleep{}
 			r := tt.retry
-			r.Sleep = s.sleep
-			if r.Rand == nil {
-				r.Rand = randSeq(0)
+			r.sleep = s.sleep
+			if r.jitter == nil {
+				r.jitter = randSeq(0)
 			}
 			fn, calls := failing(tt.errs...)
-			err := r.Execute(t.Context(), fn)
+			err := r.Do(t.Context(), fn)
 			if tt.wantErr == nil && err != nil || !errors.Is(err, tt.wantErr) {
-				t.Errorf("Execute() = %v, want %v", err, tt.wantErr)
+				t.Errorf("Do() = %v, want %v", err, tt.wantErr)
 			}
 			if *calls != tt.wantCalls {
-				t.Errorf("Execute() made %d calls, want %d", *calls, tt.wantCalls)
+				t.Errorf("Do() made %d calls, want %d", *calls, tt.wantCalls)
 			}
 			if !slices.Equal(s.waits, tt.wantWaits) {
-				t.Errorf("Execute() waited %v, want %v", s.waits, tt.wantWaits)
+				t.Errorf("Do() waited %v, want %v", s.waits, tt.wantWaits)
 			}
 		})
 	}
@@ -224,17 +224,17 @@ func TestRetryOnRetry(t *testing.T) {
 	r := Retry{
 		MaxAttempts: 3,
 		BaseDelay:   time.Second,
-		Rand:        randSeq(0.5),
-		Sleep:       (&fakeSleep{}).sleep,
+		jitter:      randSeq(0.5),
+		sleep:       (&fakeSleep{}).sleep,
 		OnRetry: func(attempt int, err error, wait time.Duration) {
 			got = append(got, call{attempt, err, wait})
 		},
 	}
-	fn, _ := failing(errBoom, ErrOpen, ErrRateLimited)
-	if err := r.Execute(t.Context(), fn); !errors.Is(err, ErrRateLimited) {
-		t.Errorf("Execute() = %v, want %v", err, ErrRateLimited)
+	fn, _ := failing(errBoom, errOpen, errRateLimited)
+	if err := r.Do(t.Context(), fn); !errors.Is(err, errRateLimited) {
+		t.Errorf("Do() = %v, want %v", err, errRateLimited)
 	}
-	want := []call{{1, errBoom, 500 * time.Millisecond}, {2, ErrOpen, time.Second}}
+	want := []call{{1, errBoom, 500 * time.Millisecond}, {2, errOpen, time.Second}}
 	if !slices.Equal(got, want) {
 		t.Errorf("OnRetry calls = %v, want %v", got, want)
 	}
@@ -245,24 +245,24 @@ func TestRetryCallerCancels(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		s := &fakeSleep{}
 		calls := 0
-		err := Retry{Sleep: s.sleep}.Execute(ctx, func(ctx context.Context) error {
+		err := Retry{sleep: s.sleep}.Do(ctx, func(ctx context.Context) error {
 			calls++
 			cancel()
 			return ctx.Err()
 		})
 		if !errors.Is(err, context.Canceled) || calls != 1 || len(s.waits) != 0 {
-			t.Errorf("Execute() = %v after %d calls and waits %v, want %v after 1 call, no wait", err, calls, s.waits, context.Canceled)
+			t.Errorf("Do() = %v after %d calls and waits %v, want %v after 1 call, no wait", err, calls, s.waits, context.Canceled)
 		}
 	})
 	t.Run("while waiting", func(t *testing.T) {
 		s := &fakeSleep{err: context.Canceled}
 		fn, calls := failing(errBoom, errBoom)
-		err := Retry{Sleep: s.sleep}.Execute(t.Context(), fn)
+		err := Retry{sleep: s.sleep}.Do(t.Context(), fn)
 		if !errors.Is(err, context.Canceled) || !errors.Is(err, errBoom) {
-			t.Errorf("Execute() = %v, want an error matching %v and %v", err, context.Canceled, errBoom)
+			t.Errorf("Do() = %v, want an error matching %v and %v", err, context.Canceled, errBoom)
 		}
 		if *calls != 1 {
-			t.Errorf("Execute() made %d calls, want 1", *calls)
+			t.Errorf("Do() made %d calls, want 1", *calls)
 		}
 	})
 }
@@ -272,13 +272,13 @@ func TestRetryRealSleep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		var at []time.Duration
-		r := Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, Rand: randSeq(1)}
-		err := r.Execute(t.Context(), func(context.Context) error {
+		r := Retry{MaxAttempts: 4, BaseDelay: 100 * time.Millisecond, jitter: randSeq(1)}
+		err := r.Do(t.Context(), func(context.Context) error {
 			at = append(at, time.Since(start))
 			return errBoom
 		})
 		if !errors.Is(err, errBoom) {
-			t.Errorf("Execute() = %v, want %v", err, errBoom)
+			t.Errorf("Do() = %v, want %v", err, errBoom)
 		}
 		want := []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond}
 		if !slices.Equal(at, want) {
@@ -311,17 +311,17 @@ func TestRetryDeadline(t *testing.T) {
 				start := time.Now()
 				calls := 0
 				// waits: 500ms, 1s, 2s
-				r := Retry{MaxAttempts: 10, BaseDelay: 500 * time.Millisecond, MaxDelay: time.Minute, Rand: randSeq(1)}
-				err := r.Execute(ctx, func(context.Context) error {
+				r := Retry{MaxAttempts: 10, BaseDelay: 500 * time.Millisecond, MaxDelay: time.Minute, jitter: randSeq(1)}
+				err := r.Do(ctx, func(context.Context) error {
 					calls++
 					return errBoom
 				})
 				took := time.Since(start)
 				if !errors.Is(err, errBoom) || errors.Is(err, context.Canceled) != tt.wantCtx {
-					t.Errorf("Execute() = %v, want %v (matching context.Canceled: %v)", err, errBoom, tt.wantCtx)
+					t.Errorf("Do() = %v, want %v (matching context.Canceled: %v)", err, errBoom, tt.wantCtx)
 				}
 				if calls != tt.wantCalls || took != tt.wantTook {
-					t.Errorf("Execute() made %d calls in %v, want %d in %v", calls, took, tt.wantCalls, tt.wantTook)
+					t.Errorf("Do() made %d calls in %v, want %d in %v", calls, took, tt.wantCalls, tt.wantTook)
 				}
 			})
 		})

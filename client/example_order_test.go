@@ -83,6 +83,7 @@ func (rc *ResilientHTTPClient) Post(ctx context.Context, path, key string, in, o
 // customer and sends a confirmation.
 type OrderService struct {
 	inventory, payment, email *ResilientHTTPClient
+	health                    http.Handler
 }
 
 // NewOrderService returns an OrderService that calls the services at
@@ -92,8 +93,23 @@ func NewOrderService(bw *client.Client, inventoryURL, paymentURL, emailURL strin
 		inventory: NewResilientHTTPClient(bw, "inventory", inventoryURL, 3, 5*time.Second),
 		payment:   NewResilientHTTPClient(bw, "payment", paymentURL, 3, 10*time.Second),
 		email:     NewResilientHTTPClient(bw, "email", emailURL, 1, 3*time.Second),
+		// No stock, no order: inventory is critical. Orders are taken
+		// while payments are down (charged later) and email is down
+		// (queued): those only degrade the service.
+		health: bw.HealthHandler(
+			client.Critical("inventory"),
+			client.Optional("payment"),
+			client.Optional("email"),
+		),
 	}
 }
+
+// Health serves the service's /health from the fleet's breakers, as the
+// client already knows them: 503 while inventory's breaker is open, 200
+// otherwise, listing what is degraded. It makes no call to the
+// dependencies or to the control plane, however often the load balancer
+// asks.
+func (s *OrderService) Health() http.Handler { return s.health }
 
 // Order is what a customer orders.
 type Order struct {
@@ -165,11 +181,18 @@ func Example_orderService() {
 		fmt.Printf("payments %s: %+v %v\n", payments, r, err)
 	}
 	fmt.Println("released:", shop.releasedNow())
+
+	rec := httptest.NewRecorder()
+	orders.Health().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/health", nil))
+	var health client.HealthReport
+	json.Unmarshal(rec.Body.Bytes(), &health)
+	fmt.Println("health:", rec.Code, health.Status, health.Down, health.Degraded)
 	// Output:
 	// payments up: {OrderID:o-up Reservation:r-o-up Payment:paid Email:sent} <nil>
 	// payments down: {OrderID:o-down Reservation:r-o-down Payment:pending Email:sent} <nil>
 	// payments declining: {OrderID: Reservation: Payment: Email:} order o-declining: payment failed: payment: rejected: 402 Payment Required
 	// released: [r-o-declining]
+	// health: 200 ok [] []
 }
 
 // shop serves fake inventory, payment and email services under

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -53,9 +52,7 @@ func New(stream Stream, log *slog.Logger) *Log {
 }
 
 // Run runs an operator action under the trail. The action is recorded,
-// its reason trimmed of surrounding space and to contract.MaxReasonLen
-// bytes,
-// before it runs: if that record cannot be written, Run returns the
+// its reason trimmed of surrounding space, before it runs: if that record cannot be written, Run returns the
 // error, do never runs and nothing changes. Its result is recorded after
 // it in a second record that points at the first; Newest shows the two as
 // one entry. The result is contract.AuditOK, contract.AuditUnknown when
@@ -144,16 +141,10 @@ func (l *Log) Newest(ctx context.Context, limit int) ([]contract.AuditEntry, err
 	return entries, nil
 }
 
-// trimReason keeps reasons readable: no surrounding space, at most
-// contract.MaxReasonLen bytes, cut at a character boundary.
+// trimReason keeps reasons readable: no surrounding space. Their length
+// is the caller's to check (the API takes 1 to contract.MaxReasonLen
+// characters), and a valid reason is recorded whole, in whatever bytes
+// its characters take.
 func trimReason(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= contract.MaxReasonLen {
-		return s
-	}
-	cut := contract.MaxReasonLen
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
+	return strings.TrimSpace(s)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,45 @@ func TestAuditTrail(t *testing.T) {
 	for _, q := range []string{"0", "1001", "x"} {
 		if res := second.do("GET", "/v1/audit?limit="+q, nil, secretOperator); res.Status != http.StatusBadRequest || res.Problem(t).Field != "limit" {
 			t.Errorf("limit=%s = %d, want 400 naming limit", q, res.Status)
+		}
+	}
+}
+
+// TestReleaseAndResetReasons: the reason an operator gives for a release
+// (in the query string) or a reset (in the body) is in the audit record,
+// and either action still works without one.
+func TestReleaseAndResetReasons(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	ta.do("PUT", "/v1/breakers/pay", `{}`, "")
+	long := strings.Repeat("é", 500) // 500 characters, 1000 bytes
+	steps := []struct{ method, path, body string }{
+		{"PUT", "/v1/breakers/pay/override", `{"state":"forced_open","reason":"incident 12"}`},
+		{"DELETE", "/v1/breakers/pay/override?reason=" + url.QueryEscape("INC-12 resolved: 100% & <ok>"), ""},
+		{"POST", "/v1/breakers/pay/reset", `{"reason":"` + long + `"}`},
+		{"DELETE", "/v1/breakers/pay/override", ""},
+		{"POST", "/v1/breakers/pay/reset", `{}`},
+		{"POST", "/v1/breakers/pay/reset", `{"reason":null}`},
+	}
+	for _, s := range steps {
+		if res := ta.do(s.method, s.path, s.body, ""); res.Status != http.StatusOK {
+			t.Fatalf("%s %s = %d %s, want 200", s.method, s.path, res.Status, res.Body)
+		}
+	}
+	var page auditPage
+	ta.do("GET", "/v1/audit?limit=5", nil, "").JSON(t, &page)
+	want := []struct{ action, reason string }{
+		{"breaker.reset", ""},
+		{"breaker.reset", ""},
+		{"breaker.override.delete", ""},
+		{"breaker.reset", long},
+		{"breaker.override.delete", "INC-12 resolved: 100% & <ok>"},
+	}
+	if len(page.Entries) != len(want) {
+		t.Fatalf("audit has %d entries, want %d", len(page.Entries), len(want))
+	}
+	for i, w := range want {
+		if e := page.Entries[i]; e.Action != w.action || e.Reason != w.reason || e.Result != "ok" {
+			t.Errorf("audit entry %d = %s %q %s, want %s %q ok", i, e.Action, e.Reason, e.Result, w.action, w.reason)
 		}
 	}
 }

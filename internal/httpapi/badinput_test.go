@@ -89,6 +89,13 @@ func TestBadInput(t *testing.T) {
 		{"override ttl zero", "PUT", "/v1/breakers/pay/override", `{"state":"forced_open","reason":"x","ttl_ms":0}`, 400, "ttl_ms"},
 		{"override ttl too long", "PUT", "/v1/breakers/pay/override", `{"state":"forced_open","reason":"x","ttl_ms":9999999999999}`, 400, "ttl_ms"},
 		{"reset with a field", "POST", "/v1/breakers/pay/reset", `{"hard":true}`, 400, "hard"},
+		{"release empty reason", "DELETE", "/v1/breakers/pay/override?reason=", ``, 400, "reason"},
+		{"release long reason", "DELETE", "/v1/breakers/pay/override?reason=" + strings.Repeat("r", 501), ``, 400, "reason"},
+		{"release two reasons", "DELETE", "/v1/breakers/pay/override?reason=a&reason=b", ``, 400, "reason"},
+		{"release reason not UTF-8", "DELETE", "/v1/breakers/pay/override?reason=%FF", ``, 400, "reason"},
+		{"reset empty reason", "POST", "/v1/breakers/pay/reset", `{"reason":""}`, 400, "reason"},
+		{"reset long reason", "POST", "/v1/breakers/pay/reset", `{"reason":"` + strings.Repeat("é", 501) + `"}`, 400, "reason"},
+		{"reset reason not a string", "POST", "/v1/breakers/pay/reset", `{"reason":42}`, 400, "reason"},
 		// routes
 		{"unknown route", "GET", "/v1/nothing", ``, 404, ""},
 		{"wrong method", "PATCH", "/v1/breakers/pay", `{}`, 405, ""},

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -268,14 +270,29 @@ func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
+// deleteOverride takes its optional reason from the query string, since
+// a body on DELETE is one many clients and generators cannot send (see
+// docs/operating.md).
 func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	var reason *string
+	if vs, ok := r.URL.Query()["reason"]; ok {
+		if len(vs) > 1 {
+			a.writeError(w, r, badRequest("reason", fmt.Sprintf("reason: give it once, got %d", len(vs))))
+			return
+		}
+		reason = &vs[0]
+	}
+	if err := validateOptionalReason(reason); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	var b contract.Breaker
-	err := a.audited(r, "breaker.override.delete", name, "", func(ctx context.Context) (err error) {
+	err := a.audited(r, "breaker.override.delete", name, strings.TrimSpace(deref(reason)), func(ctx context.Context) (err error) {
 		b, err = a.breakers.Unforce(ctx, name)
 		return err
 	})
@@ -287,7 +304,9 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) reset(w http.ResponseWriter, r *http.Request) {
-	var body struct{}
+	var body struct {
+		Reason *string `json:"reason"`
+	}
 	if err := decode(w, r, &body, true); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -297,8 +316,12 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if err := validateOptionalReason(body.Reason); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	var b contract.Breaker
-	err := a.audited(r, "breaker.reset", name, "", func(ctx context.Context) (err error) {
+	err := a.audited(r, "breaker.reset", name, strings.TrimSpace(deref(body.Reason)), func(ctx context.Context) (err error) {
 		b, err = a.breakers.Reset(ctx, name)
 		return err
 	})
@@ -311,3 +334,27 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 
 // validateName checks a breaker's or rate limit's name in a path.
 func validateName(name string) error { return contract.ValidateName("name", name) }
+
+// validateOptionalReason checks the reason an operator may give for a
+// release or a reset: absent, or 1 to contract.MaxReasonLen characters of
+// UTF-8, like the reason of a force. A valid reason goes into the audit
+// record whole (less surrounding blanks).
+func validateOptionalReason(reason *string) error {
+	if reason == nil {
+		return nil
+	}
+	if !utf8.ValidString(*reason) {
+		return badRequest("reason", "reason: must be UTF-8")
+	}
+	if n := utf8.RuneCountInString(*reason); n < 1 || n > contract.MaxReasonLen {
+		return badRequest("reason", fmt.Sprintf("reason: must be 1 to %d characters, got %d (leave it out for none)", contract.MaxReasonLen, n))
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -47,6 +47,7 @@ func (a *API) answerRoutes(r chi.Router) {
 	consoleRoutes(r)
 
 	r.With(a.require(RoleOperator)).Get("/v1/audit", a.listAudit)
+	r.With(a.require(RoleReader)).Get("/v1/health", a.health)
 	r.With(a.require(RoleAgent)).Post("/v1/outcomes", a.reportBatch)
 
 	r.Route("/v1/breakers", func(r chi.Router) {

@@ -406,6 +406,7 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"readyz", "GET", "/readyz", nil, 200, nil},
 		{"metrics", "GET", "/metrics", nil, 200, nil},
 		{"list empty", "GET", "/v1/breakers", nil, 200, nil},
+		{"health empty", "GET", "/v1/health", nil, 200, nil},
 		{"create empty body", "PUT", b, nil, 201, nil},
 		{"update", "PUT", b, map[string]any{
 			"window": map[string]any{"type": "count", "size": 10}, "minimum_calls": 2,
@@ -421,6 +422,7 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"outcomes stale generation", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"generation":999}]}`, 200, nil},
 		{"outcomes trip", "POST", b + "/outcomes", `{"outcomes":[{"success":false,"duration_ms":3000,"count":5}]}`, 200, nil},
 		{"get open", "GET", b, nil, 200, nil},
+		{"health degraded", "GET", "/v1/health", nil, 200, nil},
 		{"acquire open", "POST", b + "/acquire", nil, 200, func(response) { ta.Mini.Advance(2 * time.Second) }},
 		{"acquire half-open permit", "POST", b + "/acquire", nil, 200, func(res response) {
 			var d struct{ Permit string }
@@ -439,6 +441,10 @@ func TestSpecValidatesResponses(t *testing.T) {
 		{"delete override", "DELETE", b + "/override", nil, 200, nil},
 		{"reset", "POST", b + "/reset", nil, 200, nil},
 		{"reset empty object", "POST", b + "/reset", "{}", 200, nil},
+		{"reset with a reason", "POST", b + "/reset", `{"reason":"INC-4211 fixed upstream"}`, 200, nil},
+		{"delete override with a reason", "DELETE", b + "/override?reason=INC-4211%20fixed", nil, 200, nil},
+		{"400 reset reason", "POST", b + "/reset", `{"reason":""}`, 400, nil},
+		{"400 delete override reason", "DELETE", b + "/override?reason=", nil, 400, nil},
 
 		{"400 out of range", "PUT", b, `{"window":{"size":0}}`, 400, nil},
 		{"400 unknown field", "PUT", b, `{"minimum_call":3}`, 400, nil},
@@ -505,6 +511,7 @@ func TestSpecValidatesResponses(t *testing.T) {
 		for _, st := range []struct{ method, path string }{
 			{"GET", "/readyz"},
 			{"GET", "/v1/breakers"},
+			{"GET", "/v1/health"},
 			{"POST", b + "/acquire"},
 		} {
 			res := ta.do(st.method, st.path, nil, "")

@@ -27,6 +27,7 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/events"
+	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -122,7 +123,7 @@ func startControlPlane(t *testing.T, auth bool) *controlPlane {
 		}
 	}
 	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Tokens: tokens, Audit: audit.New(st, nil), Events: events.NewService(st), Heartbeat: time.Second})
+		Faults: fault.NewService(st), Tokens: tokens, Audit: audit.New(st, nil), Events: events.NewService(st), Heartbeat: time.Second})
 	srv := httptest.NewServer(api)
 	// Close the streams before the server, which waits for them.
 	t.Cleanup(srv.Close)
@@ -401,12 +402,40 @@ func TestConsoleOperatorForcesOpen(t *testing.T) {
 	}
 	tb.screenshot("force-open.png")
 
-	// Release, with the keyboard only.
+	// Release, with the keyboard only, giving the optional reason.
+	const releaseReason = "INC-4711 provider back"
 	release := chromedp.CSS(`article.breaker[data-name="payments"] button[data-action="release"]`)
 	tb.run("release", chromedp.WaitVisible(release), chromedp.Focus(release), chromedp.KeyEvent("\r"),
-		chromedp.WaitVisible(chromedp.CSS("#action-submit")), chromedp.KeyEvent("\r"))
+		chromedp.WaitVisible(chromedp.CSS("#action-reason")))
+	if eval[bool](tb, `document.getElementById('action-reason').required || document.activeElement.id !== 'action-reason' || !document.getElementById('action-ttl-field').hidden`) {
+		t.Errorf("release dialog: want an optional reason, focused, and no expiry field")
+	}
+	tb.run("type a reason and confirm", chromedp.KeyEvent(releaseReason), chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
 	tb.waitFor("the release record", `!document.getElementById('action-result').hidden`, 10*time.Second)
+	record = eval[string](tb, `document.getElementById('action-record').textContent`)
+	for _, want := range []string{"breaker.override.delete", releaseReason} {
+		if !strings.Contains(record, want) {
+			t.Errorf("release record in the dialog = %q, want it to contain %q", record, want)
+		}
+	}
+	tb.run("close the dialog", chromedp.Click(chromedp.CSS("#action-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#action-dialog")))
 	tb.waitFor("closed again", cardState("payments")+` === 'closed ● closed'`, 5*time.Second)
+
+	// Reset with a reason, and reset without one.
+	reset := chromedp.CSS(`article.breaker[data-name="payments"] button[data-action="reset"]`)
+	for _, reason := range []string{"clean window after INC-4711", ""} {
+		tb.run("reset", chromedp.WaitVisible(reset), chromedp.Click(reset), chromedp.WaitVisible(chromedp.CSS("#action-reason")))
+		if reason != "" {
+			tb.run("give a reason", chromedp.SendKeys(chromedp.CSS("#action-reason"), reason))
+		}
+		tb.run("confirm", chromedp.Click(chromedp.CSS("#action-submit")))
+		tb.waitFor("the reset record", `!document.getElementById('action-result').hidden`, 10*time.Second)
+		tb.run("close the dialog", chromedp.Click(chromedp.CSS("#action-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#action-dialog")))
+		top := eval[[]string](tb, `[...document.querySelectorAll('#audit-table tbody tr:first-child td')].map(td => td.textContent)`)
+		if len(top) != 6 || top[2] != "breaker.reset" || top[4] != reason {
+			t.Errorf("newest audit row after a reset with reason %q = %q, want breaker.reset with that reason", reason, top)
+		}
+	}
 }
 
 func TestConsoleReaderHasNoActions(t *testing.T) {
@@ -458,6 +487,7 @@ func TestConsoleScreenshot(t *testing.T) {
 		cp.do(t, "PUT", "/v1/breakers/"+name, config)
 	}
 	cp.do(t, "PUT", "/v1/ratelimits/tenant-api", `{"capacity":100,"refill_per_second":10}`)
+	cp.do(t, "PUT", "/v1/faults/inventory", `{"abort_percent":20,"abort_status":503,"delay_percent":30,"delay_ms":400,"reason":"game day: inventory under strain","ttl_ms":1800000}`)
 	traffic := func(round int) {
 		for i, name := range names {
 			ok, failed := 20+7*((round+i)%4)+3*i, round%3
@@ -500,6 +530,7 @@ func TestConsoleScreenshot(t *testing.T) {
 	tb.waitFor("the override", cardState("search")+` === 'forced_open ✖ forced open'`, 5*time.Second)
 	tb.waitFor("the second override", cardState("email")+` === 'forced_closed ⚑ forced closed'`, 5*time.Second)
 	tb.waitFor("the audit trail", `document.querySelectorAll('#audit-table tbody tr').length >= 4`, 5*time.Second)
+	tb.waitFor("the drill", cardDrill("inventory")+` !== ''`, 5*time.Second)
 
 	buf, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -530,5 +561,125 @@ func TestConsoleScreenshot(t *testing.T) {
 	tb.screenshot("phone-light.png")
 	if w := eval[int](tb, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("page is %d px wide on a 390 px phone, want no sideways scrolling", w)
+	}
+}
+
+// drillRow is the drills table's row of a dependency, cell by cell.
+func drillRow(name string) string {
+	return fmt.Sprintf(`(() => { const r = document.querySelector('#drill-table tr[data-name=%q]'); return r ? [...r.cells].map(td => td.textContent) : []; })()`, name)
+}
+
+// cardDrill is what a breaker's card says about a drill, with its mark.
+func cardDrill(name string) string {
+	return fmt.Sprintf(`(() => { const c = document.querySelector('article.breaker[data-name=%q]'); const d = c && c.querySelector('.drill'); return c && d && !d.hidden ? c.dataset.drill + ' ' + d.textContent : ''; })()`, name)
+}
+
+func TestConsoleShowsDrillAndEndsIt(t *testing.T) {
+	cp := startControlPlane(t, true)
+	cp.do(t, "PUT", "/v1/breakers/payments", `{}`)
+	cp.do(t, "PUT", "/v1/breakers/search", `{}`)
+	tb := newTab(t)
+	tb.open(cp, operatorSecret)
+	tb.waitFor("the event stream", `document.getElementById('live').dataset.mode === 'live'`, 10*time.Second)
+	tb.waitFor("no drills", `!document.getElementById('drills').hidden && !document.getElementById('drills-empty').hidden`, 5*time.Second)
+	tb.run("mark the page", chromedp.Evaluate[chromedp.Void](`window.breakwaterTestMark = 1`))
+
+	const reason = "game day: payments provider down"
+	cp.do(t, "PUT", "/v1/faults/payments", `{"abort_percent":25,"abort_status":502,"delay_percent":10,"delay_ms":800,"reason":"`+reason+`","ttl_ms":600000}`)
+	// Well inside the 5 s of the periodic read: the event stream shows it.
+	tb.waitFor("the drill in the table", drillRow("payments")+`.length === 7`, 3*time.Second)
+	row := eval[[]string](tb, drillRow("payments"))
+	for i, want := range []string{"payments", "25% → 502", "10% + 800 ms", reason, "oncall, "} {
+		if !strings.HasPrefix(row[i], want) {
+			t.Errorf("drill row cell %d = %q, want it to start with %q", i, row[i], want)
+		}
+	}
+	if !strings.HasPrefix(row[5], "9 min") && !strings.HasPrefix(row[5], "10 min") {
+		t.Errorf("drill row ends in = %q, want 9 or 10 min", row[5])
+	}
+	tb.waitFor("the drill on the card", cardDrill("payments")+` !== ''`, 3*time.Second)
+	if got, want := eval[string](tb, cardDrill("payments")), "true ⚠ Drill: aborts 25% with 502, delays 10% by 800 ms · ends in "; !strings.HasPrefix(got, want) {
+		t.Errorf("payments card drill = %q, want it to start with %q", got, want)
+	}
+	if got := eval[string](tb, cardDrill("search")); got != "" {
+		t.Errorf("search card drill = %q, want none: only payments has a drill", got)
+	}
+	if !eval[bool](tb, `window.breakwaterTestMark === 1`) {
+		t.Errorf("the page reloaded to show the drill")
+	}
+	tb.screenshot("drill.png")
+
+	// End it from the console, after a confirmation.
+	end := chromedp.CSS(`#drill-table tr[data-name="payments"] button[data-action="end_drill"]`)
+	tb.run("end the drill", chromedp.WaitVisible(end), chromedp.Click(end), chromedp.WaitVisible(chromedp.CSS("#action-submit")))
+	if got := eval[string](tb, `document.getElementById('action-title').textContent`); got != "End drill: payments" {
+		t.Errorf("confirmation title = %q, want %q", got, "End drill: payments")
+	}
+	if got := cp.do(t, "GET", "/v1/faults", ""); !strings.Contains(got, `"payments"`) {
+		t.Errorf("GET /v1/faults before confirming = %s, want the drill still active", got)
+	}
+	tb.run("confirm", chromedp.Click(chromedp.CSS("#action-submit")))
+	tb.waitFor("the audit record", `!document.getElementById('action-result').hidden`, 10*time.Second)
+	record := eval[string](tb, `document.getElementById('action-record').textContent`)
+	for _, want := range []string{"oncall", "fault.delete", "payments", "ok"} {
+		if !strings.Contains(record, want) {
+			t.Errorf("audit record in the dialog = %q, want it to contain %q", record, want)
+		}
+	}
+	tb.run("close the dialog", chromedp.Click(chromedp.CSS("#action-cancel")), chromedp.WaitNotVisible(chromedp.CSS("#action-dialog")))
+	tb.waitFor("the drill gone", drillRow("payments")+`.length === 0 && `+cardDrill("payments")+` === ''`, 5*time.Second)
+	if got := cp.do(t, "GET", "/v1/faults", ""); got != `{"faults":[]}`+"\n" && got != `{"faults":[]}` {
+		t.Errorf("GET /v1/faults after ending the drill in the console = %s, want none", got)
+	}
+}
+
+func TestConsoleReaderCannotEndDrill(t *testing.T) {
+	cp := startControlPlane(t, true)
+	cp.do(t, "PUT", "/v1/breakers/payments", `{}`)
+	cp.do(t, "PUT", "/v1/faults/payments", `{"abort_percent":100,"reason":"game day","ttl_ms":600000}`)
+	tb := newTab(t)
+	tb.open(cp, readerSecret)
+	tb.waitFor("the drill", drillRow("payments")+`.length === 7`, 10*time.Second)
+	tb.waitFor("the role", `document.getElementById('role').textContent === 'read-only'`, 5*time.Second)
+	if n := eval[int](tb, `[...document.querySelectorAll('#drills button')].filter(b => b.checkVisibility()).length`); n != 0 {
+		t.Errorf("a reader sees %d buttons among the drills, want 0", n)
+	}
+	if eval[bool](tb, `!document.getElementById('drill-start').hidden`) {
+		t.Errorf("a reader sees the form that starts a drill")
+	}
+	if got, want := eval[string](tb, cardDrill("payments")), "true ⚠ Drill: aborts 100% with 503 · ends in "; !strings.HasPrefix(got, want) {
+		t.Errorf("payments card drill = %q, want it to start with %q", got, want)
+	}
+}
+
+func TestConsoleOperatorStartsDrill(t *testing.T) {
+	cp := startControlPlane(t, true)
+	cp.do(t, "PUT", "/v1/breakers/payments", `{}`)
+	tb := newTab(t)
+	tb.open(cp, operatorSecret)
+	tb.waitFor("the form", `!document.getElementById('drill-start').hidden`, 10*time.Second)
+	tb.run("open the form", chromedp.Click(chromedp.CSS("#drill-start summary")), chromedp.WaitVisible(chromedp.CSS("#drill-name")))
+	tb.run("fill it in without a ttl",
+		chromedp.SendKeys(chromedp.CSS("#drill-name"), "payments"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('drill-abort').value = '50'`),
+		chromedp.SendKeys(chromedp.CSS("#drill-reason"), "game day: half of payments fail"),
+		chromedp.Click(chromedp.CSS(`#drill-form button[type="submit"]`)))
+	tb.waitFor("the ttl error", `!document.getElementById('drill-error').hidden`, 5*time.Second)
+	if got := cp.do(t, "GET", "/v1/faults", ""); strings.Contains(got, "payments") {
+		t.Errorf("GET /v1/faults after a form without ttl = %s, want no drill", got)
+	}
+	// A bad field the server refuses: its problem names the field.
+	tb.run("a delay without ms", chromedp.SendKeys(chromedp.CSS("#drill-ttl"), "15"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('drill-delay').value = '20'`),
+		chromedp.Click(chromedp.CSS(`#drill-form button[type="submit"]`)))
+	tb.waitFor("the server's error", `document.getElementById('drill-error').textContent.includes('delay_ms')`, 5*time.Second)
+	tb.run("fix it", chromedp.Evaluate[chromedp.Void](`document.getElementById('drill-delay').value = '0'`),
+		chromedp.Click(chromedp.CSS(`#drill-form button[type="submit"]`)))
+	tb.waitFor("the drill", drillRow("payments")+`.length === 7`, 5*time.Second)
+	got := cp.do(t, "GET", "/v1/faults/payments", "")
+	for _, want := range []string{`"abort_percent":50`, `"abort_status":503`, `"reason":"game day: half of payments fail"`, `"ttl_ms":900000`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("GET /v1/faults/payments after the form = %s, want it to contain %s", got, want)
+		}
 	}
 }

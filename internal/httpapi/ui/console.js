@@ -26,6 +26,8 @@ const page = {
   breakers: new Map(), // name -> breaker as GET shows it
   history: new Map(), // name -> [{t, rate, calls}]
   limits: [],
+  faults: new Map(), // dependency name -> active fault as GET /v1/faults lists it
+  faultsServed: true, // false when this control plane keeps no faults (503)
   skewMs: 0, // server clock minus this browser's clock
   stream: null, // AbortController of the event stream
   streaming: false,
@@ -156,6 +158,24 @@ async function readLimits() {
   renderLimits();
 }
 
+// readFaults reads the active drills; a control plane built without
+// faults answers 503, and the section stays hidden.
+async function readFaults() {
+  let data;
+  try {
+    data = await api('GET', '/v1/faults');
+  } catch (e) {
+    if (e.status !== 503) throw e;
+    page.faultsServed = false;
+    page.faults.clear();
+    renderFaults();
+    return;
+  }
+  page.faultsServed = true;
+  page.faults = new Map((data.faults || []).map((f) => [f.name, f]));
+  renderFaults();
+}
+
 async function readAudit() {
   if (!page.operator) {
     $('audit-note').textContent = 'The audit trail needs an operator token.';
@@ -172,7 +192,7 @@ async function readAudit() {
 
 async function refresh() {
   try {
-    await Promise.all([readBreakers(), readLimits()]);
+    await Promise.all([readBreakers(), readLimits(), readFaults()]);
     clearError();
   } catch (e) {
     showError('Could not read the control plane: ' + e.message);
@@ -287,6 +307,14 @@ function dispatch(block) {
     case 'ratelimit.deleted':
       readLimits().catch(() => {});
       break;
+    case 'fault.deleted':
+      // Gone at once; the read below confirms it.
+      if (page.faults.delete(ev.name)) renderFaults();
+      readFaults().catch(() => {});
+      break;
+    case 'fault.config':
+      readFaults().catch(() => {});
+      break;
   }
   if (page.operator) readAuditSoon();
 }
@@ -347,6 +375,7 @@ function makeCard(name) {
   const stats = el('dl', { class: 'stats' }, fr, sr, calls, thr, gen, since);
   const timer = el('p', { class: 'timer' });
   const override = el('p', { class: 'override' });
+  const drill = el('p', { class: 'drill', hidden: '' });
   const spark = svg('svg', { class: 'spark', viewBox: '0 0 300 44', preserveAspectRatio: 'none', role: 'img' });
   const sparkTitle = svg('title');
   spark.append(sparkTitle);
@@ -355,8 +384,8 @@ function makeCard(name) {
   legend.title = 'Shaded: the breaker was not closed. Dashed: the failure-rate threshold.';
   const actions = el('div', { class: 'actions' });
   const root = el('article', { class: 'breaker', 'data-name': name, 'aria-label': 'breaker ' + name },
-    head, stats, timer, override, spark, legend, actions);
-  const c = { root, state, frDD, srDD, callsDD, genDD, sinceDD, thrDD, timer, override, spark, sparkTitle, legendSpan, actions, actionKey: '' };
+    head, stats, timer, override, drill, spark, legend, actions);
+  const c = { root, state, frDD, srDD, callsDD, genDD, sinceDD, thrDD, timer, override, drill, spark, sparkTitle, legendSpan, actions, actionKey: '' };
   page.cards.set(name, c);
   // Keep the grid sorted by name.
   const grid = $('grid');
@@ -389,6 +418,7 @@ function renderBreaker(b) {
     c.override.hidden = true;
   }
   renderTimer(b, c);
+  renderDrill(b.name, c);
   renderSpark(b, c);
   renderActions(b, c);
 }
@@ -406,6 +436,110 @@ function renderTimer(b, c) {
   }
   c.timer.textContent = text;
   c.timer.hidden = text === '';
+}
+
+// faultWords says what a fault does to calls, in words.
+function faultWords(f) {
+  const parts = [];
+  if (f.abort_percent > 0) parts.push('aborts ' + f.abort_percent + '% with ' + f.abort_status);
+  if (f.delay_percent > 0) parts.push('delays ' + f.delay_percent + '% by ' + f.delay_ms + ' ms');
+  return parts.join(', ') || 'no effect';
+}
+
+function faultLeft(f) {
+  return Date.parse(f.expires_at) - (Date.now() + page.skewMs);
+}
+
+// renderDrill marks a breaker whose dependency has an active drill: a
+// word and a marker, not colour alone.
+function renderDrill(name, c) {
+  const f = page.faults.get(name);
+  c.root.dataset.drill = String(Boolean(f));
+  if (!f) {
+    c.drill.hidden = true;
+    return;
+  }
+  c.drill.replaceChildren(el('strong', {}, '⚠ Drill'), ': ' + faultWords(f) + ' · ends in ' + span(faultLeft(f)));
+  c.drill.title = 'Set by ' + (f.by || 'anonymous') + ' at ' + clock(f.at) + ': ' + f.reason;
+  c.drill.hidden = false;
+}
+
+function renderFaults() {
+  const section = $('drills');
+  section.hidden = !page.faultsServed;
+  const faults = [...page.faults.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const body = $('drill-table').tBodies[0];
+  body.replaceChildren(...faults.map((f) => {
+    const end = el('td', {});
+    if (page.operator) {
+      const b = el('button', { type: 'button', class: 'danger', 'data-action': 'end_drill' }, 'End drill');
+      b.addEventListener('click', () => openAction(f.name, 'end_drill'));
+      end.append(b);
+    }
+    return el('tr', { 'data-name': f.name },
+      el('td', { class: 'mono' }, f.name),
+      el('td', { class: 'num' }, f.abort_percent > 0 ? f.abort_percent + '% → ' + f.abort_status : '–'),
+      el('td', { class: 'num' }, f.delay_percent > 0 ? f.delay_percent + '% + ' + f.delay_ms + ' ms' : '–'),
+      el('td', {}, f.reason),
+      el('td', { title: f.at }, (f.by || 'anonymous') + ', ' + clock(f.at)),
+      el('td', { class: 'ends', title: f.expires_at }, span(faultLeft(f))),
+      end);
+  }));
+  $('drills-empty').hidden = faults.length > 0;
+  $('drill-table').parentElement.hidden = faults.length === 0;
+  $('drill-start').hidden = !page.operator;
+  for (const [name, c] of page.cards) renderDrill(name, c);
+}
+
+// tickFaults counts the drills down, and drops one the moment it ends.
+function tickFaults() {
+  let ended = false;
+  for (const f of page.faults.values()) {
+    if (faultLeft(f) <= 0) {
+      page.faults.delete(f.name);
+      ended = true;
+    }
+  }
+  if (ended) {
+    renderFaults();
+    return;
+  }
+  for (const tr of $('drill-table').tBodies[0].rows) {
+    const f = page.faults.get(tr.dataset.name);
+    if (f) tr.querySelector('td.ends').textContent = span(faultLeft(f));
+  }
+  for (const [name, c] of page.cards) renderDrill(name, c);
+}
+
+async function startDrill(ev) {
+  ev.preventDefault();
+  const v = (id) => $(id).value.trim();
+  const err = (msg, id) => {
+    $('drill-error').textContent = msg;
+    $('drill-error').hidden = false;
+    if (id) $(id).focus();
+  };
+  const name = v('drill-name');
+  if (!name) return err('A dependency name is required: the name of its breaker.', 'drill-name');
+  if (!v('drill-reason')) return err('A reason is required: it goes into the audit trail.', 'drill-reason');
+  const minutes = Number(v('drill-ttl'));
+  if (!(minutes >= 1 && minutes <= 1440)) return err('Ends after: minutes, 1 to 1440.', 'drill-ttl');
+  const num = (id) => (v(id) === '' ? 0 : Number(v(id)));
+  const body = {
+    abort_percent: num('drill-abort'), abort_status: num('drill-status'),
+    delay_percent: num('drill-delay'), delay_ms: num('drill-delay-ms'),
+    reason: v('drill-reason'), ttl_ms: Math.round(minutes * 60000),
+  };
+  $('drill-error').hidden = true;
+  try {
+    const f = await api('PUT', '/v1/faults/' + encodeURIComponent(name), body);
+    page.faults.set(f.name, f);
+    renderFaults();
+    $('drill-form').reset();
+    readAudit().catch(() => {});
+  } catch (e) {
+    err(e.message);
+  }
 }
 
 function renderSpark(b, c) {
@@ -467,6 +601,11 @@ function renderSummary() {
   const parts = Object.keys(STATES).filter((s) => counts[s]).map((s) => counts[s] + ' ' + STATES[s].word);
   $('breakers-summary').textContent = parts.join(' · ');
   $('breakers-empty').hidden = page.breakers.size > 0;
+  const names = [...page.breakers.keys()].sort();
+  const list = $('drill-names');
+  if (list.children.length !== names.length || names.some((n, i) => list.children[i].value !== n)) {
+    list.replaceChildren(...names.map((n) => el('option', { value: n })));
+  }
 }
 
 function renderLimits() {
@@ -517,24 +656,33 @@ async function lookup(ev) {
 
 const ACTIONS = {
   force_open: {
-    title: 'Force open', needsReason: true, audit: 'breaker.override.put',
+    title: 'Force open', reason: 'required', ttl: true, audit: 'breaker.override.put',
     help: 'Every call to this dependency is refused, fleet-wide, until the override is released or expires.',
     run: (name, reason, ttl) => api('PUT', overridePath(name), { state: 'forced_open', reason, ...(ttl ? { ttl_ms: ttl } : {}) }),
   },
   force_closed: {
-    title: 'Force closed', needsReason: true, audit: 'breaker.override.put',
+    title: 'Force closed', reason: 'required', ttl: true, audit: 'breaker.override.put',
     help: 'Every call goes through, fleet-wide, whatever the failure rate; calls are still counted.',
     run: (name, reason, ttl) => api('PUT', overridePath(name), { state: 'forced_closed', reason, ...(ttl ? { ttl_ms: ttl } : {}) }),
   },
   release: {
-    title: 'Release', needsReason: false, audit: 'breaker.override.delete',
+    title: 'Release', reason: 'optional', audit: 'breaker.override.delete',
     help: 'Ends the override: the breaker is closed with an empty window.',
-    run: (name) => api('DELETE', overridePath(name)),
+    run: (name, reason) => api('DELETE', overridePath(name) + (reason ? '?reason=' + encodeURIComponent(reason) : '')),
   },
   reset: {
-    title: 'Reset', needsReason: false, audit: 'breaker.reset',
+    title: 'Reset', reason: 'optional', audit: 'breaker.reset',
     help: 'Closes the breaker and empties its window.',
-    run: (name) => api('POST', '/v1/breakers/' + encodeURIComponent(name) + '/reset', {}),
+    run: (name, reason) => api('POST', '/v1/breakers/' + encodeURIComponent(name) + '/reset', reason ? { reason } : {}),
+  },
+  end_drill: {
+    title: 'End drill', reason: 'none', audit: 'fault.delete',
+    help: 'Ends the drill now, fleet-wide: calls to this dependency are no longer aborted or delayed.',
+    run: (name) => api('DELETE', '/v1/faults/' + encodeURIComponent(name)),
+    after: (name) => {
+      page.faults.delete(name);
+      renderFaults();
+    },
   },
 };
 
@@ -546,10 +694,12 @@ function openAction(name, action) {
   const a = ACTIONS[action];
   pending = { name, action, done: false };
   $('action-title').textContent = a.title + ': ' + name;
-  $('action-help').textContent = a.help + (a.needsReason ? '' : ' The audit trail records who did it and when.');
-  $('action-fields').hidden = !a.needsReason;
+  $('action-help').textContent = a.help + (a.reason === 'required' ? '' : ' The audit trail records who did it and when.');
+  $('action-fields').hidden = a.reason === 'none';
+  $('action-ttl-field').hidden = !a.ttl;
+  $('action-reason-hint').textContent = a.reason === 'required' ? '(required, shown in the audit trail)' : '(optional, shown in the audit trail)';
   $('action-reason').value = '';
-  $('action-reason').required = a.needsReason;
+  $('action-reason').required = a.reason === 'required';
   $('action-ttl').value = '';
   $('action-reason').readOnly = $('action-ttl').readOnly = false;
   $('action-error').hidden = true;
@@ -558,7 +708,7 @@ function openAction(name, action) {
   $('action-submit').disabled = false;
   $('action-cancel').textContent = 'Cancel';
   $('action-dialog').showModal();
-  (a.needsReason ? $('action-reason') : $('action-submit')).focus();
+  (a.reason === 'none' ? $('action-submit') : $('action-reason')).focus();
 }
 
 async function submitAction(ev) {
@@ -567,20 +717,21 @@ async function submitAction(ev) {
   const a = ACTIONS[pending.action];
   const reason = $('action-reason').value.trim();
   const minutes = $('action-ttl').value;
-  if (a.needsReason && !reason) {
+  if (a.reason === 'required' && !reason) {
     actionError('A reason is required: it goes into the audit trail.');
     $('action-reason').focus();
     return;
   }
-  if (minutes !== '' && !(Number(minutes) >= 1)) {
+  if (a.ttl && minutes !== '' && !(Number(minutes) >= 1)) {
     actionError('Expiry: a whole number of minutes, at least 1, or empty.');
     $('action-ttl').focus();
     return;
   }
   $('action-submit').disabled = true;
   try {
-    const b = await a.run(pending.name, reason, minutes === '' ? 0 : Math.round(Number(minutes) * 60000));
+    const b = await a.run(pending.name, reason, !a.ttl || minutes === '' ? 0 : Math.round(Number(minutes) * 60000));
     if (b) putBreaker(b);
+    if (a.after) a.after(pending.name);
     renderSummary();
     pending.done = true;
     $('action-reason').readOnly = $('action-ttl').readOnly = true;
@@ -669,6 +820,9 @@ async function start() {
     for (const name of [...page.breakers.keys()]) removeBreaker(name);
     page.limits = [];
     renderLimits();
+    page.faults.clear();
+    renderFaults();
+    $('drills').hidden = true;
     readAudit();
     renderSummary();
     return;
@@ -698,15 +852,26 @@ document.addEventListener('DOMContentLoaded', () => {
     start();
   });
   $('lookup').addEventListener('submit', lookup);
+  $('drill-form').addEventListener('submit', startDrill);
   $('action-form').addEventListener('submit', submitAction);
   $('action-cancel').addEventListener('click', () => $('action-dialog').close());
-  $('action-dialog').addEventListener('close', () => { pending = null; });
+  // Enter starts a new line in the reason; Ctrl+Enter (⌘+Enter) confirms.
+  $('action-reason').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      $('action-form').requestSubmit($('action-submit'));
+    }
+  });
+  // The close event comes a task after close(): by then the dialog may be
+  // open again for the next action, whose pending must stay.
+  $('action-dialog').addEventListener('close', () => { if (!$('action-dialog').open) pending = null; });
   // Countdowns tick every second without asking the server.
   setInterval(() => {
     for (const b of page.breakers.values()) {
       const c = page.cards.get(b.name);
       if (c) renderTimer(b, c);
     }
+    tickFaults();
   }, 1000);
   start();
 });

@@ -12,7 +12,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 REDOCLY := tools/openapi/node_modules/.bin/redocly
 REDOCLY_STAMP := tools/openapi/node_modules/.installed
 
-.PHONY: run build test vet lint lint-spec unit fuzz faults bench demo clean
+.PHONY: run build test vet lint lint-spec unit fuzz faults bench bench-all demo clean
 
 run:
 	$(GO) run ./cmd/controlplane
@@ -37,13 +37,18 @@ $(REDOCLY_STAMP): tools/openapi/package.json tools/openapi/package-lock.json
 	npm ci --prefix tools/openapi --no-audit --no-fund
 	touch $@
 
-# The whole suite under the race detector, then the local breaker against
-# the breaker scripts at full length without it (single-goroutine, and the
-# detector slows miniredis's Lua tenfold). The rate-limit model comparison
+# The whole suite under the race detector but the fault suite; then the
+# local breaker against the breaker scripts at full length without it
+# (single-goroutine, and the detector slows miniredis's Lua tenfold); then
+# the fault suite's short form alone and without the detector: it asserts
+# the product's time bounds (R1, R2), and the detector's slowdown of the
+# test's own clients, or another package's tests on the same cores, would
+# be measured as the product's latency. The rate-limit model comparison
 # runs at full length in the first pass.
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/internal/faults$$')
 	$(GO) test -count=1 -run 'LocalBreakerMatchesScripts' ./client/
+	$(GO) test -count=1 ./internal/faults/
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.
 # Each package's test binary is built once, with the fuzzing
@@ -85,7 +90,19 @@ faults:
 demo: build
 	./bin/demo
 
+# One table of the decision path measured side by side in one run: each
+# decision endpoint under wrk against a chi hello-world and the bare script,
+# the scripts' cost inside Redis against a floor script, allocations per
+# decision, and the SDK's cached path beside sony/gobreaker v2. Needs wrk
+# and redis-server; about three minutes. BENCH_FLAGS goes to tools/bench
+# (-rounds, -duration, -profile DIR). docs/performance.md reads the table.
 bench:
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "make bench needs redis-server: apt-get install -y redis-server" >&2; exit 1; }
+	$(GO) run ./tools/bench $(BENCH_FLAGS)
+
+# Every Go benchmark of the project, once.
+bench-all:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

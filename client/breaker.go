@@ -31,7 +31,7 @@ type answer struct {
 // answer's cache_ttl_ms: with a fresh "closed" answer, Do makes no
 // network call, takes no lock and allocates nothing (Allow allocates only
 // the call's done func), and the outcome is added to counters that the
-// Client reports in one request per breaker every flush interval. An open breaker refuses locally until its open
+// Client reports in one request for all breakers every flush interval. An open breaker refuses locally until its open
 // time ends. When the answer has expired, one caller asks the control
 // plane again while concurrent callers keep deciding from the expired
 // answer, so no more than one caller per breaker waits on the network. In

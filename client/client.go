@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -239,19 +240,83 @@ func (c *Client) probeNames() (breaker, limit string) {
 	return "", ""
 }
 
-// flushAll reports every breaker's pending outcomes and returns the last
-// error. While degraded the outcomes are dropped: calls let through under
-// the control plane's answers before the switch would be ignored by now,
-// and calls decided locally stay local.
+// flushAll reports every breaker's pending outcomes, all breakers in one
+// request (or one per thousand reports), and returns the last error. So a
+// flush costs one round trip however many breakers the client uses, and
+// never takes longer than its interval because of their number. While
+// degraded the outcomes are dropped: calls let through under the control
+// plane's answers before the switch would be ignored by now, and calls
+// decided locally stay local.
 func (c *Client) flushAll() error {
-	var last error
+	var reports []batchReport
+	var owners []*Breaker
 	for _, b := range c.breakersNow() {
 		outs := b.pending()
 		if len(outs) == 0 || c.degraded.Load() {
 			continue
 		}
-		if err := b.report(outs); err != nil {
+		for len(outs) > 0 {
+			n := min(len(outs), contract.MaxOutcomes)
+			reports = append(reports, batchReport{Breaker: b.name, Outcomes: outs[:n]})
+			owners = append(owners, b)
+			outs = outs[n:]
+		}
+	}
+	var last error
+	for len(reports) > 0 {
+		n := min(len(reports), contract.MaxBatchReports)
+		if err := c.reportBatch(reports[:n], owners[:n]); err != nil {
 			last = err
+		}
+		reports, owners = reports[n:], owners[n:]
+	}
+	return last
+}
+
+// reportBatch sends reports, each owned by the breaker at the same index,
+// in one request, and caches each breaker's answer. A control plane from
+// before the batch report answers 404 or 405 to it: the client reports per
+// breaker from then on.
+func (c *Client) reportBatch(reports []batchReport, owners []*Breaker) error {
+	if c.perBreaker.Load() {
+		var last error
+		for i, r := range reports {
+			if err := owners[i].report(r.Outcomes); err != nil {
+				last = err
+			}
+		}
+		return last
+	}
+	ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
+	results, err := c.cp.reportBatch(ctx, newIdempotencyKey(), reports)
+	cancel()
+	var se *StatusError
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed):
+		c.perBreaker.Store(true)
+		return c.reportBatch(reports, owners)
+	case isForbidden(err):
+		c.warnForbidden(err)
+		return err
+	case errors.Is(err, errUnreachable), isUnauthorized(err):
+		c.enterDegraded(err)
+		return err
+	default:
+		return err
+	}
+	now := c.clock.unixNano()
+	var last error
+	for i, res := range results {
+		b := owners[i]
+		switch {
+		case res.Error == nil:
+			b.apply(res.decision, now)
+		case res.Error.Status == http.StatusNotFound:
+			b.forget(now)
+			fallthrough
+		default:
+			last = &StatusError{Method: http.MethodPost, Path: "/v1/outcomes", Status: res.Error.Status, Detail: b.name + ": " + res.Error.Detail}
 		}
 	}
 	return last

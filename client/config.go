@@ -100,8 +100,8 @@ type Config struct {
 	// and a few warnings (an unknown breaker or limit). Nil discards.
 	Logger *slog.Logger
 
-	// FlushInterval is how often the outcomes gathered for each breaker
-	// are reported, as one request per breaker, and how long a leased
+	// FlushInterval is how often the outcomes gathered for the breakers
+	// are reported, one request for all of them, and how long a leased
 	// batch of rate-limit tokens lives. Zero means 100 ms.
 	FlushInterval time.Duration
 

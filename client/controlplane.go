@@ -387,6 +387,47 @@ func (cp *controlPlane) report(ctx context.Context, name, key string, outs []out
 	return d, err
 }
 
+// batchReport is one breaker's report in POST /v1/outcomes; batchRequest
+// gives it its wire form.
+type batchReport struct {
+	Breaker  string
+	Outcomes []outcome
+}
+
+// batchRequest is a batch of reports as it travels.
+func batchRequest(reports []batchReport) contract.BatchRequest {
+	req := contract.BatchRequest{Reports: make([]contract.BatchReport, len(reports))}
+	for i, r := range reports {
+		req.Reports[i] = contract.BatchReport{Breaker: r.Breaker, Outcomes: outcomesRequest(r.Outcomes).Outcomes}
+	}
+	return req
+}
+
+// batchResult answers one report of a batch: the breaker's decision, or
+// the report's own problem.
+type batchResult struct {
+	decision
+	Error *struct {
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	} `json:"error"`
+}
+
+// reportBatch sends every breaker's report in one request under key, and
+// returns one result per report, in order.
+func (cp *controlPlane) reportBatch(ctx context.Context, key string, reports []batchReport) ([]batchResult, error) {
+	var out struct {
+		Results []batchResult `json:"results"`
+	}
+	if _, err := cp.do(ctx, http.MethodPost, "/v1/outcomes", key, batchRequest(reports), &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(reports) {
+		return nil, fmt.Errorf("breakwater: POST /v1/outcomes: %d results for %d reports", len(out.Results), len(reports))
+	}
+	return out.Results, nil
+}
+
 func (cp *controlPlane) getBreaker(ctx context.Context, name string) (breakerView, error) {
 	var v breakerView
 	v.Config = defaultBreakerConfig()

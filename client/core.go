@@ -50,7 +50,8 @@ type core struct {
 	flushStop       chan struct{}
 	flushDone       chan struct{}
 	flushErr        error
-	batchTrigger    uint64 // per counter slot: see outcomeBatch.add
+	perBreaker      atomic.Bool // the control plane has no POST /v1/outcomes: report per breaker
+	batchTrigger    uint64      // per counter slot: see outcomeBatch.add
 	stripeMask      uint32
 
 	faultTab faultTable // faults of drills, see faults.go

@@ -22,7 +22,7 @@
 // (docs/performance.md in the repository has the figures and the
 // benchmarks that measure them); Allow allocates only the call's own done
 // func. Outcomes are counted in striped atomic counters and reported by
-// one goroutine per Client, one request per breaker every
+// one goroutine per Client, one request for all breakers every
 // Config.FlushInterval, with the API's count field; the answer to each
 // report refreshes the cache, so a busy breaker never waits on the network
 // and learns of a trip within one flush. The control plane sees requests in proportion to

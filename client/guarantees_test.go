@@ -157,7 +157,18 @@ func TestReportRetriedOnTheNextEndpointWithTheSameKey(t *testing.T) {
 						tt.fault(w)
 						return
 					}
-					writeJSON(w, 200, decision{Allowed: true, State: "closed", CacheTTLMS: 60000, Generation: 1})
+					closed := decision{Allowed: true, State: "closed", CacheTTLMS: 60000, Generation: 1}
+					if s.path == "/v1/outcomes" {
+						var in struct{ Reports []json.RawMessage }
+						json.Unmarshal([]byte(s.body), &in)
+						results := make([]decision, len(in.Reports))
+						for i := range results {
+							results[i] = closed
+						}
+						writeJSON(w, 200, map[string]any{"results": results})
+						return
+					}
+					writeJSON(w, 200, closed)
 				})
 			}
 			bad := httptest.NewServer(handler(true))

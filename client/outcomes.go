@@ -12,7 +12,8 @@ import (
 )
 
 // Outcomes are counted in atomic counters and reported in batches, one
-// request per breaker and flush interval, with the API's count field.
+// request per flush interval for every breaker (POST /v1/outcomes), with
+// the API's count field.
 //
 // Each counter packs a count and a sum of durations into one uint64, so
 // that one atomic add records a call: the count in the high countBits

@@ -60,6 +60,7 @@ type config struct {
 	APIBurst       int64
 	MetricsRole    string
 	ShutdownGrace  time.Duration
+	PProf          string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -83,6 +84,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Int64Var(&c.APIBurst, "api-burst", 1000, "burst of --api-rate")
 	fs.StringVar(&c.MetricsRole, "metrics-role", env("BREAKWATER_METRICS_ROLE", ""), "role /metrics needs (reader, agent or operator; env BREAKWATER_METRICS_ROLE); empty: open")
 	fs.DurationVar(&c.StoreTimeout, "store-timeout", store.DefaultTimeout, "deadline of each API request: of all its store calls together, each bounded by it")
+	fs.StringVar(&c.PProf, "pprof", env("BREAKWATER_PPROF", ""), "serve net/http/pprof on this loopback address (env BREAKWATER_PPROF); empty: off")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish after SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -101,6 +103,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.PProf != "" && !serve.IsLoopback(c.PProf) {
+		return c, fmt.Errorf("--pprof %s: profiles are served on a loopback address only", c.PProf)
 	}
 	if c.Tokens == "" && !c.InsecureListen && !serve.IsLoopback(c.Listen) {
 		return c, fmt.Errorf("--listen %s is not a loopback address and no --tokens file is set: anyone who can reach it could force circuits; set --tokens, or --insecure-listen to serve open anyway", c.Listen)
@@ -191,6 +196,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	scheme := "http"
 	if cfg.TLSCert != "" {
 		scheme = "https"
+	}
+	if cfg.PProf != "" {
+		stopPProf, err := servePProf(cfg.PProf)
+		if err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		defer stopPProf()
+		log.Info("serving profiles", "addr", cfg.PProf)
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
 

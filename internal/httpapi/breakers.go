@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/breakwater-dev/breakwater/internal/contract"
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
 
 // Breakers is the fleet's breakers; *breaker.Service is one. Each method
@@ -139,7 +140,7 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body contract.OutcomesRequest
-	if err := decode(w, r, &body, false); err != nil {
+	if err := jsonapi.DecodeFast(w, r, &body, false, func(b []byte) bool { return fastOutcomes(b, &body.Outcomes) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -174,11 +175,12 @@ func (a *API) countCalls(name string, outs []contract.Outcome) {
 			failed += o.Count
 		}
 	}
+	c := a.metrics.breakerCalls(name)
 	if ok > 0 {
-		a.metrics.calls.WithLabelValues(name, "success").Add(float64(ok))
+		c.yes.Add(float64(ok))
 	}
 	if failed > 0 {
-		a.metrics.calls.WithLabelValues(name, "failure").Add(float64(failed))
+		c.no.Add(float64(failed))
 	}
 }
 
@@ -239,7 +241,7 @@ func writeDecision(w http.ResponseWriter, d contract.Decision) {
 	if !d.Allowed {
 		setRetryAfter(w, d.RetryAfterMS)
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeAppended(w, func(b []byte) []byte { return appendDecision(b, d) })
 }
 
 func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {

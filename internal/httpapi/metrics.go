@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -21,6 +22,65 @@ type httpMetrics struct {
 	calls    *prometheus.CounterVec
 	limited  *prometheus.CounterVec
 	replays  *prometheus.CounterVec
+
+	// The children that requests use, each looked up by label values once
+	// and kept: hashing label values on every decision shows in profiles.
+	durations curried[durationKey, prometheus.Observer]
+	callsOf   curried[string, *outcomeCounters]
+	takesOf   curried[string, *outcomeCounters]
+}
+
+// durationKey is the labels of one request duration child.
+type durationKey struct {
+	route, method string
+	code          int
+}
+
+// outcomeCounters are the two children of one breaker's calls (success,
+// failure) or one limit's takes (allowed, denied).
+type outcomeCounters struct{ yes, no prometheus.Counter }
+
+// curried maps label values to a metric child made once. Its keys are
+// bounded: route patterns, methods and codes, and the names of breakers
+// and limits the store found (a request for an unknown name never gets
+// here).
+type curried[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+func (c *curried[K, V]) get(k K, newV func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = map[K]V{}
+	}
+	v = newV()
+	c.m[k] = v
+	return v
+}
+
+// breakerCalls returns the calls counters of a breaker.
+func (m *httpMetrics) breakerCalls(name string) *outcomeCounters {
+	return m.callsOf.get(name, func() *outcomeCounters {
+		return &outcomeCounters{m.calls.WithLabelValues(name, "success"), m.calls.WithLabelValues(name, "failure")}
+	})
+}
+
+// takes returns the decisions counters of a rate limit.
+func (m *httpMetrics) takes(name string) *outcomeCounters {
+	return m.takesOf.get(name, func() *outcomeCounters {
+		return &outcomeCounters{m.limited.WithLabelValues(name, "allowed"), m.limited.WithLabelValues(name, "denied")}
+	})
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -59,7 +119,10 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		m.duration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		k := durationKey{route, methodLabel(r.Method), status}
+		m.durations.get(k, func() prometheus.Observer {
+			return m.duration.WithLabelValues(k.route, k.method, strconv.Itoa(k.code))
+		}).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/breakwater-dev/breakwater/internal/contract"
+	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
 
 // Limits is the fleet's rate limits; *ratelimit.Service is one. Each
@@ -109,7 +110,7 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := contract.TakeRequest{Tokens: 1}
-	if err := decode(w, r, &req, true); err != nil {
+	if err := jsonapi.DecodeFast(w, r, &req, true, func(b []byte) bool { return fastTake(b, &req) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -121,21 +122,22 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !replayed {
-		decision := "allowed"
-		if !res.Allowed {
-			decision = "denied"
+		c := a.metrics.takes(name)
+		if res.Allowed {
+			c.yes.Inc()
+		} else {
+			c.no.Inc()
 		}
-		a.metrics.limited.WithLabelValues(name, decision).Inc()
 	}
 	h := w.Header()
 	if id := r.Header.Get(ClientHeader); contract.ValidClientID(id) {
 		h.Set(ClientsHeader, formatCount(a.clients.note(name, id)))
 	}
-	h.Set("RateLimit-Limit", strconv.FormatInt(res.Limit, 10))
-	h.Set("RateLimit-Remaining", strconv.FormatInt(res.Remaining, 10))
-	h.Set("RateLimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))
+	setHeader(h, "Ratelimit-Limit", strconv.FormatInt(res.Limit, 10))
+	setHeader(h, "Ratelimit-Remaining", strconv.FormatInt(res.Remaining, 10))
+	setHeader(h, "Ratelimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))
 	if !res.Allowed {
 		setRetryAfter(w, res.RetryAfterMS)
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeAppended(w, func(b []byte) []byte { return appendTake(b, res) })
 }

@@ -35,20 +35,40 @@ const EventsChannel = "bw:events"
 // in the same hash tag. Parts are joined (each encoded) to form the id, so a
 // rate-limit bucket can be named by limit name and key.
 func ObjectKeys(kind string, parts []string, suffixes ...string) []string {
-	var b strings.Builder
-	b.WriteString("bw:{")
-	b.WriteString(kind)
+	// One string holds every key; each key is a slice of it. Decisions
+	// build their keys on every call, so one allocation beats one a key.
+	n := len("bw:{") + len(kind) + len("}:")
 	for _, p := range parts {
-		b.WriteByte(':')
-		writeID(&b, p)
+		n += 1 + idLen(p)
 	}
-	b.WriteString("}:")
-	prefix := b.String()
+	prefix := n
+	for _, s := range suffixes {
+		n += prefix + len(s)
+	}
+	var b strings.Builder
+	b.Grow(n)
 	keys := make([]string, len(suffixes))
 	for i, s := range suffixes {
-		keys[i] = prefix + s
+		start := b.Len()
+		b.WriteString("bw:{")
+		b.WriteString(kind)
+		for _, p := range parts {
+			b.WriteByte(':')
+			writeID(&b, p)
+		}
+		b.WriteString("}:")
+		b.WriteString(s)
+		keys[i] = b.String()[start:]
 	}
 	return keys
+}
+
+// idLen is the length of id as writeID writes it.
+func idLen(id string) int {
+	if isPlain(id) {
+		return 1 + len(id)
+	}
+	return 1 + 2*len(id)
 }
 
 // IndexKey is the key of the set that lists every object of a kind.

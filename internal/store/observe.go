@@ -13,8 +13,6 @@ import (
 // must be quick and safe for concurrent use.
 type Observer func(op string, d time.Duration, err error)
 
-type opKey struct{}
-
 // observeHook counts round trips and reports each to the observer.
 type observeHook struct {
 	calls    *atomic.Int64
@@ -27,15 +25,10 @@ func (h observeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
-		name := cmd.Name()
-		if name == "evalsha" || name == "eval" {
-			// EVALSHA answered NOSCRIPT and EVAL follows: both are trips.
-			if op, ok := ctx.Value(opKey{}).(string); ok {
-				name = op
-			}
-		}
 		h.calls.Add(1)
-		if h.observer != nil {
+		// Scripts are observed by the pipeliner, under their own names
+		// (and an EVALSHA answered NOSCRIPT with the EVAL that follows it).
+		if name := cmd.Name(); h.observer != nil && name != "evalsha" && name != "eval" {
 			h.observer(name, time.Since(start), err)
 		}
 		return err

@@ -33,8 +33,11 @@ func isMoved(err error) bool {
 }
 
 // sleepCtx waits d, or less if ctx ends first; it reports whether ctx is
-// still live.
+// still live. It does not wait past ctx's deadline.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return false
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -57,6 +60,20 @@ type call struct {
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// timerPool holds stopped timers for callers to wait with. Since Go 1.23 a
+// stopped timer delivers nothing old after Reset, so a pooled timer is as
+// good as a new one.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func stopTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
+}
 
 type pipeliner struct {
 	s     *Store
@@ -128,22 +145,24 @@ func (p *pipeliner) run(batch []*call) {
 		}
 	}
 	// The batch runs under the latest of its deadlines: a caller whose own
-	// deadline passes first stops waiting (see Run), and the batch is not
-	// cut short for the others.
+	// deadline passes first stops waiting (see runPipelined), and the batch
+	// is not cut short for the others.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
 	if len(batch) == 1 {
 		c := batch[0]
-		sctx := context.WithValue(ctx, opKey{}, c.sc.name)
-		c.val, c.err = c.sc.script.Run(sctx, p.s.rdb, c.keys, c.args...).Result()
+		c.val, c.err = c.sc.script.Run(ctx, p.s.rdb, c.keys, c.args...).Result()
 		for try := 1; try <= maxMoved && isMoved(c.err); try++ {
 			// The Cluster moved the slot and refused the call without
 			// running it; go-redis reloads the slot map on MOVED.
 			if !sleepCtx(ctx, time.Duration(try)*movedBackoff) {
 				break
 			}
-			c.val, c.err = c.sc.script.Run(sctx, p.s.rdb, c.keys, c.args...).Result()
+			c.val, c.err = c.sc.script.Run(ctx, p.s.rdb, c.keys, c.args...).Result()
+		}
+		if obs := p.s.observer; obs != nil {
+			obs(c.sc.name, time.Since(start), c.err)
 		}
 		c.done <- struct{}{}
 		return
@@ -194,9 +213,9 @@ func (p *pipeliner) run(batch []*call) {
 	}
 }
 
-// runPipelined queues a call and waits for its reply or its deadline. sent
-// reports whether the call was handed to a sender: from then on it may run
-// in Redis whether or not its reply arrives.
+// runPipelined queues a call and waits for its reply, its deadline or its
+// context's end. sent reports whether the call was handed to a sender:
+// from then on it may run in Redis whether or not its reply arrives.
 //
 // The deadline starts when the call arrives and bounds all of its wait: the
 // queue (full when every sender is stuck on a Redis that does not answer)
@@ -206,30 +225,41 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+	// One timer bounds both waits, the queue and the round trip: the
+	// caller stops waiting at its deadline even while its call is still
+	// queued behind busy senders (a Redis that answers late keeps every
+	// sender busy). The timer comes from a pool: a new one on every
+	// decision costs two allocations and a runtime timer.
+	timer := timerPool.Get().(*time.Timer)
+	timer.Reset(time.Until(deadline))
 	c := callPool.Get().(*call)
 	c.sc, c.keys, c.args, c.deadline = sc, keys, args, deadline
 	select {
 	case s.pipe.queue <- c:
 	case <-timer.C:
+		timerPool.Put(timer) // fired: stopped, and nothing left to receive
 		callPool.Put(c)
 		return nil, false, context.DeadlineExceeded
 	case <-ctx.Done():
+		stopTimer(timer)
 		callPool.Put(c)
 		return nil, false, ctx.Err()
 	}
 	select {
 	case <-c.done:
+		stopTimer(timer)
 		v, err := c.val, c.err
 		c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil
 		callPool.Put(c)
 		return v, true, err
 	case <-timer.C:
+		timerPool.Put(timer) // fired: stopped, and nothing left to receive
 		// The sender still owns c and will signal its buffered done
 		// channel; c is not reused.
 		return nil, true, context.DeadlineExceeded
 	case <-ctx.Done():
+		stopTimer(timer)
+		// As above: c stays with the sender.
 		return nil, true, ctx.Err()
 	}
 }

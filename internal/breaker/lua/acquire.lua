@@ -10,7 +10,7 @@
 
 -- Only the fields this path reads: acquire is the hottest script. It
 -- leaves the window alone; reports and views evict before they read it.
-if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'seq', 'c_ttl', 'c_hom', 'c_pto', 'c_open'}) then
+if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'seq', 'cfg'}, true) then
   return false
 end
 expire_override()

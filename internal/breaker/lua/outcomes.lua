@@ -16,9 +16,10 @@
 -- is unknown, expired or from another generation settles nothing.
 
 -- Only the fields a report reads (not the override's text, the times
--- shown to operators or the transition counters).
-if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'ho_ok', 'consec', 'calls', 'fails', 'slows',
-  'c_wt', 'c_ws', 'c_min', 'c_frt', 'c_slow', 'c_srt', 'c_cf', 'c_open', 'c_hom', 'c_ttl'}) then
+-- shown to operators or the transition counters), each once; a report in
+-- the same second as the last adds to the tail segment in the hash and
+-- writes nothing else (see common.lua).
+if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'ho_ok', 'cfg', 'win', 'tail'}) then
   return false
 end
 tick()

@@ -60,7 +60,7 @@ if not exists then
   changed = true
   local last = tonumber(redis.call('HGET', T, 'gen')) or 0
   cv = tonumber(redis.call('HGET', T, 'cv')) or 0
-  b = {st = 'closed', since = now, ['until'] = 0, gen = last + 1, consec = 0, calls = 0, fails = 0, slows = 0,
+  b = {st = 'closed', since = now, ['until'] = 0, gen = last + 1, consec = 0, calls = 0, fails = 0, slows = 0, hd = 0, tail = '',
        ho_ok = 0, seq = 0, ov = '', ov_reason = '', ov_by = '', ov_at = 0, ov_exp = 0, created = now}
   for f in pairs(b) do
     dirty[f] = true

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // answer is a cached answer of the control plane about one breaker. It is
@@ -65,8 +67,8 @@ type Breaker struct {
 
 func newBreaker(c *core, name string) *Breaker {
 	b := &Breaker{c: c, name: name}
-	if !nameRE.MatchString(name) {
-		b.err = fmt.Errorf("breakwater: breaker name %q: must match %s", name, nameRE)
+	if !contract.ValidName(name) {
+		b.err = fmt.Errorf("breakwater: breaker name %q: must match %s", name, contract.NamePattern)
 	}
 	return b
 }
@@ -732,7 +734,7 @@ func (b *Breaker) pending() []outcome {
 func (b *Breaker) report(outs []outcome) error {
 	c := b.c
 	for len(outs) > 0 {
-		n := min(len(outs), maxEntries)
+		n := min(len(outs), contract.MaxOutcomes)
 		ctx, cancel := c.requestCtx() // Close cancels c.ctx only after the last flush
 		d, err := c.cp.report(ctx, b.name, newIdempotencyKey(), outs[:n])
 		cancel()

@@ -1,6 +1,10 @@
 package client
 
-import "time"
+import (
+	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
+)
 
 // breakerWindow is the sliding window a breaker computes its failure and
 // slow-call rates over. Its JSON form is the "window" object of the REST
@@ -60,15 +64,8 @@ type breakerConfig struct {
 
 // Window types of breakerWindow.Type.
 const (
-	windowTime  = "time"
-	windowCount = "count"
-)
-
-// Limits of breakerConfig fields, as the control plane enforces them.
-const (
-	maxTimeWindow  = 3600
-	maxCountWindow = 10000
-	maxProbes      = 1000
+	windowTime  = contract.WindowTime
+	windowCount = contract.WindowCount
 )
 
 // defaultBreakerConfig returns the config the control plane gives a breaker
@@ -95,10 +92,7 @@ func (c breakerConfig) withDefaults() breakerConfig {
 	if c.Window.Type != windowCount {
 		c.Window.Type = windowTime
 	}
-	var maxSize int64 = maxTimeWindow
-	if c.Window.Type == windowCount {
-		maxSize = maxCountWindow
-	}
+	maxSize := contract.MaxWindowSize(c.Window.Type)
 	orDefault := func(v *int64, def, hi int64) {
 		if *v <= 0 {
 			*v = def
@@ -112,9 +106,9 @@ func (c breakerConfig) withDefaults() breakerConfig {
 	orDefault(&c.SlowCallDurationMS, d.SlowCallDurationMS, huge/int64(time.Millisecond))
 	orDefault(&c.SlowCallRateThreshold, d.SlowCallRateThreshold, 100)
 	orDefault(&c.OpenDurationMS, d.OpenDurationMS, huge/int64(time.Millisecond))
-	orDefault(&c.HalfOpenMaxCalls, d.HalfOpenMaxCalls, maxProbes)
+	orDefault(&c.HalfOpenMaxCalls, d.HalfOpenMaxCalls, contract.MaxProbes)
 	orDefault(&c.ProbeTimeoutMS, d.ProbeTimeoutMS, huge/int64(time.Millisecond))
-	orDefault(&c.CacheTTLMS, d.CacheTTLMS, 60000)
+	orDefault(&c.CacheTTLMS, d.CacheTTLMS, contract.MaxCacheTTLMS)
 	c.ConsecutiveFailures = max(c.ConsecutiveFailures, 0)
 	return c
 }

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // A Client decides for the breakers and rate limits of a fleet, kept by
@@ -254,7 +256,7 @@ func (c *Client) flushAll() error {
 			continue
 		}
 		for len(outs) > 0 {
-			n := min(len(outs), maxEntries)
+			n := min(len(outs), contract.MaxOutcomes)
 			reports = append(reports, batchReport{Breaker: b.name, Outcomes: outs[:n]})
 			owners = append(owners, b)
 			outs = outs[n:]
@@ -262,7 +264,7 @@ func (c *Client) flushAll() error {
 	}
 	var last error
 	for len(reports) > 0 {
-		n := min(len(reports), maxReports)
+		n := min(len(reports), contract.MaxBatchReports)
 		if err := c.reportBatch(reports[:n], owners[:n]); err != nil {
 			last = err
 		}
@@ -344,23 +346,23 @@ func (c *Client) dispatch(name, data string) {
 		return
 	}
 	switch name {
-	case "breaker.state":
+	case contract.EventBreakerState:
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).onStateEvent(parseState(e.To), e.Generation)
 		}
-	case "breaker.config":
+	case contract.EventBreakerConfig:
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).fetchConfig()
 		}
-	case "breaker.deleted":
+	case contract.EventBreakerDeleted:
 		if v, ok := c.breakers.Load(e.Name); ok {
 			v.(*Breaker).forget(c.clock.unixNano())
 		}
-	case "fault.config", "fault.deleted":
+	case contract.EventFaultConfig, contract.EventFaultDeleted:
 		c.kickFaults(e.Name)
-	case "ratelimit.config", "ratelimit.deleted":
+	case contract.EventRateLimitConfig, contract.EventRateLimitDeleted:
 		if v, ok := c.limiters.Load(e.Name); ok {
-			v.(*Limiter).shared.onConfigEvent(name == "ratelimit.deleted")
+			v.(*Limiter).shared.onConfigEvent(name == contract.EventRateLimitDeleted)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -206,7 +207,7 @@ func (cp *controlPlane) attempt(ctx context.Context, e *endpoint, method, path, 
 	}
 	cp.header(req, payload != nil)
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		req.Header.Set(contract.IdempotencyKeyHeader, key)
 	}
 	resp, err := cp.hc.Do(req)
 	if err != nil {
@@ -296,7 +297,7 @@ func (cp *controlPlane) header(req *http.Request, hasBody bool) {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "breakwater-go-client/1")
-	req.Header.Set("Breakwater-Client", cp.id)
+	req.Header.Set(contract.ClientHeader, cp.id)
 	if cp.token != "" {
 		req.Header.Set("Authorization", "Bearer "+cp.token)
 	}
@@ -318,23 +319,22 @@ func statusError(method, path string, status int, body io.Reader) *StatusError {
 }
 
 // decision is the control plane's answer to acquire and outcomes.
-type decision struct {
-	Allowed      bool   `json:"allowed"`
-	State        string `json:"state"`
-	Permit       string `json:"permit"`
-	RetryAfterMS int64  `json:"retry_after_ms"`
-	CacheTTLMS   int64  `json:"cache_ttl_ms"`
-	Generation   int64  `json:"generation"`
-	Ignored      int64  `json:"ignored"`
-}
+type decision = contract.Decision
 
-// outcome is one entry of an outcomes report.
-type outcome struct {
-	Success    bool   `json:"success"`
-	DurationMS int64  `json:"duration_ms"`
-	Count      int64  `json:"count,omitempty"`
-	Permit     string `json:"permit,omitempty"`
-	Generation int64  `json:"generation,omitempty"`
+// outcome is one entry of an outcomes report. A Generation of 0 or less
+// is one the client does not know, and is not sent (see outcomesRequest).
+type outcome = contract.Outcome
+
+// outcomesRequest is a report as it travels.
+func outcomesRequest(outs []outcome) contract.OutcomesRequest {
+	req := contract.OutcomesRequest{Outcomes: make([]contract.OutcomeEntry, len(outs))}
+	for i, o := range outs {
+		if o.Generation <= 0 {
+			o.Generation = contract.NoGeneration
+		}
+		req.Outcomes[i] = o.Entry()
+	}
+	return req
 }
 
 // breakerView is the part of GET /v1/breakers/{name} the client reads.
@@ -349,26 +349,13 @@ type breakerView struct {
 }
 
 // takeRequest and takeResult are the body and answer of a rate limit's take.
-type takeRequest struct {
-	Tokens  int64  `json:"tokens"`
-	Key     string `json:"key,omitempty"`
-	Partial bool   `json:"partial"`
-}
+type (
+	takeRequest = contract.TakeRequest
+	takeResult  = contract.TakeResult
+)
 
-type takeResult struct {
-	Allowed      bool  `json:"allowed"`
-	Granted      int64 `json:"granted"`
-	Remaining    int64 `json:"remaining"`
-	RetryAfterMS int64 `json:"retry_after_ms"`
-}
-
-// limitView is the part of GET /v1/ratelimits/{name} the client reads.
-type limitView struct {
-	Config struct {
-		Capacity        int64   `json:"capacity"`
-		RefillPerSecond float64 `json:"refill_per_second"`
-	} `json:"config"`
-}
+// limitView is GET /v1/ratelimits/{name}.
+type limitView = contract.RateLimit
 
 func breakerPath(name, op string) string {
 	p := "/v1/breakers/" + url.PathEscape(name)
@@ -396,14 +383,24 @@ func (cp *controlPlane) acquire(ctx context.Context, name string) (decision, err
 // and no other: a retry of it, and only that, sends the same key.
 func (cp *controlPlane) report(ctx context.Context, name, key string, outs []outcome) (decision, error) {
 	var d decision
-	_, err := cp.do(ctx, http.MethodPost, breakerPath(name, "outcomes"), key, map[string][]outcome{"outcomes": outs}, &d)
+	_, err := cp.do(ctx, http.MethodPost, breakerPath(name, "outcomes"), key, outcomesRequest(outs), &d)
 	return d, err
 }
 
-// batchReport is one breaker's report in POST /v1/outcomes.
+// batchReport is one breaker's report in POST /v1/outcomes; batchRequest
+// gives it its wire form.
 type batchReport struct {
-	Breaker  string    `json:"breaker"`
-	Outcomes []outcome `json:"outcomes"`
+	Breaker  string
+	Outcomes []outcome
+}
+
+// batchRequest is a batch of reports as it travels.
+func batchRequest(reports []batchReport) contract.BatchRequest {
+	req := contract.BatchRequest{Reports: make([]contract.BatchReport, len(reports))}
+	for i, r := range reports {
+		req.Reports[i] = contract.BatchReport{Breaker: r.Breaker, Outcomes: outcomesRequest(r.Outcomes).Outcomes}
+	}
+	return req
 }
 
 // batchResult answers one report of a batch: the breaker's decision, or
@@ -430,7 +427,7 @@ func (cp *controlPlane) reportBatch(ctx context.Context, key string, reports []b
 	}
 	for range max(len(cp.endpoints), 2) {
 		out.Results = nil
-		if _, err := cp.do(ctx, http.MethodPost, "/v1/outcomes", key, map[string][]batchReport{"reports": reports}, &out); err != nil {
+		if _, err := cp.do(ctx, http.MethodPost, "/v1/outcomes", key, batchRequest(reports), &out); err != nil {
 			return nil, err
 		}
 		if len(out.Results) != len(reports) {
@@ -475,7 +472,7 @@ func (cp *controlPlane) take(ctx context.Context, name string, req takeRequest) 
 	}
 	var a takeAnswer
 	a.capacity, _ = strconv.ParseInt(h.Get("RateLimit-Limit"), 10, 64)
-	a.clients, _ = strconv.ParseInt(h.Get("Breakwater-Clients"), 10, 64)
+	a.clients, _ = strconv.ParseInt(h.Get(contract.ClientsHeader), 10, 64)
 	return r, a, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +13,6 @@ import (
 
 // unknownTTL is how long the answer "no such breaker or limit" is kept.
 const unknownTTL = time.Second
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // flight is a request in progress that other callers may wait for.
 type flight struct{ done chan struct{} }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Backoff of the event stream's reconnects: exponential from
@@ -23,12 +25,7 @@ const (
 var eventsIdle = 45 * time.Second
 
 // event is the data of an event of /v1/events.
-type event struct {
-	Name       string `json:"name"`
-	From       string `json:"from"`
-	To         string `json:"to"`
-	Generation int64  `json:"generation"`
-}
+type event = contract.Event
 
 // runEvents holds one /v1/events stream for the whole client until Close,
 // reconnecting with exponential backoff and jitter. While it is down,

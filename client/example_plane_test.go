@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -52,7 +53,7 @@ func startControlPlane() (url string, stop func()) {
 	}
 	api := httpapi.New(httpapi.Options{
 		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
-		Events: st, EventsChannel: store.EventsChannel,
+		Events: events.NewService(st),
 	})
 	srv := httptest.NewServer(api)
 	for name, cfg := range exampleBreakers {

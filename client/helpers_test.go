@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
-	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -42,14 +42,13 @@ func startPlane(t *testing.T, r *storetest.Redis) *plane {
 	st := r.Open(t)
 	p := &plane{t: t, byRoute: map[string]int{}}
 	p.api = httpapi.New(httpapi.Options{
-		Breakers:      breaker.NewService(st),
-		Limits:        ratelimit.NewService(st),
-		Faults:        fault.NewService(st),
-		Store:         st,
-		Events:        st,
-		EventsChannel: store.EventsChannel,
-		Heartbeat:     time.Second,
-		ClientsEvery:  50 * time.Millisecond,
+		Breakers:     breaker.NewService(st),
+		Limits:       ratelimit.NewService(st),
+		Faults:       fault.NewService(st),
+		Store:        st,
+		Events:       events.NewService(st),
+		Heartbeat:    time.Second,
+		ClientsEvery: 50 * time.Millisecond,
 	})
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)

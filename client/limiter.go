@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
-
-// maxKeyLen is the longest key the API takes, in bytes.
-const maxKeyLen = 256
 
 // limitConfig is a rate limit's config as the control plane keeps it.
 type limitConfig struct {
@@ -111,12 +108,12 @@ func (ls *lease) take(n int64) bool {
 func newLimiter(s *limitShared, key string) *Limiter {
 	l := &Limiter{c: s.c, shared: s, key: key}
 	switch {
-	case !nameRE.MatchString(s.name):
-		l.err = fmt.Errorf("breakwater: rate limit name %q: must match %s", s.name, nameRE)
-	case len(key) > maxKeyLen:
-		l.err = fmt.Errorf("breakwater: rate limit key: must be at most %d bytes, got %d", maxKeyLen, len(key))
-	case !utf8.ValidString(key):
-		l.err = errors.New("breakwater: rate limit key: must be valid UTF-8")
+	case !contract.ValidName(s.name):
+		l.err = fmt.Errorf("breakwater: rate limit name %q: must match %s", s.name, contract.NamePattern)
+	default:
+		if err := contract.ValidateKey(key); err != nil {
+			l.err = fmt.Errorf("breakwater: rate limit %w", err)
+		}
 	}
 	return l
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Outcomes are counted in atomic counters and reported in batches, one
@@ -101,10 +103,10 @@ func (t *tally) mean() int64 {
 		return 0
 	}
 	if t.sumHi >= t.n {
-		return maxDurationMS
+		return contract.MaxDurationMS
 	}
 	q, _ := bits.Div64(t.sumHi, t.sum, t.n)
-	return int64(min(q, maxDurationMS))
+	return int64(min(q, contract.MaxDurationMS))
 }
 
 // stripe holds one counter per kind of outcome: index 2*failed + slow.
@@ -225,26 +227,16 @@ func (ob *outcomeBatch) drain(outs []outcome) []outcome {
 	return outs
 }
 
-// maxCount is the most calls one report entry may stand for.
-const maxCount = 1_000_000
-
 // appendOutcome appends entries for n calls of mean ms each, splitting
 // counts above the API's maximum.
 func appendOutcome(outs []outcome, success bool, n uint64, mean int64, gen int64) []outcome {
 	for n > 0 {
-		k := min(n, maxCount)
+		k := min(n, contract.MaxOutcomeCount)
 		outs = append(outs, outcome{Success: success, DurationMS: mean, Count: int64(k), Generation: gen})
 		n -= k
 	}
 	return outs
 }
-
-// maxEntries is the most entries one report may hold, and maxReports the
-// most reports one batch may hold.
-const (
-	maxEntries = 1000
-	maxReports = 1000
-)
 
 // flushLoop reports pending outcomes every flush interval, and early when
 // a batch fills, at most once per minimum gap, until Close; then it
@@ -276,11 +268,8 @@ func (c *core) flushLoop() {
 	}
 }
 
-// maxDurationMS is the longest duration the API takes.
-const maxDurationMS = 86_400_000
-
 // durationMS converts coarse nanoseconds to whole milliseconds in the
 // API's range.
 func durationMS(ns int64) int64 {
-	return min(max(ns/int64(time.Millisecond), 0), maxDurationMS)
+	return min(max(ns/int64(time.Millisecond), 0), contract.MaxDurationMS)
 }

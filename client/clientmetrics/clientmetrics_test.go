@@ -18,6 +18,7 @@ import (
 	"github.com/breakwater-dev/breakwater/client"
 	"github.com/breakwater-dev/breakwater/client/clientmetrics"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -240,7 +241,7 @@ func serveControlPlane() (*controlPlane, error) {
 	}
 	api := httpapi.New(httpapi.Options{
 		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Events: st, EventsChannel: store.EventsChannel,
+		Events: events.NewService(st),
 	})
 	return &controlPlane{Server: httptest.NewServer(api), api: api, st: st}, nil
 }

@@ -9,12 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,12 +20,9 @@ import (
 
 	"github.com/breakwater-dev/breakwater/client"
 	"github.com/breakwater-dev/breakwater/client/resilience"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-func validName(s string) bool { return nameRE.MatchString(s) }
 
 // permitTTL is how long an acquire's permit waits for its outcome before
 // the agent forgets it (the call is then not counted).
@@ -174,22 +169,13 @@ func (a *agent) expirePermits() {
 	}
 }
 
-// decision is the answer to acquire and outcomes, in the contract's shape.
-type decision struct {
-	Allowed      bool   `json:"allowed"`
-	State        string `json:"state"`
-	Permit       string `json:"permit,omitempty"`
-	RetryAfterMS int64  `json:"retry_after_ms"`
-	CacheTTLMS   int64  `json:"cache_ttl_ms"`
-}
-
 // acquire answers from the SDK's cache. A call let through gets a permit
 // of the agent's own: report its outcome with it, and the SDK counts it
 // (timed from this acquire) in its next batched report.
 func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if !validName(name) {
-		problem(w, http.StatusBadRequest, "name", "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+	if err := contract.ValidateName("name", name); err != nil {
+		writeErr(w, err)
 		return
 	}
 	var body struct{}
@@ -210,28 +196,20 @@ func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		jsonapi.SetRetryAfter(w, retry)
-		writeJSON(w, http.StatusOK, decision{State: b.State().String(), RetryAfterMS: retry, CacheTTLMS: retry})
+		writeJSON(w, http.StatusOK, contract.Decision{State: b.State().String(), RetryAfterMS: retry, CacheTTLMS: retry})
 		return
 	}
 	id := newPermitID()
 	a.mu.Lock()
 	a.permits[id] = heldPermit{done: done, breaker: name, expires: time.Now().Add(permitTTL)}
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, decision{Allowed: true, State: b.State().String(), Permit: id})
+	writeJSON(w, http.StatusOK, contract.Decision{Allowed: true, State: b.State().String(), Permit: id})
 }
 
 func newPermitID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return "ag-" + hex.EncodeToString(b[:])
-}
-
-type outcomeJSON struct {
-	Success    *bool  `json:"success"`
-	DurationMS int64  `json:"duration_ms"`
-	Count      *int64 `json:"count"`
-	Permit     string `json:"permit"`
-	Generation *int64 `json:"generation"`
 }
 
 // errCallFailed is what a reported failure is passed to the SDK as.
@@ -241,37 +219,22 @@ var errCallFailed = errors.New("call failed (reported to the agent)")
 // permit through the permit's done func, the others with Breaker.Record.
 func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if !validName(name) {
-		problem(w, http.StatusBadRequest, "name", "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+	if err := contract.ValidateName("name", name); err != nil {
+		writeErr(w, err)
 		return
 	}
-	var body struct {
-		Outcomes []outcomeJSON `json:"outcomes"`
-	}
+	var body contract.OutcomesRequest
 	if err := decode(w, r, &body, false); err != nil {
 		writeErr(w, err)
 		return
 	}
-	if len(body.Outcomes) == 0 || len(body.Outcomes) > 1000 {
-		problem(w, http.StatusBadRequest, "outcomes", "outcomes: must hold 1 to 1000 entries")
-		return
+	outs, err := contract.ReadOutcomes(body.Outcomes)
+	if err == nil {
+		err = contract.ValidateOutcomes(outs)
 	}
-	for i, o := range body.Outcomes {
-		field := func(f string) string { return fmt.Sprintf("outcomes[%d].%s", i, f) }
-		switch {
-		case o.Success == nil:
-			problem(w, http.StatusBadRequest, field("success"), field("success")+": required")
-			return
-		case o.DurationMS < 0 || o.DurationMS > 86_400_000:
-			problem(w, http.StatusBadRequest, field("duration_ms"), field("duration_ms")+": must be between 0 and 86400000")
-			return
-		case o.Count != nil && (*o.Count < 1 || *o.Count > 1_000_000):
-			problem(w, http.StatusBadRequest, field("count"), field("count")+": must be between 1 and 1000000")
-			return
-		case o.Permit != "" && o.Count != nil && *o.Count != 1:
-			problem(w, http.StatusBadRequest, field("count"), field("count")+": must be 1 with a permit")
-			return
-		}
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	b := a.c.Breaker(name)
 	a.learn(r.Context(), b)
@@ -279,9 +242,9 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "", "no breaker named "+name)
 		return
 	}
-	for _, o := range body.Outcomes {
+	for _, o := range outs {
 		var err error
-		if !*o.Success {
+		if !o.Success {
 			err = errCallFailed
 		}
 		if o.Permit != "" {
@@ -296,14 +259,10 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 			}
 			continue // an unknown permit settles nothing, as on the control plane
 		}
-		n := int64(1)
-		if o.Count != nil {
-			n = *o.Count
-		}
-		b.Record(*o.Success, time.Duration(o.DurationMS)*time.Millisecond, n)
+		b.Record(o.Success, time.Duration(o.DurationMS)*time.Millisecond, o.Count)
 	}
 	st := b.State()
-	writeJSON(w, http.StatusOK, decision{Allowed: st == client.StateUnknown || st == client.StateClosed || st == client.StateForcedClosed, State: st.String()})
+	writeJSON(w, http.StatusOK, contract.Decision{Allowed: st == client.StateUnknown || st == client.StateClosed || st == client.StateForcedClosed, State: st.String()})
 }
 
 // learn makes sure the SDK holds an answer about breaker b before
@@ -326,41 +285,26 @@ func (a *agent) learn(ctx context.Context, b *client.Breaker) {
 	}
 }
 
-type takeResult struct {
-	Allowed      bool  `json:"allowed"`
-	Granted      int64 `json:"granted"`
-	Remaining    int64 `json:"remaining"`
-	RetryAfterMS int64 `json:"retry_after_ms"`
-}
-
 // take spends tokens the SDK leased from the control plane. All or
 // nothing: a partial take grants all it asks or none.
 func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if !validName(name) {
-		problem(w, http.StatusBadRequest, "name", "name: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+	if err := contract.ValidateName("name", name); err != nil {
+		writeErr(w, err)
 		return
 	}
-	req := struct {
-		Tokens  int64  `json:"tokens"`
-		Key     string `json:"key"`
-		Partial bool   `json:"partial"`
-	}{Tokens: 1}
+	req := contract.TakeRequest{Tokens: 1}
 	if err := decode(w, r, &req, true); err != nil {
 		writeErr(w, err)
 		return
 	}
-	if req.Tokens < 1 || req.Tokens > 1_000_000_000 {
-		problem(w, http.StatusBadRequest, "tokens", "tokens: must be at least 1")
-		return
-	}
-	if len(req.Key) > 256 || !utf8.ValidString(req.Key) {
-		problem(w, http.StatusBadRequest, "key", "key: must be UTF-8 of at most 256 bytes")
+	if err := req.Validate(); err != nil {
+		writeErr(w, err)
 		return
 	}
 	err := a.c.Limiter(name).For(req.Key).TakeN(r.Context(), int(req.Tokens))
 	if err == nil {
-		writeJSON(w, http.StatusOK, takeResult{Allowed: true, Granted: req.Tokens})
+		writeJSON(w, http.StatusOK, contract.TakeResult{Allowed: true, Granted: req.Tokens})
 		return
 	}
 	if !errors.Is(err, client.ErrRateLimited) {
@@ -373,7 +317,7 @@ func (a *agent) take(w http.ResponseWriter, r *http.Request) {
 		retry = ra.After.Milliseconds()
 	}
 	jsonapi.SetRetryAfter(w, retry)
-	writeJSON(w, http.StatusOK, takeResult{RetryAfterMS: retry})
+	writeJSON(w, http.StatusOK, contract.TakeResult{RetryAfterMS: retry})
 }
 
 // proxy forwards /NAME/rest to the route's upstream through the guarded
@@ -463,6 +407,11 @@ func writeErr(w http.ResponseWriter, err error) {
 	var re *jsonapi.RequestError
 	if errors.As(err, &re) {
 		problem(w, re.Status, re.Field, re.Detail)
+		return
+	}
+	var fe *contract.FieldError
+	if errors.As(err, &fe) {
+		problem(w, http.StatusBadRequest, fe.Field, fe.Error())
 		return
 	}
 	problem(w, http.StatusBadRequest, "", err.Error())

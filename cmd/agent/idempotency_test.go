@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
@@ -79,7 +80,7 @@ func TestAgentIdempotentDecisions(t *testing.T) {
 	t.Run("acquire", func(t *testing.T) {
 		first := sendKey(t, agent+"/v1/breakers/inv/acquire", "acq-1", "")
 		again := sendKey(t, agent+"/v1/breakers/inv/acquire", "acq-1", "")
-		var d1, d2 decision
+		var d1, d2 contract.Decision
 		json.Unmarshal([]byte(first.body), &d1)
 		json.Unmarshal([]byte(again.body), &d2)
 		if !d1.Allowed || d1.Permit == "" {
@@ -89,7 +90,7 @@ func TestAgentIdempotentDecisions(t *testing.T) {
 			t.Errorf("repeated acquire = %s (replayed %q), want the first permit %q again, replayed", again.body, again.header.Get(replayedHeader), d1.Permit)
 		}
 		other := sendKey(t, agent+"/v1/breakers/inv/acquire", "acq-2", "")
-		var d3 decision
+		var d3 contract.Decision
 		json.Unmarshal([]byte(other.body), &d3)
 		if d3.Permit == "" || d3.Permit == d1.Permit || other.header.Get(replayedHeader) != "" {
 			t.Errorf("acquire with another key = %s (replayed %q), want a new permit", other.body, other.header.Get(replayedHeader))
@@ -100,7 +101,7 @@ func TestAgentIdempotentDecisions(t *testing.T) {
 		url := agent + "/v1/ratelimits/inv/take"
 		for i := range 3 {
 			a := sendKey(t, url, "take-1", `{"key":"k1"}`)
-			var tr takeResult
+			var tr contract.TakeResult
 			json.Unmarshal([]byte(a.body), &tr)
 			wantReplayed := map[bool]string{false: "", true: "true"}[i > 0]
 			if !tr.Allowed || a.header.Get(replayedHeader) != wantReplayed {
@@ -108,7 +109,7 @@ func TestAgentIdempotentDecisions(t *testing.T) {
 			}
 		}
 		// Capacity 2: one token is left, not none.
-		var tr takeResult
+		var tr contract.TakeResult
 		json.Unmarshal([]byte(sendKey(t, url, "", `{"key":"k1"}`).body), &tr)
 		if !tr.Allowed {
 			t.Fatalf("take after three with one key = %+v, want allowed: the repeats spent tokens", tr)
@@ -140,7 +141,7 @@ func TestAgentIdempotentDecisions(t *testing.T) {
 					return
 				}
 				defer res.Body.Close()
-				var tr takeResult
+				var tr contract.TakeResult
 				json.NewDecoder(res.Body).Decode(&tr)
 				if tr.Allowed {
 					allowed.Add(1)

@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/breakwater-dev/breakwater/client"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/serve"
 )
 
@@ -92,8 +93,8 @@ func parseRoute(v string, routes []route) (route, error) {
 	if !ok || name == "" || raw == "" {
 		return route{}, fmt.Errorf("--route: want NAME=UPSTREAM_URL, got %q", redactURL(v))
 	}
-	if !validName(name) {
-		return route{}, fmt.Errorf("--route: name %q must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (it names the breaker)", name)
+	if !contract.ValidName(name) {
+		return route{}, fmt.Errorf("--route: name %q must match %s (it names the breaker)", name, contract.NamePattern)
 	}
 	for _, r := range reservedNames {
 		if strings.EqualFold(name, r) {

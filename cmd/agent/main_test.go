@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
@@ -69,7 +72,7 @@ type controlPlane struct {
 func startControlPlane(t testing.TB, st *store.Store) *controlPlane {
 	t.Helper()
 	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
-		Events: st, EventsChannel: store.EventsChannel, Audit: st})
+		Events: events.NewService(st), Audit: audit.New(st, nil)})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { api.Close(); srv.Close() })
 	return &controlPlane{srv: srv, api: api}
@@ -287,7 +290,7 @@ func TestAgentDecisionEndpoints(t *testing.T) {
 	cp.do(t, "PUT", "/v1/ratelimits/inv", `{"capacity":2,"refill_per_second":0.01}`)
 	agent := startAgent(t, "--controlplane", cp.srv.URL)
 
-	var d decision
+	var d contract.Decision
 	a := send(t, "POST", agent+"/v1/breakers/inv/acquire", "")
 	json.Unmarshal([]byte(a.body), &d)
 	if !d.Allowed || d.Permit == "" || d.State != "closed" {
@@ -308,7 +311,7 @@ func TestAgentDecisionEndpoints(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	var tr takeResult
+	var tr contract.TakeResult
 	granted := 0
 	for range 4 {
 		json.Unmarshal([]byte(send(t, "POST", agent+"/v1/ratelimits/inv/take", `{"key":"k1"}`).body), &tr)
@@ -319,17 +322,24 @@ func TestAgentDecisionEndpoints(t *testing.T) {
 	if granted != 2 || tr.RetryAfterMS <= 0 {
 		t.Fatalf("4 takes on capacity 2 granted %d, last %+v; want 2 and a retry", granted, tr)
 	}
-	for _, bad := range []struct{ path, body, field string }{
-		{"/v1/breakers/in%7Bv/acquire", "", "name"},
-		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"duration_ms":3}]}`, "outcomes[0].success"},
-		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"bogus":1}]}`, "outcomes[0].bogus"},
-		{"/v1/ratelimits/inv/take", `{"tokens":0}`, "tokens"},
+	// The agent checks what the control plane checks, and says so in the
+	// same words (detail, when given, is the whole of it).
+	for _, bad := range []struct{ path, body, field, detail string }{
+		{"/v1/breakers/in%7Bv/acquire", "", "name", "name: must match " + contract.NamePattern},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"duration_ms":3}]}`, "outcomes[0].success", "outcomes[0].success: required"},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"bogus":1}]}`, "outcomes[0].bogus", ""},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[]}`, "outcomes", "outcomes: must hold 1 to 1000 entries, got 0"},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"count":1000001}]}`, "outcomes[0].count", "outcomes[0].count: must be between 1 and 1000000, got 1000001"},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"generation":-3}]}`, "outcomes[0].generation", ""},
+		{"/v1/ratelimits/inv/take", `{"tokens":0}`, "tokens", "tokens: must be between 1 and the limit's capacity, got 0"},
+		{"/v1/ratelimits/inv/take", `{"tokens":1000000001}`, "tokens", "tokens: must be between 1 and the limit's capacity, got 1000000001"},
+		{"/v1/ratelimits/inv/take", `{"key":"` + strings.Repeat("é", 129) + `"}`, "key", "key: must be at most 256 bytes, got 258"},
 	} {
 		a := send(t, "POST", agent+bad.path, bad.body)
 		var p jsonapi.Problem
 		json.Unmarshal([]byte(a.body), &p)
-		if a.status != 400 || p.Field != bad.field {
-			t.Errorf("POST %s %s = %d %+v, want 400 naming %s", bad.path, bad.body, a.status, p, bad.field)
+		if a.status != 400 || p.Field != bad.field || (bad.detail != "" && p.Detail != bad.detail) {
+			t.Errorf("POST %s %s = %d %+v, want 400 naming %s: %q", bad.path, bad.body, a.status, p, bad.field, bad.detail)
 		}
 	}
 }

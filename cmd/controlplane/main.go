@@ -25,7 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -149,20 +151,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"maxmemory_policy", p)
 	}
 	api := httpapi.New(httpapi.Options{
-		Breakers:      breaker.NewService(st),
-		Limits:        ratelimit.NewService(st),
-		Faults:        fault.NewService(st),
-		Store:         st,
-		Tokens:        tokens,
-		Registry:      reg,
-		Logger:        log,
-		Audit:         st,
-		Events:        st,
-		EventsChannel: store.EventsChannel,
-		APIRate:       cfg.APIRate,
-		APIBurst:      cfg.APIBurst,
-		MetricsRole:   metricsRole,
-		StoreTimeout:  cfg.StoreTimeout,
+		Breakers:     breaker.NewService(st),
+		Limits:       ratelimit.NewService(st),
+		APILimits:    ratelimit.NewSystemService(st),
+		Faults:       fault.NewService(st),
+		Store:        st,
+		Tokens:       tokens,
+		Registry:     reg,
+		Logger:       log,
+		Audit:        audit.New(st, log),
+		Events:       events.NewService(st),
+		APIRate:      cfg.APIRate,
+		APIBurst:     cfg.APIBurst,
+		MetricsRole:  metricsRole,
+		StoreTimeout: cfg.StoreTimeout,
 	})
 	defer api.Close()
 

@@ -7,29 +7,17 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
-// MaxBatchReports bounds the reports in one batch.
-const MaxBatchReports = 1000
-
-// BatchReport is one breaker's outcomes in a batch. Err, when set, is why
-// the report could not be read (the HTTP layer found it malformed); it is
-// answered as that report's error and nothing of it is applied.
-type BatchReport struct {
-	Breaker  string
-	Outcomes []Outcome
-	Err      error
-}
+// BatchReport is one breaker's outcomes in a batch (contract.Report).
+// Err, when set, is why the report could not be read; it is answered as
+// that report's error and nothing of it is applied.
+type BatchReport = contract.Report
 
 // BatchResult answers one report of a batch: its decision, or Err.
-type BatchResult struct {
-	Decision Decision
-	Err      error
-	// Replayed says the report was applied by an earlier request with the
-	// same idempotency key, and Decision is that request's answer.
-	Replayed bool
-}
+type BatchResult = contract.ReportResult
 
 // batchConcurrency is how many reports of a batch run at once; the store
 // pipelines them.
@@ -44,8 +32,8 @@ const batchConcurrency = 16
 // another batch is store.ErrKeyReused and applies nothing. replayed says
 // the key was seen before with this batch.
 func (s *Service) ReportBatch(ctx context.Context, key string, reports []BatchReport) (results []BatchResult, replayed bool, err error) {
-	if len(reports) == 0 || len(reports) > MaxBatchReports {
-		return nil, false, &ValidationError{Field: "reports", Reason: fmt.Sprintf("must hold 1 to %d reports, got %d", MaxBatchReports, len(reports))}
+	if len(reports) == 0 || len(reports) > contract.MaxBatchReports {
+		return nil, false, &ValidationError{Field: "reports", Reason: fmt.Sprintf("must hold 1 to %d reports, got %d", contract.MaxBatchReports, len(reports))}
 	}
 	if key != "" {
 		// The claim's record is in a slot of its own, written before any

@@ -10,111 +10,35 @@ import (
 	"strings"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
 // States as the API names them.
 const (
-	StateClosed       = "closed"
-	StateOpen         = "open"
-	StateHalfOpen     = "half_open"
-	StateForcedOpen   = "forced_open"
-	StateForcedClosed = "forced_closed"
+	StateClosed       = contract.StateClosed
+	StateOpen         = contract.StateOpen
+	StateHalfOpen     = contract.StateHalfOpen
+	StateForcedOpen   = contract.StateForcedOpen
+	StateForcedClosed = contract.StateForcedClosed
 )
 
-// Breaker is a breaker as an operator sees it.
-type Breaker struct {
-	Name   string `json:"name"`
-	Config Config `json:"config"`
-	// State is the effective state: an override's, when there is one.
-	State string    `json:"state"`
-	Since time.Time `json:"since"`
-	// OpenUntil is set only while open.
-	OpenUntil *time.Time `json:"open_until,omitempty"`
-	// Override is set only while forced.
-	Override *Override `json:"override,omitempty"`
-	Stats    Stats     `json:"stats"`
-	// Generation moves at every transition; see Decision.
-	Generation int64 `json:"generation"`
-	// ConfigVersion is 1 when the breaker is first created and moves by
-	// one at every write that changes its config; it never goes back, not
-	// even across delete and re-create.
-	ConfigVersion int64 `json:"config_version"`
-	// Transitions counts every state change since the breaker was created,
-	// fleet-wide, by "from", "to" pair. Metrics read it.
-	Transitions []Transition `json:"-"`
-}
-
-// Transition is how many times a breaker went From -> To.
-type Transition struct {
-	From, To string
-	Count    int64
-}
-
-// Override is an operator's forced state.
-type Override struct {
-	State     string     `json:"state"`
-	Reason    string     `json:"reason"`
-	By        string     `json:"by"`
-	At        time.Time  `json:"at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-}
-
-// Stats are the calls in the breaker's window now.
-type Stats struct {
-	Calls        int64   `json:"calls"`
-	Failures     int64   `json:"failures"`
-	SlowCalls    int64   `json:"slow_calls"`
-	FailureRate  float64 `json:"failure_rate"`
-	SlowCallRate float64 `json:"slow_call_rate"`
-}
-
-// Decision answers acquire and outcomes.
-type Decision struct {
-	// Allowed says whether a call may go out now.
-	Allowed bool   `json:"allowed"`
-	State   string `json:"state"`
-	// Permit is set when a half-open probe was granted; report it back.
-	Permit string `json:"permit,omitempty"`
-	// RetryAfterMS is how long until a call may be allowed, when denied.
-	RetryAfterMS int64 `json:"retry_after_ms"`
-	// CacheTTLMS is how long a client may reuse this answer.
-	CacheTTLMS int64 `json:"cache_ttl_ms"`
-	// Generation identifies the state this answer was given in. Outcomes
-	// reported with another generation are ignored.
-	Generation int64 `json:"generation"`
-	// Ignored counts the reported calls that were not applied (outcomes only).
-	Ignored int64 `json:"ignored,omitempty"`
-}
-
-// Outcome is what happened to one call, or to Count like calls.
-type Outcome struct {
-	Success    bool
-	DurationMS int64
-	Count      int64
-	Permit     string
-	// Generation is the generation the call was allowed under, or -1 when
-	// the client does not say.
-	Generation int64
-}
-
-// ForceRequest asks for an operator override.
-type ForceRequest struct {
-	State  string
-	Reason string
-	By     string
-	// TTLMS ends the override by itself after this many milliseconds;
-	// zero never does.
-	TTLMS int64
-}
-
-// Limits of reports and overrides.
-const (
-	MaxOutcomes     = 1000
-	MaxOutcomeCount = 1_000_000
-	MaxReasonLen    = 500
-	MaxOverrideTTL  = 30 * 24 * time.Hour
-	maxPermitLen    = 64
+// The wire types of breakers, named here for this package's callers.
+type (
+	// Breaker is a breaker as an operator sees it.
+	Breaker = contract.Breaker
+	// Transition is how many times a breaker went From -> To.
+	Transition = contract.Transition
+	// Override is an operator's forced state.
+	Override = contract.Override
+	// Stats are the calls in the breaker's window now.
+	Stats = contract.Stats
+	// Decision answers acquire and outcomes.
+	Decision = contract.Decision
+	// Outcome is what happened to one call, or to Count like calls.
+	Outcome = contract.Outcome
+	// ForceRequest asks for an operator override.
+	ForceRequest = contract.ForceRequest
 )
 
 // Service runs the breaker scripts in a store. It is safe for concurrent use.
@@ -194,29 +118,15 @@ func once(name, endpoint, key string, request []byte) store.Once {
 	}
 }
 
-// ValidateOutcomes checks a report before anything is written.
-func ValidateOutcomes(outs []Outcome) error {
-	if len(outs) == 0 || len(outs) > MaxOutcomes {
-		return &ValidationError{Field: "outcomes", Reason: fmt.Sprintf("must hold 1 to %d entries, got %d", MaxOutcomes, len(outs))}
+// validateOutcomes is contract.ValidateOutcomes, and permits of the
+// "generation.sequence" shape the scripts issue.
+func validateOutcomes(outs []Outcome) error {
+	if err := contract.ValidateOutcomes(outs); err != nil {
+		return err
 	}
 	for i, o := range outs {
-		field := func(f string) string { return fmt.Sprintf("outcomes[%d].%s", i, f) }
-		if o.DurationMS < 0 || o.DurationMS > maxDurationMS {
-			return &ValidationError{Field: field("duration_ms"), Reason: fmt.Sprintf("must be between 0 and %d, got %d", maxDurationMS, o.DurationMS)}
-		}
-		if o.Count < 1 || o.Count > MaxOutcomeCount {
-			return &ValidationError{Field: field("count"), Reason: fmt.Sprintf("must be between 1 and %d, got %d", MaxOutcomeCount, o.Count)}
-		}
-		if o.Permit != "" {
-			if o.Count != 1 {
-				return &ValidationError{Field: field("count"), Reason: "must be 1 with a permit"}
-			}
-			if len(o.Permit) > maxPermitLen || !validPermit(o.Permit) {
-				return &ValidationError{Field: field("permit"), Reason: "is not a permit this server issued"}
-			}
-		}
-		if o.Generation < -1 {
-			return &ValidationError{Field: field("generation"), Reason: "must not be negative"}
+		if o.Permit != "" && !validPermit(o.Permit) {
+			return &ValidationError{Field: fmt.Sprintf("outcomes[%d].permit", i), Reason: "is not a permit this server issued"}
 		}
 	}
 	return nil
@@ -250,7 +160,7 @@ func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, ou
 	if err := ValidateName(name); err != nil {
 		return Decision{}, false, err
 	}
-	if err := ValidateOutcomes(outs); err != nil {
+	if err := validateOutcomes(outs); err != nil {
 		return Decision{}, false, err
 	}
 	args := make([]any, 0, 1+5*len(outs))
@@ -278,26 +188,12 @@ func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, ou
 	return d, replayed, err
 }
 
-// ValidateForce checks an override request.
-func ValidateForce(r ForceRequest) error {
-	if r.State != StateForcedOpen && r.State != StateForcedClosed {
-		return &ValidationError{Field: "state", Reason: fmt.Sprintf("must be %q or %q", StateForcedOpen, StateForcedClosed)}
-	}
-	if n := len([]rune(r.Reason)); n < 1 || n > MaxReasonLen {
-		return &ValidationError{Field: "reason", Reason: fmt.Sprintf("must be 1 to %d characters, got %d", MaxReasonLen, n)}
-	}
-	if r.TTLMS < 0 || r.TTLMS > MaxOverrideTTL.Milliseconds() {
-		return &ValidationError{Field: "ttl_ms", Reason: fmt.Sprintf("must be between 1 and %d", MaxOverrideTTL.Milliseconds())}
-	}
-	return nil
-}
-
 // Force sets an operator override.
 func (s *Service) Force(ctx context.Context, name string, r ForceRequest) (Breaker, error) {
 	if err := ValidateName(name); err != nil {
 		return Breaker{}, err
 	}
-	if err := ValidateForce(r); err != nil {
+	if err := r.Validate(); err != nil {
 		return Breaker{}, err
 	}
 	return s.runView(ctx, scriptOverride, name, r.State, r.Reason, r.By, r.TTLMS)

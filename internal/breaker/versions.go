@@ -5,40 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
-// Limits of the config history.
+// Limits of the config history (see contract.HistoryKept).
 const (
-	// HistoryKept is how many config versions the store keeps per breaker.
-	HistoryKept = 100
-	// HistoryKeptAfterDelete is how long a deleted breaker's history is
-	// kept, so that one created again within that time goes on with it.
-	HistoryKeptAfterDelete = 30 * 24 * time.Hour
-	// DefaultHistoryLimit is how many versions History returns when asked
-	// for none in particular.
-	DefaultHistoryLimit = 20
+	HistoryKept            = contract.HistoryKept
+	HistoryKeptAfterDelete = contract.HistoryKeptAfterDelete
+	DefaultHistoryLimit    = contract.DefaultHistoryLimit
 )
 
-// PutOptions qualify a Put.
-type PutOptions struct {
-	// By names who writes (a token name); the history records it.
-	By string
-	// If is checked against the breaker's config version in the same
-	// script run that writes; when it does not hold, PutWith writes
-	// nothing and returns a *store.VersionConflict.
-	If store.Precondition
-}
+// PutOptions qualify a PutWith.
+type PutOptions = contract.PutOptions
 
 // Version is one config version of a breaker, as its history lists it.
-type Version struct {
-	ConfigVersion int64     `json:"config_version"`
-	Config        Config    `json:"config"`
-	By            string    `json:"by"`
-	At            time.Time `json:"at"`
-}
+type Version = contract.BreakerVersion
 
 // PutWith creates or updates a breaker under o. It reports whether it was
 // created. The config version moves by one (and a Version is recorded) only
@@ -58,7 +41,7 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 	v, err := s.store.Run(ctx, scriptPut, keysWithHistory(name), name, cfg.Window.Type, cfg.Window.Size,
 		cfg.MinimumCalls, cfg.FailureRateThreshold, cfg.SlowCallDurationMS, cfg.SlowCallRateThreshold,
 		cfg.ConsecutiveFailures, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls, cfg.ProbeTimeoutMS, cfg.CacheTTLMS,
-		o.By, o.If.Arg(), js, HistoryKept)
+		o.By, store.PreconditionArg(o.If), js, HistoryKept)
 	if err != nil {
 		return Breaker{}, false, err
 	}
@@ -67,7 +50,7 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 		return Breaker{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
 	}
 	if asInt(arr[0]) == -1 && len(arr) == 3 {
-		return Breaker{}, false, &store.VersionConflict{Exists: asInt(arr[1]) == 1, Current: asInt(arr[2])}
+		return Breaker{}, false, &contract.VersionConflict{Exists: asInt(arr[1]) == 1, Current: asInt(arr[2])}
 	}
 	b, err := parseView(name, arr[1:])
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
@@ -137,13 +138,13 @@ func TestIfMatchRace(t *testing.T) {
 					cfg := breaker.DefaultConfig()
 					cfg.MinimumCalls = int64(100 + i)
 					_, _, errs[i] = svc.PutWith(ctx, "pay", cfg, breaker.PutOptions{By: "op",
-						If: store.Precondition{Match: true, Versions: []int64{1}}})
+						If: contract.Precondition{Match: true, Versions: []int64{1}}})
 				})
 			}
 			wg.Wait()
 			winner := -1
 			for i, err := range errs {
-				var vc *store.VersionConflict
+				var vc *contract.VersionConflict
 				switch {
 				case err == nil:
 					if winner >= 0 {
@@ -166,13 +167,13 @@ func TestIfMatchRace(t *testing.T) {
 				t.Fatalf("after the race: version %d, minimum_calls %d; want 2 and the winner's %d", b.ConfigVersion, b.Config.MinimumCalls, 100+winner)
 			}
 			// Create-only on an existing breaker fails and changes nothing.
-			_, _, err := svc.PutWith(ctx, "pay", breaker.DefaultConfig(), breaker.PutOptions{If: store.Precondition{MustNotExist: true}})
-			if !errors.Is(err, store.ErrPreconditionFailed) {
+			_, _, err := svc.PutWith(ctx, "pay", breaker.DefaultConfig(), breaker.PutOptions{If: contract.Precondition{MustNotExist: true}})
+			if !errors.Is(err, contract.ErrPreconditionFailed) {
 				t.Fatalf("create-only over an existing breaker = %v, want ErrPreconditionFailed", err)
 			}
 			// If-Match on a breaker that does not exist fails.
-			_, _, err = svc.PutWith(ctx, "nope", breaker.DefaultConfig(), breaker.PutOptions{If: store.Precondition{MustExist: true}})
-			if !errors.Is(err, store.ErrPreconditionFailed) {
+			_, _, err = svc.PutWith(ctx, "nope", breaker.DefaultConfig(), breaker.PutOptions{If: contract.Precondition{MustExist: true}})
+			if !errors.Is(err, contract.ErrPreconditionFailed) {
 				t.Fatalf("If-Match: * on a missing breaker = %v, want ErrPreconditionFailed", err)
 			}
 			if _, err := svc.Get(ctx, "nope"); !errors.Is(err, breaker.ErrNotFound) {

@@ -69,7 +69,7 @@ func (s *Service) Put(ctx context.Context, name string, spec Spec, by string) (F
 	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
 		return Fault{}, err
 	}
-	return Fault{Name: name, Spec: spec, By: by, At: msTime(asInt(arr[0])), ExpiresAt: msTime(asInt(arr[1]))}, nil
+	return Fault{Name: name, FaultSpec: spec, By: by, At: msTime(asInt(arr[0])), ExpiresAt: msTime(asInt(arr[1]))}, nil
 }
 
 // Get returns the active fault of name, or ErrNotFound.
@@ -89,7 +89,7 @@ func (s *Service) Get(ctx context.Context, name string) (Fault, error) {
 		return Fault{}, fmt.Errorf("get fault %q: unexpected reply %v", name, v)
 	}
 	f := Fault{Name: name, By: asString(arr[1]), At: msTime(asInt(arr[2])), ExpiresAt: msTime(asInt(arr[3]))}
-	if err := json.Unmarshal([]byte(asString(arr[0])), &f.Spec); err != nil {
+	if err := json.Unmarshal([]byte(asString(arr[0])), &f.FaultSpec); err != nil {
 		return Fault{}, fmt.Errorf("get fault %q: %w", name, err)
 	}
 	return f, nil

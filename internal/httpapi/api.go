@@ -1,6 +1,9 @@
 // Package httpapi serves Breakwater's REST contract (api/openapi.yaml) over
-// the breaker and rate-limit services: routing, strict decoding, problem
-// documents, auth and HTTP metrics. It holds no policy of its own.
+// the breaker, rate-limit, audit and events services: routing, strict
+// decoding, problem documents, auth and HTTP metrics. It holds no policy or
+// storage of its own: it takes each service as a small interface defined
+// beside the handlers that use it, speaks internal/contract's types, and
+// imports neither the store nor go-redis (a test checks).
 package httpapi
 
 import (
@@ -11,10 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/breakwater-dev/breakwater/internal/breaker"
-	"github.com/breakwater-dev/breakwater/internal/fault"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
 
 // Readier says whether the store can serve.
@@ -24,10 +23,17 @@ type Readier interface {
 
 // Options are what the API serves from.
 type Options struct {
-	Breakers *breaker.Service
-	Limits   *ratelimit.Service
+	// Breakers serves /v1/breakers and /v1/outcomes, and the breaker
+	// metrics; nil serves none (tests of other concerns only).
+	Breakers Breakers
+	// Limits serves /v1/ratelimits; nil serves none.
+	Limits Limits
+	// APILimits keeps the per-token cap on API requests (APIRate): the
+	// limits of Breakwater's own key space, which no request can name
+	// (ratelimit.NewSystemService). Nil turns the cap off.
+	APILimits APILimits
 	// Faults keeps the faults of drills; nil serves none (503).
-	Faults *fault.Service
+	Faults Faults
 	// Store answers /readyz.
 	Store Readier
 	// Tokens enforces roles; nil serves every request as an anonymous operator.
@@ -37,13 +43,11 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives errors the client cannot cause. Nil discards.
 	Logger *slog.Logger
-	// Audit records operator actions; nil records none (tests of other
-	// concerns only: production always wires the store).
-	Audit AuditLog
+	// Audit records operator actions and serves /v1/audit; nil records
+	// none (tests of other concerns only: production always wires it).
+	Audit Auditor
 	// Events feeds /v1/events; nil serves no events (503).
-	Events Subscriber
-	// EventsChannel is the store channel events are published on.
-	EventsChannel string
+	Events EventSource
 	// MaxStreamsPerToken caps the event streams one client (by its
 	// Breakwater-Client header, else its address) may hold open on this
 	// replica under one token; a token as a whole may hold 4096. Zero
@@ -54,7 +58,7 @@ type Options struct {
 	Heartbeat time.Duration
 	// APIRate caps each token's requests per second to the API, fleet-wide,
 	// with a burst of APIBurst, using the rate limit APILimitName. Zero
-	// turns the cap off. It needs Limits and Tokens: a server without
+	// turns the cap off. It needs APILimits and Tokens: a server without
 	// tokens has no one to tell apart.
 	APIRate  float64
 	APIBurst int64
@@ -75,9 +79,9 @@ type Options struct {
 
 // API is the HTTP handler of the control plane. It is safe for concurrent use.
 type API struct {
-	breakers *breaker.Service
-	limits   *ratelimit.Service
-	faults   *fault.Service
+	breakers Breakers
+	limits   Limits
+	faults   Faults
 	store    Readier
 	tokens   *Tokens
 	reg      *prometheus.Registry
@@ -85,7 +89,7 @@ type API struct {
 	metrics  *httpMetrics
 	handler  http.Handler
 
-	audit       AuditLog
+	audit       Auditor
 	apiLimit    *apiLimiter
 	clients     *clientTracker
 	closeOnce   sync.Once
@@ -128,11 +132,11 @@ func New(o Options) *API {
 		}
 		a.clients = newClientTracker(o.Limits, every)
 	}
-	if o.APIRate > 0 && o.Limits != nil {
-		a.apiLimit = newAPILimiter(o.Limits, o.APIRate, max(o.APIBurst, 1))
+	if o.APIRate > 0 && o.APILimits != nil {
+		a.apiLimit = newAPILimiter(o.APILimits, o.APIRate, max(o.APIBurst, 1))
 	}
 	if o.Events != nil {
-		a.hub = newHub(o.Events, o.EventsChannel)
+		a.hub = newHub(o.Events)
 	}
 	a.handler = a.routes()
 	return a

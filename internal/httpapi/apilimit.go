@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // APILimitName is the rate limit that caps each token's requests to the
@@ -19,13 +19,20 @@ import (
 // Its config is the control plane's flags (Options.APIRate, APIBurst).
 const APILimitName = "breakwater-api"
 
+// APILimits keeps the rate limit of the API's own cap; a
+// ratelimit.NewSystemService is one.
+type APILimits interface {
+	Put(ctx context.Context, name string, cfg contract.RateLimitConfig) (l contract.RateLimit, created bool, err error)
+	Take(ctx context.Context, name string, req contract.TakeRequest) (contract.TakeResult, error)
+}
+
 // apiLimiter caps each token's API requests with our own token buckets.
 // Each replica leases a few tokens at a time per token name, so the limit
 // costs one store round trip per lease, not per request. A lease lasts
 // about a second; unused tokens expire with it.
 type apiLimiter struct {
-	limits *ratelimit.Service
-	cfg    ratelimit.Config
+	limits APILimits
+	cfg    contract.RateLimitConfig
 	lease  int64
 
 	mu         sync.Mutex
@@ -39,9 +46,9 @@ type apiLease struct {
 	deniedUntil time.Time
 }
 
-func newAPILimiter(limits *ratelimit.Service, perSecond float64, burst int64) *apiLimiter {
+func newAPILimiter(limits APILimits, perSecond float64, burst int64) *apiLimiter {
 	lease := max(1, min(burst/10, int64(perSecond/20)))
-	return &apiLimiter{limits: limits.System(), cfg: ratelimit.Config{Capacity: burst, RefillPerSecond: perSecond},
+	return &apiLimiter{limits: limits, cfg: contract.RateLimitConfig{Capacity: burst, RefillPerSecond: perSecond},
 		lease: lease, leases: map[string]*apiLease{}}
 }
 
@@ -81,24 +88,24 @@ func (l *apiLimiter) allow(ctx context.Context, who string) (bool, time.Duration
 	return true, 0
 }
 
-func (l *apiLimiter) take(ctx context.Context, who string) (ratelimit.TakeResult, error) {
+func (l *apiLimiter) take(ctx context.Context, who string) (contract.TakeResult, error) {
 	if !l.configured.Load() {
 		// This replica's flags: the last replica to start sets them.
 		if _, _, err := l.limits.Put(ctx, APILimitName, l.cfg); err != nil {
-			return ratelimit.TakeResult{}, err
+			return contract.TakeResult{}, err
 		}
 		l.configured.Store(true)
 	}
-	req := ratelimit.TakeRequest{Tokens: l.lease, Key: who, Partial: true}
+	req := contract.TakeRequest{Tokens: l.lease, Key: who, Partial: true}
 	res, err := l.limits.Take(ctx, APILimitName, req)
-	if errors.Is(err, ratelimit.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		if _, _, err := l.limits.Put(ctx, APILimitName, l.cfg); err != nil {
 			return res, err
 		}
 		res, err = l.limits.Take(ctx, APILimitName, req)
 	}
-	var ve *ratelimit.ValidationError
-	if errors.As(err, &ve) {
+	var fe *contract.FieldError
+	if errors.As(err, &fe) {
 		// An operator made the capacity smaller than our lease: ask for one.
 		req.Tokens = 1
 		res, err = l.limits.Take(ctx, APILimitName, req)

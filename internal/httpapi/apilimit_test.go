@@ -16,7 +16,7 @@ func TestAPIRateLimitPerToken(t *testing.T) {
 	m := storetest.NewMini(t, testStart) // the store's clock stands still: no refill
 	st := m.Store
 	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Tokens: testTokens(t), APIRate: 1, APIBurst: 5})
+		Tokens: testTokens(t), APILimits: ratelimit.NewSystemService(st), APIRate: 1, APIBurst: 5})
 	ta := &testAPI{t: t, srv: newServer(t, api)}
 	for i := range 5 {
 		if res := ta.do("GET", "/v1/breakers", nil, secretReader); res.Status != http.StatusOK {
@@ -45,7 +45,7 @@ func TestAPILimitUnreachable(t *testing.T) {
 	m := storetest.NewMini(t, testStart) // no refill
 	st := m.Store
 	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Tokens: testTokens(t), APIRate: 1, APIBurst: 3})
+		Tokens: testTokens(t), APILimits: ratelimit.NewSystemService(st), APIRate: 1, APIBurst: 3})
 	ta := &testAPI{t: t, srv: newServer(t, api)}
 	const operator = "ops" // the operator token's name in testTokens
 	if res := ta.do("GET", "/v1/breakers", nil, secretOperator); res.Status != http.StatusOK {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -115,7 +116,7 @@ func TestActionFailsWithoutAudit(t *testing.T) {
 	main, auditRedis := storetest.StartRedis(t), storetest.StartRedis(t)
 	st := main.Open(t)
 	svc := breaker.NewService(st)
-	api := New(Options{Breakers: svc, Store: st, Audit: auditRedis.Open(t)})
+	api := New(Options{Breakers: svc, Store: st, Audit: audit.New(auditRedis.Open(t), nil)})
 	ta := &testAPI{t: t, srv: newServer(t, api)}
 	if res := ta.do("PUT", "/v1/breakers/pay", `{}`, ""); res.Status != http.StatusCreated {
 		t.Fatalf("PUT = %d %s", res.Status, res.Body)
@@ -182,7 +183,7 @@ func TestAuditUnknownAndUncancelable(t *testing.T) {
 			st := storetest.OpenURL(t, r.URL(), tt.storeTimeout)
 			fa := &freezingAudit{Store: st, redis: r, thawAfter: 600 * time.Millisecond,
 				frozen: make(chan struct{}), thawed: make(chan struct{})}
-			api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: fa})
+			api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: audit.New(fa, nil)})
 			t.Cleanup(api.Close)
 			srv := newServer(t, api)
 			name := fmt.Sprintf("audited-%d", i)

@@ -10,7 +10,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -37,7 +39,7 @@ func BenchmarkHandler(b *testing.B) {
 	defer st.Close()
 	api := httpapi.New(httpapi.Options{
 		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Registry: reg, Audit: st, Events: st, EventsChannel: store.EventsChannel,
+		Registry: reg, Audit: audit.New(st, nil), Events: events.NewService(st),
 	})
 	defer api.Close()
 	ctx := context.Background()

@@ -9,9 +9,32 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
 )
+
+// Breakers is the fleet's breakers; *breaker.Service is one. Each method
+// validates its input and answers bad input with a *contract.FieldError,
+// an unknown breaker with an error matching contract.ErrNotFound. The
+// ...Once methods apply a request at most once per idempotency key ("" for
+// none) and say whether the answer is a replay.
+type Breakers interface {
+	List(ctx context.Context) ([]contract.Breaker, error)
+	Get(ctx context.Context, name string) (contract.Breaker, error)
+	// PutWith writes a breaker under o's precondition, which fails with a
+	// *contract.VersionConflict, and records o.By in its history.
+	PutWith(ctx context.Context, name string, cfg contract.BreakerConfig, o contract.PutOptions) (b contract.Breaker, created bool, err error)
+	// History returns up to limit of a breaker's config versions, newest
+	// first.
+	History(ctx context.Context, name string, limit int) ([]contract.BreakerVersion, error)
+	Delete(ctx context.Context, name string) error
+	AcquireOnce(ctx context.Context, name, key string) (d contract.Decision, replayed bool, err error)
+	ReportOnce(ctx context.Context, name, key string, outs []contract.Outcome) (d contract.Decision, replayed bool, err error)
+	ReportBatch(ctx context.Context, key string, reports []contract.Report) (results []contract.ReportResult, replayed bool, err error)
+	Force(ctx context.Context, name string, r contract.ForceRequest) (contract.Breaker, error)
+	Unforce(ctx context.Context, name string) (contract.Breaker, error)
+	Reset(ctx context.Context, name string) (contract.Breaker, error)
+}
 
 func (a *API) listBreakers(w http.ResponseWriter, r *http.Request) {
 	bs, err := a.breakers.List(r.Context())
@@ -34,11 +57,11 @@ func (a *API) getBreaker(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := breaker.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	cfg := breaker.DefaultConfig()
+	cfg := contract.DefaultBreakerConfig()
 	if err := decode(w, r, &cfg, true); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -52,10 +75,10 @@ func (a *API) putBreaker(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var b breaker.Breaker
+	var b contract.Breaker
 	var created bool
 	err = a.auditedVersion(r, "breaker.put", name, "", func(ctx context.Context) (_ int64, err error) {
-		b, created, err = a.breakers.PutWith(ctx, name, cfg, breaker.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
+		b, created, err = a.breakers.PutWith(ctx, name, cfg, contract.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
 		return b.ConfigVersion, err
 	})
 	if err != nil {
@@ -79,7 +102,7 @@ func writePut(w http.ResponseWriter, created bool, location string, v any) {
 
 func (a *API) deleteBreaker(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := breaker.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -110,30 +133,18 @@ func (a *API) acquire(w http.ResponseWriter, r *http.Request) {
 	writeDecision(w, d)
 }
 
-// outcomeJSON is one entry of an outcomes report. Pointers tell a field
-// that is missing from one set to zero.
-type outcomeJSON struct {
-	Success    *bool  `json:"success"`
-	DurationMS int64  `json:"duration_ms"`
-	Count      *int64 `json:"count"`
-	Permit     string `json:"permit"`
-	Generation *int64 `json:"generation"`
-}
-
 func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 	key, err := idempotencyKey(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	var body struct {
-		Outcomes []outcomeJSON `json:"outcomes"`
-	}
+	var body contract.OutcomesRequest
 	if err := jsonapi.DecodeFast(w, r, &body, false, func(b []byte) bool { return fastOutcomes(b, &body.Outcomes) }); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	outs, err := readOutcomes(body.Outcomes)
+	outs, err := contract.ReadOutcomes(body.Outcomes)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -154,33 +165,8 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 	writeDecision(w, d)
 }
 
-// readOutcomes turns a report's entries into outcomes, defaults filled in;
-// a missing entry field is a 400 naming it.
-func readOutcomes(list []outcomeJSON) ([]breaker.Outcome, error) {
-	if list == nil {
-		return nil, badRequest("outcomes", "outcomes: required")
-	}
-	outs := make([]breaker.Outcome, len(list))
-	for i, o := range list {
-		if o.Success == nil {
-			return nil, badRequest(fieldAt(i, "success"), fieldAt(i, "success")+": required")
-		}
-		outs[i] = breaker.Outcome{Success: *o.Success, DurationMS: o.DurationMS, Count: 1, Permit: o.Permit, Generation: -1}
-		if o.Count != nil {
-			outs[i].Count = *o.Count
-		}
-		if o.Generation != nil {
-			if *o.Generation < 0 {
-				return nil, badRequest(fieldAt(i, "generation"), fieldAt(i, "generation")+": must not be negative")
-			}
-			outs[i].Generation = *o.Generation
-		}
-	}
-	return outs, nil
-}
-
 // countCalls counts a report's calls in breakwater_breaker_calls_total.
-func (a *API) countCalls(name string, outs []breaker.Outcome) {
+func (a *API) countCalls(name string, outs []contract.Outcome) {
 	var ok, failed int64
 	for _, o := range outs {
 		if o.Success {
@@ -198,14 +184,6 @@ func (a *API) countCalls(name string, outs []breaker.Outcome) {
 	}
 }
 
-// batchResult answers one report of a batch: the decision as outcomes
-// answers it, or the report's problem, named by its breaker.
-type batchResult struct {
-	Breaker string `json:"breaker"`
-	*breaker.Decision
-	Error *Problem `json:"error,omitempty"`
-}
-
 // reportBatch serves POST /v1/outcomes: every breaker's outcomes in one
 // request, answered one result per report, in order.
 func (a *API) reportBatch(w http.ResponseWriter, r *http.Request) {
@@ -214,28 +192,18 @@ func (a *API) reportBatch(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var body struct {
-		Reports []struct {
-			Breaker  string        `json:"breaker"`
-			Outcomes []outcomeJSON `json:"outcomes"`
-		} `json:"reports"`
-	}
+	var body contract.BatchRequest
 	if err := decode(w, r, &body, false); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if body.Reports == nil {
-		a.writeError(w, r, badRequest("reports", "reports: required"))
+	if err := body.Validate(); err != nil {
+		a.writeError(w, r, err)
 		return
 	}
-	if n := len(body.Reports); n == 0 || n > breaker.MaxBatchReports {
-		a.writeError(w, r, badRequest("reports", "reports: must hold 1 to "+itoa(breaker.MaxBatchReports)+" reports, got "+itoa(n)))
-		return
-	}
-	reports := make([]breaker.BatchReport, len(body.Reports))
+	reports := make([]contract.Report, len(body.Reports))
 	for i, rep := range body.Reports {
-		reports[i].Breaker = rep.Breaker
-		reports[i].Outcomes, reports[i].Err = readOutcomes(rep.Outcomes)
+		reports[i] = rep.Read()
 	}
 	results, replayed, err := a.breakers.ReportBatch(r.Context(), key, reports)
 	if replayed {
@@ -245,7 +213,7 @@ func (a *API) reportBatch(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]batchResult, len(results))
+	out := make([]contract.BatchResult, len(results))
 	for i, res := range results {
 		out[i].Breaker = reports[i].Breaker
 		if res.Err != nil {
@@ -266,14 +234,10 @@ func (a *API) reportBatch(w http.ResponseWriter, r *http.Request) {
 			a.countCalls(reports[i].Breaker, reports[i].Outcomes)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+	writeJSON(w, http.StatusOK, contract.BatchAnswer{Results: out})
 }
 
-func fieldAt(i int, f string) string {
-	return "outcomes[" + itoa(i) + "]." + f
-}
-
-func writeDecision(w http.ResponseWriter, d breaker.Decision) {
+func writeDecision(w http.ResponseWriter, d contract.Decision) {
 	if !d.Allowed {
 		setRetryAfter(w, d.RetryAfterMS)
 	}
@@ -281,34 +245,23 @@ func writeDecision(w http.ResponseWriter, d breaker.Decision) {
 }
 
 func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		State  string `json:"state"`
-		Reason string `json:"reason"`
-		TTLMS  *int64 `json:"ttl_ms"`
-	}
+	var body contract.OverrideRequest
 	if err := decode(w, r, &body, false); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	req := breaker.ForceRequest{State: body.State, Reason: body.Reason, By: IdentityFrom(r.Context()).Name}
-	if body.TTLMS != nil {
-		if *body.TTLMS < 1 {
-			a.writeError(w, r, badRequest("ttl_ms", "ttl_ms: must be at least 1 (leave it out for no expiry)"))
-			return
-		}
-		req.TTLMS = *body.TTLMS
+	req, err := body.Force(IdentityFrom(r.Context()).Name)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
 	}
 	name := chi.URLParam(r, "name")
-	if err := breaker.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := breaker.ValidateForce(req); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	var b breaker.Breaker
-	err := a.audited(r, "breaker.override.put", name, req.State+": "+trimReason(req.Reason), func(ctx context.Context) (err error) {
+	var b contract.Breaker
+	err = a.audited(r, "breaker.override.put", name, req.State+": "+strings.TrimSpace(req.Reason), func(ctx context.Context) (err error) {
 		b, err = a.breakers.Force(ctx, name, req)
 		return err
 	})
@@ -324,7 +277,7 @@ func (a *API) putOverride(w http.ResponseWriter, r *http.Request) {
 // docs/operating.md).
 func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := breaker.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -340,7 +293,7 @@ func (a *API) deleteOverride(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var b breaker.Breaker
+	var b contract.Breaker
 	err := a.audited(r, "breaker.override.delete", name, strings.TrimSpace(deref(reason)), func(ctx context.Context) (err error) {
 		b, err = a.breakers.Unforce(ctx, name)
 		return err
@@ -361,7 +314,7 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := chi.URLParam(r, "name")
-	if err := breaker.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -369,7 +322,7 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var b breaker.Breaker
+	var b contract.Breaker
 	err := a.audited(r, "breaker.reset", name, strings.TrimSpace(deref(body.Reason)), func(ctx context.Context) (err error) {
 		b, err = a.breakers.Reset(ctx, name)
 		return err
@@ -381,8 +334,11 @@ func (a *API) reset(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
+// validateName checks a breaker's or rate limit's name in a path.
+func validateName(name string) error { return contract.ValidateName("name", name) }
+
 // validateOptionalReason checks the reason an operator may give for a
-// release or a reset: absent, or 1 to breaker.MaxReasonLen characters of
+// release or a reset: absent, or 1 to contract.MaxReasonLen characters of
 // UTF-8, like the reason of a force. A valid reason goes into the audit
 // record whole (less surrounding blanks).
 func validateOptionalReason(reason *string) error {
@@ -392,8 +348,8 @@ func validateOptionalReason(reason *string) error {
 	if !utf8.ValidString(*reason) {
 		return badRequest("reason", "reason: must be UTF-8")
 	}
-	if n := utf8.RuneCountInString(*reason); n < 1 || n > breaker.MaxReasonLen {
-		return badRequest("reason", fmt.Sprintf("reason: must be 1 to %d characters, got %d (leave it out for none)", breaker.MaxReasonLen, n))
+	if n := utf8.RuneCountInString(*reason); n < 1 || n > contract.MaxReasonLen {
+		return badRequest("reason", fmt.Sprintf("reason: must be 1 to %d characters, got %d (leave it out for none)", contract.MaxReasonLen, n))
 	}
 	return nil
 }

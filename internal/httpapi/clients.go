@@ -2,12 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // ClientHeader names the SDK client (one per process) that sends a take;
@@ -15,17 +14,21 @@ import (
 // fleet-wide. A client uses it to hold a fair share of the limit while no
 // control plane answers.
 const (
-	ClientHeader  = "Breakwater-Client"
-	ClientsHeader = "Breakwater-Clients"
+	ClientHeader  = contract.ClientHeader
+	ClientsHeader = contract.ClientsHeader
 )
 
-var clientIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// clientCounter records which clients took from a limit and counts them
+// fleet-wide; *ratelimit.Service is one.
+type clientCounter interface {
+	NoteClients(ctx context.Context, name string, ids []string) (int64, error)
+}
 
 // clientTracker gathers the client ids this replica sees per limit, and
 // every flush interval writes them to the store and reads back the fleet's
 // count: one store call per limit and interval, not per take.
 type clientTracker struct {
-	limits *ratelimit.Service
+	limits clientCounter
 	every  time.Duration
 
 	mu     sync.Mutex
@@ -38,7 +41,7 @@ type clientTracker struct {
 // maxTracked bounds the ids one limit gathers between flushes.
 const maxTracked = 10_000
 
-func newClientTracker(limits *ratelimit.Service, every time.Duration) *clientTracker {
+func newClientTracker(limits clientCounter, every time.Duration) *clientTracker {
 	ct := &clientTracker{limits: limits, every: every, seen: map[string]map[string]struct{}{},
 		counts: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go ct.run()

@@ -23,3 +23,14 @@ func withDeadline(d time.Duration) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// detach returns a context that ctx's cancel does not reach but its
+// deadline still bounds (the one withDeadline set), for an action that,
+// once started, runs to its end within the request's time.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	dctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(dctx, d)
+	}
+	return dctx, func() {}
+}

@@ -6,8 +6,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // The decision answers (acquire, outcomes, take) are written by hand: they
@@ -34,7 +33,7 @@ func writeAppended(w http.ResponseWriter, appendBody func([]byte) []byte) {
 	bufPool.Put(bp)
 }
 
-func appendDecision(b []byte, d breaker.Decision) []byte {
+func appendDecision(b []byte, d contract.Decision) []byte {
 	b = append(b, `{"allowed":`...)
 	b = strconv.AppendBool(b, d.Allowed)
 	b = append(b, `,"state":`...)
@@ -56,7 +55,7 @@ func appendDecision(b []byte, d breaker.Decision) []byte {
 	return append(b, '}')
 }
 
-func appendTake(b []byte, t ratelimit.TakeResult) []byte {
+func appendTake(b []byte, t contract.TakeResult) []byte {
 	b = append(b, `{"allowed":`...)
 	b = strconv.AppendBool(b, t.Allowed)
 	b = append(b, `,"granted":`...)

@@ -7,11 +7,8 @@ import (
 	"net/http"
 	"runtime/debug"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
-	"github.com/breakwater-dev/breakwater/internal/fault"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
-	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -23,14 +20,12 @@ type requestError = jsonapi.RequestError
 
 func badRequest(field, detail string) error { return jsonapi.BadRequest(field, detail) }
 
-// fieldError is what the policy packages return for bad input.
+// fieldError is what the services return for bad input
+// (*contract.FieldError).
 type fieldError interface {
 	error
 	InvalidField() string
 }
-
-// errNotFound is an unknown route or object.
-var errNotFound = errors.New("not found")
 
 // problemFor is the one place that maps an error to an HTTP status.
 func problemFor(err error) Problem {
@@ -41,14 +36,14 @@ func problemFor(err error) Problem {
 		return Problem{Status: re.Status, Detail: re.Detail, Field: re.Field}
 	case errors.As(err, &fe):
 		return Problem{Status: http.StatusBadRequest, Detail: fe.Error(), Field: fe.InvalidField()}
-	case errors.Is(err, breaker.ErrNotFound), errors.Is(err, ratelimit.ErrNotFound), errors.Is(err, fault.ErrNotFound), errors.Is(err, errNotFound):
+	case errors.Is(err, contract.ErrNotFound):
 		return Problem{Status: http.StatusNotFound, Detail: err.Error()}
-	case errors.Is(err, store.ErrKeyReused):
+	case errors.Is(err, contract.ErrKeyReused):
 		return Problem{Status: http.StatusUnprocessableEntity, Field: IdempotencyKeyHeader,
 			Detail: IdempotencyKeyHeader + ": already used with a different request; use a new key for a new request"}
-	case errors.Is(err, store.ErrPreconditionFailed):
+	case errors.Is(err, contract.ErrPreconditionFailed):
 		return Problem{Status: http.StatusPreconditionFailed, Detail: err.Error()}
-	case errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, contract.ErrUnavailable):
 		return Problem{Status: http.StatusServiceUnavailable, Detail: "the store is unavailable; try again shortly"}
 	case errors.Is(err, context.Canceled):
 		return Problem{Status: 499, Detail: "request canceled"}

@@ -9,35 +9,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
-// Subscriber delivers the payloads published on the store's event channel
-// until ctx ends.
-type Subscriber interface {
-	Subscribe(ctx context.Context, channel string) <-chan string
+// EventSource delivers the fleet's state and config changes, from the
+// call until ctx ends, then closes the channel; *events.Service is one.
+type EventSource interface {
+	Subscribe(ctx context.Context) <-chan contract.Event
 }
 
-// storeEvent is an event as the scripts publish it.
-type storeEvent struct {
-	Type       string `json:"type"`
-	Name       string `json:"name"`
-	From       string `json:"from,omitempty"`
-	To         string `json:"to,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	AtMS       int64  `json:"at_ms"`
-	Generation int64  `json:"generation,omitempty"`
-}
-
-// Event is an event as /v1/events sends it, in the data line.
-type Event struct {
-	Name       string    `json:"name"`
-	From       string    `json:"from,omitempty"`
-	To         string    `json:"to,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	At         time.Time `json:"at"`
-	Generation int64     `json:"generation,omitempty"`
-}
+// Event is an event as /v1/events sends it: its type on the event line,
+// the rest as JSON on the data line.
+type Event = contract.Event
 
 // sseMessage is one event ready to write.
 type sseMessage struct {
@@ -70,22 +53,17 @@ func (s *stream) drop() { s.once.Do(func() { close(s.gone) }) }
 // dropped.
 const streamBuffer = 256
 
-func newHub(sub Subscriber, channel string) *hub {
+func newHub(src EventSource) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &hub{streams: map[*stream]struct{}{}, perName: map[streamKey]int{}, perToken: map[string]int{}, cancel: cancel, done: make(chan struct{})}
-	go h.run(ctx, sub.Subscribe(ctx, channel))
+	go h.run(src.Subscribe(ctx))
 	return h
 }
 
-func (h *hub) run(ctx context.Context, in <-chan string) {
+func (h *hub) run(in <-chan contract.Event) {
 	defer close(h.done)
-	for payload := range in {
-		var e storeEvent
-		if err := json.Unmarshal([]byte(payload), &e); err != nil || e.Type == "" {
-			continue
-		}
-		data, _ := json.Marshal(Event{Name: e.Name, From: e.From, To: e.To, Reason: e.Reason,
-			At: time.UnixMilli(e.AtMS).UTC(), Generation: e.Generation})
+	for e := range in {
+		data, _ := json.Marshal(e)
 		msg := sseMessage{name: e.Name, bytes: fmt.Appendf(nil, "event: %s\ndata: %s\n\n", e.Type, data)}
 		h.mu.Lock()
 		for s := range h.streams {
@@ -159,7 +137,7 @@ func (h *hub) remove(who streamKey, s *stream) {
 // streamClient returns whom r's stream is counted against within its
 // token.
 func streamClient(r *http.Request) string {
-	if id := r.Header.Get(ClientHeader); clientIDRE.MatchString(id) {
+	if id := r.Header.Get(ClientHeader); contract.ValidClientID(id) {
 		return "client " + id
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -178,8 +156,8 @@ func (h *hub) close() {
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	filter := r.URL.Query().Get("breaker")
 	if filter != "" {
-		if err := breaker.ValidateName(filter); err != nil {
-			a.writeError(w, r, badRequest("breaker", "breaker: must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))
+		if err := contract.ValidateName("breaker", filter); err != nil {
+			a.writeError(w, r, err)
 			return
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -146,7 +147,7 @@ func TestEventsFilterAndHeartbeat(t *testing.T) {
 // a replica; the next gets 429.
 func TestEventsStreamCap(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
-	api := New(Options{Breakers: nil, Store: m.Store, Events: m.Store, EventsChannel: "bw:events", MaxStreamsPerToken: 2})
+	api := New(Options{Breakers: nil, Store: m.Store, Events: events.NewService(m.Store), MaxStreamsPerToken: 2})
 	t.Cleanup(api.Close)
 	ta := &testAPI{t: t, srv: newServer(t, api)}
 	ta.openEvents(t, "", "")
@@ -161,7 +162,7 @@ func TestEventsStreamCap(t *testing.T) {
 // it falls behind, and the others keep receiving.
 func TestEventsSlowReaderDropped(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
-	h := newHub(m.Store, "bw:events")
+	h := newHub(events.NewService(m.Store))
 	t.Cleanup(h.close)
 	fast, _, _ := h.add(streamKey{"t", "b"}, "", 10, 10)
 	// The subscription is live once an event gets through.

@@ -1,6 +1,6 @@
 package httpapi
 
-import "github.com/breakwater-dev/breakwater/internal/ratelimit"
+import "github.com/breakwater-dev/breakwater/internal/contract"
 
 // Fast paths for the bodies of take and outcomes, the hot path: a small
 // scanner that accepts only plain bodies (known fields, each once; strings
@@ -33,12 +33,6 @@ func (s *scanner) lit(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// peek reports whether c comes next, after any whitespace.
-func (s *scanner) peek(c byte) bool {
-	s.ws()
-	return s.i < len(s.b) && s.b[s.i] == c
 }
 
 // str reads a string of printable ASCII other than '"' and '\\'.
@@ -142,7 +136,7 @@ func (s *scanner) end() bool {
 }
 
 // fastTake decodes a take's body into req.
-func fastTake(body []byte, req *ratelimit.TakeRequest) bool {
+func fastTake(body []byte, req *contract.TakeRequest) bool {
 	s := scanner{b: body}
 	out := *req
 	ok := s.object(func(name []byte) (uint, bool) {
@@ -169,7 +163,7 @@ func fastTake(body []byte, req *ratelimit.TakeRequest) bool {
 }
 
 // fastOutcomes decodes an outcomes report's body into list.
-func fastOutcomes(body []byte, list *[]outcomeJSON) bool {
+func fastOutcomes(body []byte, list *[]contract.OutcomeEntry) bool {
 	s := scanner{b: body}
 	var vals []outcomeVals
 	found := false
@@ -221,10 +215,10 @@ func fastOutcomes(body []byte, list *[]outcomeJSON) bool {
 	if !ok || !found {
 		return false
 	}
-	out := make([]outcomeJSON, len(vals))
+	out := make([]contract.OutcomeEntry, len(vals))
 	for i := range vals {
 		v := &vals[i]
-		out[i] = outcomeJSON{DurationMS: v.duration, Permit: string(v.permit)}
+		out[i] = contract.OutcomeEntry{DurationMS: v.duration, Permit: string(v.permit)}
 		if v.has&1 != 0 {
 			out[i].Success = &v.success
 		}
@@ -239,7 +233,7 @@ func fastOutcomes(body []byte, list *[]outcomeJSON) bool {
 	return true
 }
 
-// outcomeVals is one entry as read, before it becomes an outcomeJSON whose
+// outcomeVals is one entry as read, before it becomes a contract.OutcomeEntry whose
 // pointers point here.
 type outcomeVals struct {
 	has                         uint8 // 1 success, 2 count, 4 generation

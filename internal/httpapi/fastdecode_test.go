@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
 
 // strict decodes body with the strict decoder alone.
@@ -36,9 +36,9 @@ func FuzzFastDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast := ratelimit.TakeRequest{Tokens: 1}
+		fast := contract.TakeRequest{Tokens: 1}
 		if fastTake(body, &fast) {
-			slow := ratelimit.TakeRequest{Tokens: 1}
+			slow := contract.TakeRequest{Tokens: 1}
 			if err := strict(body, &slow, true); err != nil {
 				t.Fatalf("fastTake(%q) accepted what the strict decoder refuses: %v", body, err)
 			}
@@ -46,10 +46,10 @@ func FuzzFastDecode(f *testing.F) {
 				t.Fatalf("fastTake(%q) (-strict +fast):\n%s", body, diff)
 			}
 		}
-		var fastOuts []outcomeJSON
+		var fastOuts []contract.OutcomeEntry
 		if fastOutcomes(body, &fastOuts) {
 			var slow struct {
-				Outcomes []outcomeJSON `json:"outcomes"`
+				Outcomes []contract.OutcomeEntry `json:"outcomes"`
 			}
 			if err := strict(body, &slow, false); err != nil {
 				t.Fatalf("fastOutcomes(%q) accepted what the strict decoder refuses: %v", body, err)
@@ -63,12 +63,12 @@ func FuzzFastDecode(f *testing.F) {
 
 func TestFastDecodeTakesThePlainBodies(t *testing.T) {
 	for _, body := range []string{`{"key":"tenant-42"}`, `{"tokens":3,"partial":true}`} {
-		req := ratelimit.TakeRequest{Tokens: 1}
+		req := contract.TakeRequest{Tokens: 1}
 		if !fastTake([]byte(body), &req) {
 			t.Errorf("fastTake(%s) = false, want the fast path taken", body)
 		}
 	}
-	var outs []outcomeJSON
+	var outs []contract.OutcomeEntry
 	if body := `{"outcomes":[{"success":true,"duration_ms":12,"count":950}]}`; !fastOutcomes([]byte(body), &outs) || len(outs) != 1 || *outs[0].Count != 950 {
 		t.Errorf("fastOutcomes(%s) = %+v, want the fast path taken", body, outs)
 	}

@@ -5,13 +5,28 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/breakwater-dev/breakwater/internal/fault"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
+
+// Faults keeps the faults of drills; *fault.Service is one. Each method
+// validates its input and answers bad input with a *contract.FieldError,
+// a fault that is not active with an error matching contract.ErrNotFound.
+type Faults interface {
+	// List returns every active fault, sorted by name.
+	List(ctx context.Context) ([]contract.Fault, error)
+	Get(ctx context.Context, name string) (contract.Fault, error)
+	// Put sets the fault of dependency name, replacing any, on behalf of
+	// by; it fills in spec's defaults and validates it first.
+	Put(ctx context.Context, name string, spec contract.FaultSpec, by string) (contract.Fault, error)
+	// Delete ends the fault of name early.
+	Delete(ctx context.Context, name string) error
+}
 
 // faultRoutes serves the faults operators inject for drills (see
 // docs/drills.md).
@@ -40,7 +55,7 @@ func (a *API) listFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fs == nil {
-		fs = []fault.Fault{}
+		fs = []contract.Fault{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"faults": fs})
 }
@@ -60,7 +75,7 @@ func (a *API) getFault(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) putFault(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := fault.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -88,7 +103,7 @@ func (a *API) putFault(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, badRequest("abort_status", "abort_status: must be a 4xx or 5xx status, got 0"))
 		return
 	}
-	spec := fault.Spec{Reason: *body.Reason, TTLMS: *body.TTLMS}
+	spec := contract.FaultSpec{Reason: *body.Reason, TTLMS: *body.TTLMS}
 	for _, f := range []struct {
 		dst *float64
 		src *float64
@@ -108,12 +123,12 @@ func (a *API) putFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	what := fmt.Sprintf("abort %v%% with %d, delay %v%% by %d ms, for %s: %s", spec.AbortPercent, spec.AbortStatus,
-		spec.DelayPercent, spec.DelayMS, time.Duration(spec.TTLMS)*time.Millisecond, trimReason(spec.Reason))
+		spec.DelayPercent, spec.DelayMS, time.Duration(spec.TTLMS)*time.Millisecond, strings.TrimSpace(spec.Reason))
 	if a.faults == nil {
 		a.writeError(w, r, errNoFaults)
 		return
 	}
-	var f fault.Fault
+	var f contract.Fault
 	err := a.audited(r, "fault.put", name, what, func(ctx context.Context) (err error) {
 		f, err = a.faults.Put(ctx, name, spec, IdentityFrom(r.Context()).Name)
 		return err
@@ -127,7 +142,7 @@ func (a *API) putFault(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteFault(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := fault.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -146,7 +161,7 @@ func (a *API) deleteFault(w http.ResponseWriter, r *http.Request) {
 // every replica reports the fleet's drills, and a fault that expired is
 // gone from the next scrape.
 type faultCollector struct {
-	faults  *fault.Service
+	faults  Faults
 	log     *slog.Logger
 	timeout time.Duration
 	active  *prometheus.Desc
@@ -154,7 +169,7 @@ type faultCollector struct {
 
 // newFaultCollector reads the faults within timeout per scrape (zero: 5s),
 // as newBreakerCollector does.
-func newFaultCollector(f *fault.Service, log *slog.Logger, timeout time.Duration) *faultCollector {
+func newFaultCollector(f Faults, log *slog.Logger, timeout time.Duration) *faultCollector {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}

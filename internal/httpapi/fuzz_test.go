@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -24,7 +25,7 @@ type fuzzAPI struct {
 func newFuzzAPI(f *testing.F) *fuzzAPI {
 	m := storetest.NewMini(f, testStart)
 	st := m.Store
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: st})
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st, Audit: audit.New(st, nil)})
 	f.Cleanup(api.Close)
 	// Objects for the requests to act on.
 	for _, req := range []struct{ method, path, body string }{
@@ -118,7 +119,8 @@ func urlPathEscape(s string) string {
 func TestRandomRequests(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	st := m.Store
-	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st, Audit: st})
+	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st,
+		Audit: audit.New(st, nil)})
 	t.Cleanup(api.Close)
 	h := specChecked(t, api)
 	ops := specOperations(t)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -37,7 +38,7 @@ func openStream(t *testing.T, url, clientID string) int {
 func TestEventsStreamCapPerClient(t *testing.T) {
 	m := storetest.NewMini(t, testStart)
 	var logs bytes.Buffer
-	api := New(Options{Store: m.Store, Events: m.Store, EventsChannel: "bw:events", MaxStreamsPerToken: 2,
+	api := New(Options{Store: m.Store, Events: events.NewService(m.Store), MaxStreamsPerToken: 2,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(api.Close)
 	srv := newServer(t, api)

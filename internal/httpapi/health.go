@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // healthz answers 200 while the process serves.
@@ -33,9 +33,9 @@ type fleetHealth struct {
 	// forced open, else "ok".
 	Status string `json:"status"`
 	// Store is "ok": the answer was read from it.
-	Store      string         `json:"store"`
-	Breakers   breaker.Health `json:"breakers"`
-	RateLimits int            `json:"ratelimits"`
+	Store      string          `json:"store"`
+	Breakers   contract.Health `json:"breakers"`
+	RateLimits int             `json:"ratelimits"`
 }
 
 // health answers GET /v1/health: every breaker by state and the number
@@ -53,7 +53,7 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	h := fleetHealth{Status: "ok", Store: "ok", Breakers: breaker.Summarize(bs), RateLimits: len(ls)}
+	h := fleetHealth{Status: "ok", Store: "ok", Breakers: contract.Summarize(bs), RateLimits: len(ls)}
 	if h.Breakers.Degraded() {
 		h.Status = "degraded"
 	}

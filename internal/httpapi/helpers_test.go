@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -40,7 +42,7 @@ func newTestAPI(t *testing.T, tokens *Tokens) *testAPI {
 func serveAPI(t *testing.T, st *store.Store, tokens *Tokens) *testAPI {
 	t.Helper()
 	api := New(Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Faults: fault.NewService(st), Store: st, Tokens: tokens,
-		Events: st, EventsChannel: store.EventsChannel, Heartbeat: 200 * time.Millisecond, Audit: st})
+		Events: events.NewService(st), Heartbeat: 200 * time.Millisecond, Audit: audit.New(st, nil)})
 	srv := httptest.NewServer(specChecked(t, api))
 	t.Cleanup(srv.Close)
 	t.Cleanup(api.Close)

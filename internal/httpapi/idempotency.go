@@ -4,20 +4,20 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Idempotent decisions: acquire, outcomes and take accept an
 // Idempotency-Key; the store applies a key's request once and answers a
-// repeat with the first answer (see store.RunOnce and docs/design.md,
+// repeat with the first answer (see docs/design.md,
 // "Retries and idempotency").
 const (
 	// IdempotencyKeyHeader names a logical request: 1..128 printable ASCII
 	// characters, chosen by the client.
-	IdempotencyKeyHeader = "Idempotency-Key"
+	IdempotencyKeyHeader = contract.IdempotencyKeyHeader
 	// ReplayedHeader is "true" on the answer to a repeat.
-	ReplayedHeader = "Idempotent-Replayed"
-
-	maxIdempotencyKeyLen = 128
+	ReplayedHeader = contract.ReplayedHeader
 )
 
 // idempotencyKey reads the request's Idempotency-Key: "" when there is
@@ -31,16 +31,10 @@ func idempotencyKey(r *http.Request) (string, error) {
 	if len(vs) != 1 {
 		return "", badRequest(field, field+": must be sent once")
 	}
-	k := vs[0]
-	if len(k) < 1 || len(k) > maxIdempotencyKeyLen {
-		return "", badRequest(field, field+": must be 1 to 128 characters")
+	if err := contract.ValidateIdempotencyKey(vs[0]); err != nil {
+		return "", err
 	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x20 || k[i] > 0x7e {
-			return "", badRequest(field, field+": must be printable ASCII")
-		}
-	}
-	return k, nil
+	return vs[0], nil
 }
 
 // replays counts the repeats answered from the store's record.

@@ -12,7 +12,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // httpMetrics measures every request by route pattern, never by raw path,
@@ -149,7 +149,7 @@ func routeName(p string) string {
 // breakerCollector reads every breaker's state from the store at scrape
 // time, so every replica reports the fleet's state, not its own memory.
 type breakerCollector struct {
-	breakers    *breaker.Service
+	breakers    breakerLister
 	log         *slog.Logger
 	timeout     time.Duration
 	state       *prometheus.Desc
@@ -158,13 +158,16 @@ type breakerCollector struct {
 	up          *prometheus.Desc
 }
 
-var breakerStates = []string{breaker.StateClosed, breaker.StateOpen, breaker.StateHalfOpen, breaker.StateForcedOpen, breaker.StateForcedClosed}
+// breakerLister lists every breaker with its state and transitions.
+type breakerLister interface {
+	List(ctx context.Context) ([]contract.Breaker, error)
+}
 
 // newBreakerCollector reads breaker state within timeout per scrape (zero:
 // 5s), so that a hung store does not hold /metrics past the request
 // deadline; the scrape then serves every other metric, and
 // breakwater_store_up 0.
-func newBreakerCollector(b *breaker.Service, log *slog.Logger, timeout time.Duration) *breakerCollector {
+func newBreakerCollector(b breakerLister, log *slog.Logger, timeout time.Duration) *breakerCollector {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
@@ -205,7 +208,7 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	for _, b := range bs {
-		for _, s := range breakerStates {
+		for _, s := range contract.States {
 			v := 0.0
 			if b.State == s {
 				v = 1

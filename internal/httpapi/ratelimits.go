@@ -7,9 +7,29 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/jsonapi"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 )
+
+// Limits is the fleet's rate limits; *ratelimit.Service is one. Each
+// method validates its input and answers bad input with a
+// *contract.FieldError, an unknown limit with an error matching
+// contract.ErrNotFound.
+type Limits interface {
+	List(ctx context.Context) ([]contract.RateLimit, error)
+	// Get returns a limit and, when key is not nil, that key's bucket.
+	Get(ctx context.Context, name string, key *string) (contract.RateLimit, error)
+	// PutWith writes a limit under o's precondition, which fails with a
+	// *contract.VersionConflict, and records o.By in its history.
+	PutWith(ctx context.Context, name string, cfg contract.RateLimitConfig, o contract.PutOptions) (l contract.RateLimit, created bool, err error)
+	// History returns up to limit of a limit's config versions, newest
+	// first.
+	History(ctx context.Context, name string, limit int) ([]contract.RateLimitVersion, error)
+	Delete(ctx context.Context, name string) error
+	// TakeOnce takes at most once per idempotency key ("" for none).
+	TakeOnce(ctx context.Context, name, idemKey string, req contract.TakeRequest) (res contract.TakeResult, replayed bool, err error)
+	clientCounter
+}
 
 func (a *API) listRateLimits(w http.ResponseWriter, r *http.Request) {
 	ls, err := a.limits.List(r.Context())
@@ -37,28 +57,17 @@ func (a *API) getRateLimit(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := ratelimit.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	var body struct {
-		Capacity        *int64   `json:"capacity"`
-		RefillPerSecond *float64 `json:"refill_per_second"`
-	}
+	var body contract.RateLimitConfigRequest
 	if err := decode(w, r, &body, false); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if body.Capacity == nil {
-		a.writeError(w, r, badRequest("capacity", "capacity: required"))
-		return
-	}
-	if body.RefillPerSecond == nil {
-		a.writeError(w, r, badRequest("refill_per_second", "refill_per_second: required"))
-		return
-	}
-	cfg := ratelimit.Config{Capacity: *body.Capacity, RefillPerSecond: *body.RefillPerSecond}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := body.Config()
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -67,10 +76,10 @@ func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var l ratelimit.Limit
+	var l contract.RateLimit
 	var created bool
 	err = a.auditedVersion(r, "ratelimit.put", name, "", func(ctx context.Context) (_ int64, err error) {
-		l, created, err = a.limits.PutWith(ctx, name, cfg, ratelimit.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
+		l, created, err = a.limits.PutWith(ctx, name, cfg, contract.PutOptions{By: IdentityFrom(r.Context()).Name, If: cond})
 		return l.ConfigVersion, err
 	})
 	if err != nil {
@@ -83,7 +92,7 @@ func (a *API) putRateLimit(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteRateLimit(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := ratelimit.ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -100,7 +109,7 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	req := ratelimit.TakeRequest{Tokens: 1}
+	req := contract.TakeRequest{Tokens: 1}
 	if err := jsonapi.DecodeFast(w, r, &req, true, func(b []byte) bool { return fastTake(b, &req) }); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -121,7 +130,7 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h := w.Header()
-	if id := r.Header.Get(ClientHeader); id != "" && clientIDRE.MatchString(id) {
+	if id := r.Header.Get(ClientHeader); contract.ValidClientID(id) {
 		h.Set(ClientsHeader, formatCount(a.clients.note(name, id)))
 	}
 	setHeader(h, "Ratelimit-Limit", strconv.FormatInt(res.Limit, 10))

@@ -9,9 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/breakwater-dev/breakwater/internal/breaker"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
-	"github.com/breakwater-dev/breakwater/internal/store"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Config versions over HTTP: GET and PUT answers carry ETag: "<version>";
@@ -27,8 +25,8 @@ func setETag(w http.ResponseWriter, version int64) {
 // precondition reads If-Match and If-None-Match. A weak tag (W/"3") is
 // well formed but never matches: If-Match compares strongly (RFC 9110,
 // 13.1.1). Anything else malformed is a 400 naming the header.
-func precondition(r *http.Request) (store.Precondition, error) {
-	var p store.Precondition
+func precondition(r *http.Request) (contract.Precondition, error) {
+	var p contract.Precondition
 	im, inm := r.Header.Values("If-Match"), r.Header.Values("If-None-Match")
 	if len(im) > 0 && len(inm) > 0 {
 		return p, badRequest("If-Match", "If-Match and If-None-Match: send one or the other")
@@ -76,7 +74,7 @@ func precondition(r *http.Request) (store.Precondition, error) {
 // ETag, so the client can GET, merge and retry); anything else goes to
 // writeError.
 func (a *API) writeConflict(w http.ResponseWriter, r *http.Request, err error) {
-	var vc *store.VersionConflict
+	var vc *contract.VersionConflict
 	if !errors.As(err, &vc) {
 		a.writeError(w, r, err)
 		return
@@ -113,7 +111,7 @@ func historyLimit(r *http.Request, def, max int) (int, error) {
 
 // breakerHistory serves GET /v1/breakers/{name}/history.
 func (a *API) breakerHistory(w http.ResponseWriter, r *http.Request) {
-	limit, err := historyLimit(r, breaker.DefaultHistoryLimit, breaker.HistoryKept)
+	limit, err := historyLimit(r, contract.DefaultHistoryLimit, contract.HistoryKept)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -128,7 +126,7 @@ func (a *API) breakerHistory(w http.ResponseWriter, r *http.Request) {
 
 // rateLimitHistory serves GET /v1/ratelimits/{name}/history.
 func (a *API) rateLimitHistory(w http.ResponseWriter, r *http.Request) {
-	limit, err := historyLimit(r, ratelimit.DefaultHistoryLimit, ratelimit.HistoryKept)
+	limit, err := historyLimit(r, contract.DefaultHistoryLimit, contract.HistoryKept)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -7,17 +7,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
-// Problem is an RFC 9457 problem document.
-type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	// Field names the request field at fault, as a JSON path, for 400s.
-	Field string `json:"field,omitempty"`
-}
+// Problem is an RFC 9457 problem document (contract.Problem).
+type Problem = contract.Problem
 
 // RequestError is a fault of the request itself: bad JSON, an oversized
 // body, a missing field. Status is the HTTP status it earns.

@@ -70,7 +70,7 @@ func randomConfig(rng *rand.Rand) Config {
 		// miniredis keeps a TTL as a time.Duration, which overflows past
 		// 292 years; this bucket takes 31,710 years to fill. The scenario
 		// table and TestExpiry cover it.
-		if c.Capacity*1000 > c.milliRate()*int64(250*365*24*time.Hour/time.Second) {
+		if c.Capacity*1000 > milliRate(c)*int64(250*365*24*time.Hour/time.Second) {
 			continue
 		}
 		return c
@@ -165,7 +165,7 @@ func runSequences(t *testing.T, rng *rand.Rand, sequences int) {
 				got, err := mb.take(name, o.req)
 				want, werr := model.take(name, o.req)
 				if !sameError(err, werr) || got != want {
-					fail("Take(%+v) = %v, %v; model says %v, %v", o.req, got, err, want, werr)
+					fail("Take(%+v) = %v, %v; model says %v, %v", o.req, takeString(got), err, takeString(want), werr)
 				}
 			case opPeek:
 				got, err := mb.tokens(name, o.key)

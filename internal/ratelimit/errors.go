@@ -1,18 +1,15 @@
 package ratelimit
 
-import "errors"
+import (
+	"fmt"
 
-// ErrNotFound is returned for a rate limit that does not exist.
-var ErrNotFound = errors.New("rate limit not found")
+	"github.com/breakwater-dev/breakwater/internal/contract"
+)
+
+// ErrNotFound is returned for a rate limit that does not exist. It matches
+// contract.ErrNotFound.
+var ErrNotFound = fmt.Errorf("rate limit %w", contract.ErrNotFound)
 
 // ValidationError is bad input: Field names the offending field as the API
 // spells it ("capacity", "refill_per_second", "tokens", "key", "name").
-type ValidationError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
-
-// InvalidField names the field at fault.
-func (e *ValidationError) InvalidField() string { return e.Field }
+type ValidationError = contract.FieldError

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 func TestBucketKeys(t *testing.T) {
@@ -38,7 +40,7 @@ func FuzzBucketKeys(f *testing.F) {
 	f.Add("pay", "\n🙂", "pay", "c")
 	f.Fuzz(func(t *testing.T, name1, key1, name2, key2 string) {
 		for _, p := range [][2]string{{name1, key1}, {name2, key2}} {
-			if ValidateName(p[0]) != nil || validateKey(p[1]) != nil {
+			if ValidateName(p[0]) != nil || contract.ValidateKey(p[1]) != nil {
 				t.Skip()
 			}
 		}

@@ -60,7 +60,7 @@ func (m *refModel) put(name string, cfg Config) (Limit, bool) {
 		l = &refLimit{buckets: map[string]refBucket{}}
 		m.limits[name] = l
 	}
-	l.capacity, l.rate = cfg.Capacity, cfg.milliRate()
+	l.capacity, l.rate = cfg.Capacity, milliRate(cfg)
 	return Limit{Name: name, Config: Config{Capacity: l.capacity, RefillPerSecond: float64(l.rate) / 1000}}, !ok
 }
 
@@ -141,7 +141,8 @@ func ceilDiv(a, b int64) int64 {
 	return (a-1)/b + 1
 }
 
-func (r TakeResult) String() string {
+// takeString shows a take result whole, its header fields and time too.
+func takeString(r TakeResult) string {
 	return fmt.Sprintf("{allowed %v granted %d remaining %d retry %dms reset %dms limit %d at %d}",
 		r.Allowed, r.Granted, r.Remaining, r.RetryAfterMS, r.ResetMS, r.Limit, r.Time.UnixMilli())
 }

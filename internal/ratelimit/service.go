@@ -6,66 +6,21 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
-// Limit is a rate limit as an operator sees it.
-type Limit struct {
-	Name string `json:"name"`
-	// Config is the config in force (the rate as the store keeps it).
-	Config Config `json:"config"`
-	// ConfigVersion is 1 when the limit is first created and moves by one
-	// at every write that changes its config; it never goes back, not even
-	// across delete and re-create.
-	ConfigVersion int64 `json:"config_version"`
-	// Key is the key asked about, set only when Get was given one.
-	Key *string `json:"key,omitempty"`
-	// Tokens is the key's bucket now, set only when Get was given a key.
-	// It is fractional, to a millionth of a token, since the bucket
-	// refills continuously; a take can get the whole part of it.
-	Tokens *float64 `json:"tokens,omitempty"`
-}
-
-// TakeRequest asks a bucket for tokens. Decode a request over
-// TakeRequest{Tokens: 1} so that a missing tokens field means one token;
-// the zero TakeRequest asks for none and fails validation.
-type TakeRequest struct {
-	// Tokens is how many tokens to take, 1..the limit's capacity.
-	Tokens int64 `json:"tokens"`
-	// Key picks the bucket: any valid UTF-8 of up to MaxKeyLen bytes. The
-	// empty key is the default bucket, a bucket of its own.
-	Key string `json:"key"`
-	// Partial grants as many tokens as there are, up to Tokens, instead of
-	// all of them or none: how a client leases a batch to spend locally.
-	Partial bool `json:"partial"`
-}
-
-// TakeResult is the answer to a take. Its JSON form is the body of the
-// API's take answer; the fields without a JSON name feed the RateLimit-*
-// headers.
-type TakeResult struct {
-	// Allowed says whether any tokens were granted.
-	Allowed bool `json:"allowed"`
-	// Granted is how many tokens were taken: all asked or none, or with
-	// Partial anything from none to all asked.
-	Granted int64 `json:"granted"`
-	// Remaining is the whole tokens left in the bucket after the take.
-	Remaining int64 `json:"remaining"`
-	// RetryAfterMS is 0 when tokens were granted; otherwise the least
-	// number of milliseconds after which all the tokens asked would be in
-	// the bucket, if no one else took any.
-	RetryAfterMS int64 `json:"retry_after_ms"`
-	// ResetMS is how many milliseconds until the bucket is full again
-	// (RateLimit-Reset).
-	ResetMS int64 `json:"-"`
-	// Limit is the limit's capacity (RateLimit-Limit).
-	Limit int64 `json:"-"`
-	// Time is the store's clock when the take was decided, to the
-	// millisecond.
-	Time time.Time `json:"-"`
-}
+// The wire types of rate limits, named here for this package's callers.
+type (
+	// Limit is a rate limit as an operator sees it.
+	Limit = contract.RateLimit
+	// TakeRequest asks a bucket for tokens. Decode a request over
+	// TakeRequest{Tokens: 1} so that a missing tokens field means one token.
+	TakeRequest = contract.TakeRequest
+	// TakeResult is the answer to a take.
+	TakeResult = contract.TakeResult
+)
 
 // Service runs the rate-limit scripts in a store. It holds no state of its
 // own, so any number of Services, in any number of processes, over one
@@ -109,10 +64,6 @@ func NewService(st *store.Store) *Service { return &Service{store: st, sp: publi
 // them, and they are not listed with the public limits.
 func NewSystemService(st *store.Store) *Service { return &Service{store: st, sp: systemSpace} }
 
-// System returns the system-space Service over s's store (see
-// NewSystemService).
-func (s *Service) System() *Service { return NewSystemService(s.store) }
-
 // Put creates or updates a rate limit and reports whether it was created.
 // It is PutWith with no precondition and no author.
 func (s *Service) Put(ctx context.Context, name string, cfg Config) (Limit, bool, error) {
@@ -127,7 +78,7 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 	}
 	ks := s.sp.configKeys(name)
 	if key != nil {
-		if err := validateKey(*key); err != nil {
+		if err := contract.ValidateKey(*key); err != nil {
 			return Limit{}, err
 		}
 		ks = s.sp.keys(name, *key)
@@ -197,10 +148,7 @@ func (s *Service) TakeOnce(ctx context.Context, name, idemKey string, req TakeRe
 	if err := ValidateName(name); err != nil {
 		return TakeResult{}, false, err
 	}
-	if req.Tokens < 1 || req.Tokens > MaxCapacity {
-		return TakeResult{}, false, &ValidationError{Field: "tokens", Reason: fmt.Sprintf("must be between 1 and the limit's capacity, got %d", req.Tokens)}
-	}
-	if err := validateKey(req.Key); err != nil {
+	if err := req.Validate(); err != nil {
 		return TakeResult{}, false, err
 	}
 	partial := "0"
@@ -252,16 +200,6 @@ func parseTake(name string, req TakeRequest, v any) (TakeResult, error) {
 
 func tokensError(n, capacity int64) error {
 	return &ValidationError{Field: "tokens", Reason: fmt.Sprintf("must be between 1 and the capacity %d, got %d", capacity, n)}
-}
-
-func validateKey(key string) error {
-	if len(key) > MaxKeyLen {
-		return &ValidationError{Field: "key", Reason: fmt.Sprintf("must be at most %d bytes, got %d", MaxKeyLen, len(key))}
-	}
-	if !utf8.ValidString(key) {
-		return &ValidationError{Field: "key", Reason: "must be valid UTF-8"}
-	}
-	return nil
 }
 
 func asInt(v any) int64 {

@@ -9,38 +9,22 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
-// Limits of the config history.
+// Limits of the config history (see contract.HistoryKept).
 const (
-	// HistoryKept is how many config versions the store keeps per limit.
-	HistoryKept = 100
-	// HistoryKeptAfterDelete is how long a deleted limit's history is
-	// kept, so that one created again within that time goes on with it.
-	HistoryKeptAfterDelete = 30 * 24 * time.Hour
-	// DefaultHistoryLimit is how many versions History returns when asked
-	// for none in particular.
-	DefaultHistoryLimit = 20
+	HistoryKept            = contract.HistoryKept
+	HistoryKeptAfterDelete = contract.HistoryKeptAfterDelete
+	DefaultHistoryLimit    = contract.DefaultHistoryLimit
 )
 
-// PutOptions qualify a Put.
-type PutOptions struct {
-	// By names who writes (a token name); the history records it.
-	By string
-	// If is checked against the limit's config version in the same script
-	// run that writes; when it does not hold, PutWith writes nothing and
-	// returns a *store.VersionConflict.
-	If store.Precondition
-}
+// PutOptions qualify a PutWith.
+type PutOptions = contract.PutOptions
 
 // Version is one config version of a limit, as its history lists it.
-type Version struct {
-	ConfigVersion int64     `json:"config_version"`
-	Config        Config    `json:"config"`
-	By            string    `json:"by"`
-	At            time.Time `json:"at"`
-}
+type Version = contract.RateLimitVersion
 
 // PutWith creates or updates a rate limit under o and reports whether it
 // was created. Existing buckets keep their tokens: a new config is not a
@@ -56,21 +40,21 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 		return Limit{}, false, err
 	}
 	// The history records the config in force: the rate as stored.
-	js, err := json.Marshal(fromStore(cfg.Capacity, cfg.milliRate()))
+	js, err := json.Marshal(fromStore(cfg.Capacity, milliRate(cfg)))
 	if err != nil {
 		return Limit{}, false, err
 	}
 	// A fresh incarnation, used only if this creates the limit: buckets
 	// left by an earlier limit of this name are then never read.
 	inc := strconv.FormatUint(rand.Uint64(), 36)
-	v, err := s.store.Run(ctx, scriptPut, s.sp.versionKeys(name), name, cfg.Capacity, cfg.milliRate(), inc,
-		o.By, o.If.Arg(), js, HistoryKept)
+	v, err := s.store.Run(ctx, scriptPut, s.sp.versionKeys(name), name, cfg.Capacity, milliRate(cfg), inc,
+		o.By, store.PreconditionArg(o.If), js, HistoryKept)
 	if err != nil {
 		return Limit{}, false, err
 	}
 	arr, ok := v.([]any)
 	if ok && len(arr) == 3 && asInt(arr[0]) == -1 {
-		return Limit{}, false, &store.VersionConflict{Exists: asInt(arr[1]) == 1, Current: asInt(arr[2])}
+		return Limit{}, false, &contract.VersionConflict{Exists: asInt(arr[1]) == 1, Current: asInt(arr[2])}
 	}
 	if !ok || len(arr) != 4 {
 		return Limit{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
@@ -52,13 +53,13 @@ func TestLimitConfigVersions(t *testing.T) {
 			for i := range errs {
 				wg.Go(func() {
 					_, _, errs[i] = s.PutWith(ctx, "api", Config{Capacity: int64(20 + i), RefillPerSecond: 1},
-						PutOptions{If: store.Precondition{Match: true, Versions: []int64{2}}})
+						PutOptions{If: contract.Precondition{Match: true, Versions: []int64{2}}})
 				})
 			}
 			wg.Wait()
 			applied := 0
 			for _, err := range errs {
-				var vc *store.VersionConflict
+				var vc *contract.VersionConflict
 				switch {
 				case err == nil:
 					applied++
@@ -77,11 +78,11 @@ func TestLimitConfigVersions(t *testing.T) {
 			if _, err := s.History(ctx, "api", 20); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("History of a deleted limit = %v, want ErrNotFound", err)
 			}
-			_, _, err = s.PutWith(ctx, "api", Config{Capacity: 10, RefillPerSecond: 1}, PutOptions{If: store.Precondition{MustExist: true}})
-			if !errors.Is(err, store.ErrPreconditionFailed) {
+			_, _, err = s.PutWith(ctx, "api", Config{Capacity: 10, RefillPerSecond: 1}, PutOptions{If: contract.Precondition{MustExist: true}})
+			if !errors.Is(err, contract.ErrPreconditionFailed) {
 				t.Fatalf("If-Match: * on a deleted limit = %v, want ErrPreconditionFailed", err)
 			}
-			l, created, err := s.PutWith(ctx, "api", Config{Capacity: 10, RefillPerSecond: 1}, PutOptions{If: store.Precondition{MustNotExist: true}})
+			l, created, err := s.PutWith(ctx, "api", Config{Capacity: 10, RefillPerSecond: 1}, PutOptions{If: contract.Precondition{MustNotExist: true}})
 			if err != nil || !created || l.ConfigVersion != 4 {
 				t.Fatalf("re-create = %+v, created %v, %v; want version 4", l, created, err)
 			}

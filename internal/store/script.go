@@ -11,9 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // Script is a Lua script run atomically in the store. Make one per script
@@ -65,7 +66,8 @@ func (s *Store) Run(ctx context.Context, sc *Script, keys []string, args ...any)
 
 // ErrMaybeApplied is matched by the error of a script run whose reply was
 // lost after it was sent: the script may or may not have run.
-var ErrMaybeApplied = errors.New("outcome unknown: the call may have been applied")
+// It is contract.ErrMaybeApplied.
+var ErrMaybeApplied = contract.ErrMaybeApplied
 
 // ScriptError says which script failed. It unwraps to the cause, so
 // errors.Is(err, ErrUnavailable) works through it.
@@ -179,11 +181,12 @@ func mustRead(fsys fs.FS, name string) []byte {
 }
 
 // IdempotencyTTL is how long a store remembers an idempotency key.
-const IdempotencyTTL = 10 * time.Minute
+const IdempotencyTTL = contract.IdempotencyTTL
 
 // ErrKeyReused is returned when an idempotency key comes back with a
-// request other than the one it was first used for.
-var ErrKeyReused = errors.New("idempotency key reused with a different request")
+// request other than the one it was first used for. It is
+// contract.ErrKeyReused.
+var ErrKeyReused = contract.ErrKeyReused
 
 // Once names one logical request for RunOnce.
 type Once struct {

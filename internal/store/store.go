@@ -18,6 +18,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // DefaultTimeout is the deadline of one store call when Config.Timeout is zero.
@@ -27,8 +29,9 @@ const DefaultTimeout = 2 * time.Second
 const senders = 8
 
 // ErrUnavailable is returned (wrapped) when the store cannot be reached or
-// does not answer within its deadline. The HTTP layer answers 503.
-var ErrUnavailable = errors.New("store unavailable")
+// does not answer within its deadline. It is contract.ErrUnavailable, so
+// that the HTTP layer answers 503 without knowing the store.
+var ErrUnavailable = contract.ErrUnavailable
 
 // Config says which store to open.
 type Config struct {

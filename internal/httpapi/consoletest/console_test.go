@@ -24,7 +24,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/breakwater-dev/breakwater/internal/audit"
 	"github.com/breakwater-dev/breakwater/internal/breaker"
+	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
 	"github.com/breakwater-dev/breakwater/internal/httpapi"
 	"github.com/breakwater-dev/breakwater/internal/ratelimit"
@@ -121,7 +123,7 @@ func startControlPlane(t *testing.T, auth bool) *controlPlane {
 		}
 	}
 	api := httpapi.New(httpapi.Options{Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
-		Faults: fault.NewService(st), Tokens: tokens, Audit: st, Events: st, EventsChannel: store.EventsChannel, Heartbeat: time.Second})
+		Faults: fault.NewService(st), Tokens: tokens, Audit: audit.New(st, nil), Events: events.NewService(st), Heartbeat: time.Second})
 	srv := httptest.NewServer(api)
 	// Close the streams before the server, which waits for them.
 	t.Cleanup(srv.Close)

@@ -1,4 +1,4 @@
-package breaker
+package contract
 
 // Health is the fleet's breakers at a glance: each breaker in exactly one
 // bucket, by its effective state. The lists hold names in the order the

@@ -533,7 +533,7 @@ func (b *Breaker) fetchConfig() {
 
 func (b *Breaker) setConfig(cfg breakerConfig) {
 	b.cfg.Store(&cfg)
-	b.slowNS.Store(int64(ms(cfg.withDefaults().SlowCallDurationMS)))
+	b.slowNS.Store(int64(ms(withDefaults(cfg).SlowCallDurationMS)))
 }
 
 // tracker carries one allowed call from Allow to done. Trackers are

@@ -98,7 +98,7 @@ type probe struct {
 // newLocalBreaker returns a closed breaker with an empty window, using cfg
 // with its zero fields defaulted (see breakerConfig).
 func newLocalBreaker(cfg breakerConfig, now time.Time) *localBreaker {
-	cfg = cfg.withDefaults()
+	cfg = withDefaults(cfg)
 	b := &localBreaker{
 		latest: now,
 		state:  StateClosed,
@@ -246,7 +246,7 @@ func (b *localBreaker) reconfigure(now time.Time, cfg breakerConfig) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
-	cfg = cfg.withDefaults()
+	cfg = withDefaults(cfg)
 	typeChanged := cfg.Window.Type != b.cfg.Window.Type
 	b.setConfig(cfg)
 	if typeChanged {

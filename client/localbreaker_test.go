@@ -500,7 +500,7 @@ func TestBreakerConfigWithDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.in.withDefaults(); got != tt.want {
+			if got := withDefaults(tt.in); got != tt.want {
 				t.Errorf("withDefaults(%+v) = %+v, want %+v", tt.in, got, tt.want)
 			}
 		})

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/client/internal/retry"
+
 	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
@@ -806,7 +808,7 @@ func (b *Breaker) doFault(ctx context.Context) error {
 	}
 	delay, abort := f.roll()
 	if delay > 0 {
-		if err := sleep(ctx, delay); err != nil {
+		if err := retry.Sleep(ctx, delay); err != nil {
 			return err
 		}
 	}

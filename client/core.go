@@ -155,21 +155,6 @@ func (c *core) warnForbidden(err error) {
 		"err", err.Error())
 }
 
-// sleep waits for d or until ctx ends, and then returns ctx.Err().
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // faultTable holds the faults a client knows of.
 type faultTable struct {
 	faults  atomic.Pointer[map[string]*activeFault]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/client/internal/retry"
 )
 
 // Degraded mode.
@@ -99,7 +101,7 @@ func (c *core) exitDegraded() {
 func (c *core) probeLoop() {
 	for {
 		wait := max(c.cfg.DegradedProbeInterval, time.Duration(c.probeAfter.Swap(0)))
-		if sleep(c.ctx, wait) != nil {
+		if retry.Sleep(c.ctx, wait) != nil {
 			return
 		}
 		if c.probe() {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/client/internal/retry"
+
 	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
@@ -47,7 +49,7 @@ func (c *core) runEvents() {
 			wait = ra
 		}
 		backoff = min(backoff*2, eventsMaxBackoff)
-		if sleep(c.ctx, wait) != nil {
+		if retry.Sleep(c.ctx, wait) != nil {
 			return
 		}
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/breakwater-dev/breakwater/internal/contract"
 	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-dev/breakwater/client/internal/retry"
+	"github.com/breakwater-dev/breakwater/internal/contract"
 )
 
 // limitConfig is a rate limit's config as the control plane keeps it.
@@ -213,7 +215,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 			return err
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}

@@ -77,7 +77,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := s.store.IndexAfterDelete(ctx, indexKey, name, keys(name)[0]); err != nil {
 		return err
 	}
-	if asInt(v) == 0 {
+	if store.ReplyInt(v) == 0 {
 		return ErrNotFound
 	}
 	return nil
@@ -237,13 +237,13 @@ func parseDecision(v any) (Decision, error) {
 		return Decision{}, fmt.Errorf("unexpected decision reply %v", v)
 	}
 	return Decision{
-		Allowed:      asInt(arr[0]) == 1,
-		State:        asString(arr[1]),
-		Permit:       asString(arr[2]),
-		RetryAfterMS: asInt(arr[3]),
-		CacheTTLMS:   asInt(arr[4]),
-		Generation:   asInt(arr[5]),
-		Ignored:      asInt(arr[6]),
+		Allowed:      store.ReplyInt(arr[0]) == 1,
+		State:        store.ReplyString(arr[1]),
+		Permit:       store.ReplyString(arr[2]),
+		RetryAfterMS: store.ReplyInt(arr[3]),
+		CacheTTLMS:   store.ReplyInt(arr[4]),
+		Generation:   store.ReplyInt(arr[5]),
+		Ignored:      store.ReplyInt(arr[6]),
 	}, nil
 }
 
@@ -254,7 +254,7 @@ func parseView(name string, arr []any) (Breaker, error) {
 	}
 	h := make(map[string]string, len(arr)/2)
 	for i := 1; i+1 < len(arr); i += 2 {
-		h[asString(arr[i])] = asString(arr[i+1])
+		h[store.ReplyString(arr[i])] = store.ReplyString(arr[i+1])
 	}
 	n := func(f string) int64 { v, _ := strconv.ParseInt(h[f], 10, 64); return v }
 	b := Breaker{
@@ -315,24 +315,3 @@ func percent(part, whole int64) float64 {
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
-func asString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	}
-	return ""
-}

@@ -49,8 +49,8 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 	if !ok || len(arr) < 2 {
 		return Breaker{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
 	}
-	if asInt(arr[0]) == -1 && len(arr) == 3 {
-		return Breaker{}, false, &contract.VersionConflict{Exists: asInt(arr[1]) == 1, Current: asInt(arr[2])}
+	if store.ReplyInt(arr[0]) == -1 && len(arr) == 3 {
+		return Breaker{}, false, &contract.VersionConflict{Exists: store.ReplyInt(arr[1]) == 1, Current: store.ReplyInt(arr[2])}
 	}
 	b, err := parseView(name, arr[1:])
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
 		return Breaker{}, false, err
 	}
-	return b, asInt(arr[0]) == 1, nil
+	return b, store.ReplyInt(arr[0]) == 1, nil
 }
 
 // History returns up to limit (1..HistoryKept) of a breaker's config
@@ -92,8 +92,8 @@ func (s *Service) History(ctx context.Context, name string, limit int) ([]Versio
 			By            string `json:"by"`
 			Config        Config `json:"config"`
 		}
-		if err := json.Unmarshal([]byte(asString(raw)), &e); err != nil {
-			errs = append(errs, fmt.Errorf("history %q: entry %q: %w", name, asString(raw), err))
+		if err := json.Unmarshal([]byte(store.ReplyString(raw)), &e); err != nil {
+			errs = append(errs, fmt.Errorf("history %q: entry %q: %w", name, store.ReplyString(raw), err))
 			continue
 		}
 		out = append(out, Version{ConfigVersion: e.ConfigVersion, Config: e.Config, By: e.By, At: msTime(e.AtMS)})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"sync"
 	"time"
 
@@ -69,7 +68,7 @@ func (s *Service) Put(ctx context.Context, name string, spec Spec, by string) (F
 	if err := s.store.IndexAfterPut(ctx, indexKey, name); err != nil {
 		return Fault{}, err
 	}
-	return Fault{Name: name, FaultSpec: spec, By: by, At: msTime(asInt(arr[0])), ExpiresAt: msTime(asInt(arr[1]))}, nil
+	return Fault{Name: name, FaultSpec: spec, By: by, At: msTime(store.ReplyInt(arr[0])), ExpiresAt: msTime(store.ReplyInt(arr[1]))}, nil
 }
 
 // Get returns the active fault of name, or ErrNotFound.
@@ -88,8 +87,8 @@ func (s *Service) Get(ctx context.Context, name string) (Fault, error) {
 	if !ok || len(arr) != 4 {
 		return Fault{}, fmt.Errorf("get fault %q: unexpected reply %v", name, v)
 	}
-	f := Fault{Name: name, By: asString(arr[1]), At: msTime(asInt(arr[2])), ExpiresAt: msTime(asInt(arr[3]))}
-	if err := json.Unmarshal([]byte(asString(arr[0])), &f.FaultSpec); err != nil {
+	f := Fault{Name: name, By: store.ReplyString(arr[1]), At: msTime(store.ReplyInt(arr[2])), ExpiresAt: msTime(store.ReplyInt(arr[3]))}
+	if err := json.Unmarshal([]byte(store.ReplyString(arr[0])), &f.FaultSpec); err != nil {
 		return Fault{}, fmt.Errorf("get fault %q: %w", name, err)
 	}
 	return f, nil
@@ -133,31 +132,10 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := s.store.IndexAfterDelete(ctx, indexKey, name, keys(name)[0]); err != nil {
 		return err
 	}
-	if asInt(v) == 0 {
+	if store.ReplyInt(v) == 0 {
 		return ErrNotFound
 	}
 	return nil
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
-func asString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	}
-	return ""
-}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/store"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
@@ -242,9 +243,9 @@ func TestModelMatchesRedis(t *testing.T) {
 				if err != nil || !ok || len(arr) != 5 {
 					fail("get script = %v, %v", v, err)
 				}
-				model.setNow(asInt(arr[2]))
+				model.setNow(store.ReplyInt(arr[2]))
 				want, _ := model.tokens(name, key)
-				if got := float64(asInt(arr[3])) / 1e6; got != want {
+				if got := float64(store.ReplyInt(arr[3])) / 1e6; got != want {
 					fail("Get(key %q).Tokens = %v; model says %v", key, got, want)
 				}
 			case n < 97:

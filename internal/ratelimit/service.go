@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/contract"
@@ -94,10 +93,10 @@ func (s *Service) Get(ctx context.Context, name string, key *string) (Limit, err
 	if !ok || len(arr) != 5 {
 		return Limit{}, fmt.Errorf("get %q: unexpected reply %v", name, v)
 	}
-	l := Limit{Name: name, Config: fromStore(asInt(arr[0]), asInt(arr[1])), ConfigVersion: asInt(arr[4])}
+	l := Limit{Name: name, Config: fromStore(store.ReplyInt(arr[0]), store.ReplyInt(arr[1])), ConfigVersion: store.ReplyInt(arr[4])}
 	if key != nil {
 		k := *key
-		tokens := float64(asInt(arr[3])) / 1e6
+		tokens := float64(store.ReplyInt(arr[3])) / 1e6
 		l.Key, l.Tokens = &k, &tokens
 	}
 	return l, nil
@@ -123,7 +122,7 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := s.store.IndexAfterDelete(ctx, s.sp.indexKey(), name, s.sp.configKeys(name)[0]); err != nil {
 		return err
 	}
-	if asInt(v) == 0 {
+	if store.ReplyInt(v) == 0 {
 		return ErrNotFound
 	}
 	return nil
@@ -181,36 +180,25 @@ func parseTake(name string, req TakeRequest, v any) (TakeResult, error) {
 		return TakeResult{}, ErrNotFound
 	}
 	arr, ok := v.([]any)
-	if ok && len(arr) == 2 && asInt(arr[0]) == -1 {
-		return TakeResult{}, tokensError(req.Tokens, asInt(arr[1]))
+	if ok && len(arr) == 2 && store.ReplyInt(arr[0]) == -1 {
+		return TakeResult{}, tokensError(req.Tokens, store.ReplyInt(arr[1]))
 	}
 	if !ok || len(arr) != 7 {
 		return TakeResult{}, fmt.Errorf("take %q: unexpected reply %v", name, v)
 	}
 	return TakeResult{
-		Allowed:      asInt(arr[0]) == 1,
-		Granted:      asInt(arr[1]),
-		Remaining:    asInt(arr[2]),
-		RetryAfterMS: asInt(arr[3]),
-		ResetMS:      asInt(arr[4]),
-		Limit:        asInt(arr[5]),
-		Time:         time.UnixMilli(asInt(arr[6])).UTC(),
+		Allowed:      store.ReplyInt(arr[0]) == 1,
+		Granted:      store.ReplyInt(arr[1]),
+		Remaining:    store.ReplyInt(arr[2]),
+		RetryAfterMS: store.ReplyInt(arr[3]),
+		ResetMS:      store.ReplyInt(arr[4]),
+		Limit:        store.ReplyInt(arr[5]),
+		Time:         time.UnixMilli(store.ReplyInt(arr[6])).UTC(),
 	}, nil
 }
 
 func tokensError(n, capacity int64) error {
 	return &ValidationError{Field: "tokens", Reason: fmt.Sprintf("must be between 1 and the capacity %d, got %d", capacity, n)}
-}
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
 }
 
 // ClientsWindow is how long a client that stopped taking from a limit
@@ -234,5 +222,5 @@ func (s *Service) NoteClients(ctx context.Context, name string, ids []string) (i
 	if err != nil {
 		return 0, err
 	}
-	return asInt(v), nil
+	return store.ReplyInt(v), nil
 }

@@ -53,8 +53,8 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 		return Limit{}, false, err
 	}
 	arr, ok := v.([]any)
-	if ok && len(arr) == 3 && asInt(arr[0]) == -1 {
-		return Limit{}, false, &contract.VersionConflict{Exists: asInt(arr[1]) == 1, Current: asInt(arr[2])}
+	if ok && len(arr) == 3 && store.ReplyInt(arr[0]) == -1 {
+		return Limit{}, false, &contract.VersionConflict{Exists: store.ReplyInt(arr[1]) == 1, Current: store.ReplyInt(arr[2])}
 	}
 	if !ok || len(arr) != 4 {
 		return Limit{}, false, fmt.Errorf("put %q: unexpected reply %v", name, v)
@@ -63,7 +63,7 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 	if err := s.store.IndexAfterPut(ctx, s.sp.indexKey(), name); err != nil {
 		return Limit{}, false, err
 	}
-	return Limit{Name: name, Config: fromStore(asInt(arr[1]), asInt(arr[2])), ConfigVersion: asInt(arr[3])}, asInt(arr[0]) == 1, nil
+	return Limit{Name: name, Config: fromStore(store.ReplyInt(arr[1]), store.ReplyInt(arr[2])), ConfigVersion: store.ReplyInt(arr[3])}, store.ReplyInt(arr[0]) == 1, nil
 }
 
 // History returns up to limit (1..HistoryKept) of a rate limit's config

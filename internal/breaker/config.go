@@ -31,6 +31,7 @@ const (
 	MaxCacheTTLMS  = contract.MaxCacheTTLMS
 	MaxMinimumCall = contract.MaxMinimumCalls
 	MaxProbes      = contract.MaxProbes
+	MaxSlowStartMS = contract.MaxSlowStartMS
 )
 
 // DefaultConfig returns the config of a breaker created with no fields.

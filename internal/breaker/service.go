@@ -163,14 +163,14 @@ func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, ou
 	if err := validateOutcomes(outs); err != nil {
 		return Decision{}, false, err
 	}
-	args := make([]any, 0, 1+5*len(outs))
+	args := make([]any, 0, 1+6*len(outs))
 	args = append(args, name)
 	for _, o := range outs {
 		ok := "0"
 		if o.Success {
 			ok = "1"
 		}
-		args = append(args, ok, o.DurationMS, o.Count, o.Permit, o.Generation)
+		args = append(args, ok, o.DurationMS, o.Count, o.Permit, o.Generation, o.Retries)
 	}
 	var v any
 	if key == "" {
@@ -233,10 +233,10 @@ func parseDecision(v any) (Decision, error) {
 		return Decision{}, ErrNotFound
 	}
 	arr, ok := v.([]any)
-	if !ok || len(arr) != 7 {
+	if !ok || len(arr) != 9 {
 		return Decision{}, fmt.Errorf("unexpected decision reply %v", v)
 	}
-	return Decision{
+	d := Decision{
 		Allowed:      store.ReplyInt(arr[0]) == 1,
 		State:        store.ReplyString(arr[1]),
 		Permit:       store.ReplyString(arr[2]),
@@ -244,7 +244,12 @@ func parseDecision(v any) (Decision, error) {
 		CacheTTLMS:   store.ReplyInt(arr[4]),
 		Generation:   store.ReplyInt(arr[5]),
 		Ignored:      store.ReplyInt(arr[6]),
-	}, nil
+		AdmitPercent: store.ReplyInt(arr[7]),
+	}
+	if a := store.ReplyInt(arr[8]); a >= 0 {
+		d.RetryAllowance = &a
+	}
+	return d, nil
 }
 
 // parseView reads {now, field, value, ...} as the scripts' view() returns it.
@@ -260,16 +265,19 @@ func parseView(name string, arr []any) (Breaker, error) {
 	b := Breaker{
 		Name: name,
 		Config: Config{
-			Window:                Window{Type: h["c_wt"], Size: n("c_ws")},
-			MinimumCalls:          n("c_min"),
-			FailureRateThreshold:  n("c_frt"),
-			SlowCallDurationMS:    n("c_slow"),
-			SlowCallRateThreshold: n("c_srt"),
-			ConsecutiveFailures:   n("c_cf"),
-			OpenDurationMS:        n("c_open"),
-			HalfOpenMaxCalls:      n("c_hom"),
-			ProbeTimeoutMS:        n("c_pto"),
-			CacheTTLMS:            n("c_ttl"),
+			Window:                  Window{Type: h["c_wt"], Size: n("c_ws")},
+			MinimumCalls:            n("c_min"),
+			FailureRateThreshold:    n("c_frt"),
+			SlowCallDurationMS:      n("c_slow"),
+			SlowCallRateThreshold:   n("c_srt"),
+			ConsecutiveFailures:     n("c_cf"),
+			OpenDurationMS:          n("c_open"),
+			HalfOpenMaxCalls:        n("c_hom"),
+			ProbeTimeoutMS:          n("c_pto"),
+			CacheTTLMS:              n("c_ttl"),
+			SlowStartMS:             n("c_ss"),
+			RetryBudgetPercent:      n("c_rbp"),
+			RetryBudgetMinPerSecond: float64(n("c_rbm")) / 1000,
 		},
 		State:         h["st"],
 		Since:         msTime(n("since")),
@@ -279,7 +287,18 @@ func parseView(name string, arr []any) (Breaker, error) {
 			Calls:     n("calls"),
 			Failures:  n("fails"),
 			SlowCalls: n("slows"),
+			Retries:   n("rets"),
 		},
+		AdmitPercent: 100,
+	}
+	// A slow start runs while the scripts' admit() is below 100; it ends
+	// slow_start_ms after it began (see docs/semantics.md, "Slow start").
+	if _, ok := h["admit"]; ok {
+		b.AdmitPercent = n("admit")
+		if b.AdmitPercent < 100 {
+			t := msTime(n("ss_at") + b.Config.SlowStartMS)
+			b.SlowStartUntil = &t
+		}
 	}
 	for f, v := range h {
 		if rest, ok := strings.CutPrefix(f, "tr:"); ok {

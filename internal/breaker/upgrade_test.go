@@ -77,3 +77,82 @@ func TestStoredByEarlierVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredBeforeSlowStart: a breaker stored in the packed layout by a
+// version before slow start and the retry budget (a cfg of eleven
+// numbers, a win of five, no ss and no lent fields, window segments of
+// four numbers) reads as slow start off and retry budget off, keeps its
+// window, and takes retries and a new config from there.
+func TestStoredBeforeSlowStart(t *testing.T) {
+	start := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	m := storetest.NewMini(t, start)
+	r := storetest.StartRedis(t)
+	for _, c := range []struct {
+		name string
+		st   *store.Store
+		now  time.Time
+		do   func(args ...string)
+	}{
+		{"miniredis", m.Store, start, func(args ...string) {
+			switch args[0] {
+			case "HSET":
+				for i := 2; i+1 < len(args); i += 2 {
+					m.M.HSet(args[1], args[i], args[i+1])
+				}
+			case "RPUSH":
+				m.M.Push(args[1], args[2:]...)
+			}
+		}},
+		{"redis", r.Open(t), time.Now(), func(args ...string) { r.Do(args...) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ks := keys("packed")
+			sec := c.now.Unix()
+			at := fmt.Sprint(c.now.UnixMilli())
+			c.do("HSET", ks[0], "st", "closed", "since", at, "until", "0", "gen", "3", "seq", "0", "ho_ok", "0",
+				"ov", "", "ov_reason", "", "ov_by", "", "ov_at", "0", "ov_exp", "0", "created", at, "cv", "2",
+				"cfg", "time 60 5 50 60000 100 0 30000 1 10000 1000",
+				"win", fmt.Sprintf("3 2 0 2 %d", sec-1),
+				"tail", fmt.Sprintf("%d 1 1 0", sec))
+			c.do("RPUSH", ks[1], fmt.Sprintf("%d 2 1 0", sec-1))
+			s := NewService(c.st)
+			ctx := context.Background()
+
+			b, err := s.Get(ctx, "packed")
+			if err != nil {
+				t.Fatalf("Get(packed) = %v", err)
+			}
+			want := Config{Window: Window{Type: WindowTime, Size: 60}, MinimumCalls: 5, FailureRateThreshold: 50,
+				SlowCallDurationMS: 60000, SlowCallRateThreshold: 100, OpenDurationMS: 30000, HalfOpenMaxCalls: 1,
+				ProbeTimeoutMS: 10000, CacheTTLMS: 1000}
+			if diff := cmp.Diff(want, b.Config); diff != "" {
+				t.Errorf("Get(packed).Config (-want +got):\n%s", diff)
+			}
+			if b.Stats.Calls != 3 || b.Stats.Retries != 0 || b.AdmitPercent != 100 || b.SlowStartUntil != nil {
+				t.Errorf("Get(packed) = %d calls, %d retries, admit_percent %d, slow_start_until %v; want 3, 0, 100, none",
+					b.Stats.Calls, b.Stats.Retries, b.AdmitPercent, b.SlowStartUntil)
+			}
+			d, err := s.Acquire(ctx, "packed")
+			if err != nil || !d.Allowed || d.AdmitPercent != 100 || d.RetryAllowance != nil {
+				t.Errorf("Acquire(packed) = %+v, %v; want allowed, admit_percent 100, no retry allowance", d, err)
+			}
+			d, err = s.Report(ctx, "packed", []Outcome{{Success: true, Count: 1, Retries: 1, Generation: -1}})
+			if err != nil || d.State != StateClosed || d.RetryAllowance != nil {
+				t.Fatalf("Report(packed, a retry) = %+v, %v; want closed, no retry allowance (no budget)", d, err)
+			}
+			if b, _ = s.Get(ctx, "packed"); b.Stats.Calls != 4 || b.Stats.Retries != 1 {
+				t.Errorf("Get(packed) after a retry = %d calls, %d retries; want 4, 1", b.Stats.Calls, b.Stats.Retries)
+			}
+			// A new config with a budget lends from the window kept:
+			// 50% of 4 calls.
+			want.RetryBudgetPercent = 50
+			if b, _, err = s.Put(ctx, "packed", want); err != nil || b.ConfigVersion != 3 || b.Stats.Calls != 4 {
+				t.Fatalf("Put(packed, budget) = %+v, %v; want version 3 and the 4 calls kept", b, err)
+			}
+			d, err = s.Report(ctx, "packed", []Outcome{{Success: true, Count: 1, Generation: -1}})
+			if err != nil || d.RetryAllowance == nil || *d.RetryAllowance != 1 {
+				t.Errorf("Report(packed) with a budget = %+v, %v; want a retry allowance of 1 (50%% of 5, less the retry in the window, shared by 1 of 5 calls)", d, err)
+			}
+		})
+	}
+}

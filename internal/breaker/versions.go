@@ -34,6 +34,8 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 	if err := cfg.Validate(); err != nil {
 		return Breaker{}, false, err
 	}
+	// The store keeps the minimum rate of retries to a thousandth.
+	cfg.RetryBudgetMinPerSecond = float64(cfg.RetryMinMilli()) / 1000
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		return Breaker{}, false, err
@@ -41,7 +43,7 @@ func (s *Service) PutWith(ctx context.Context, name string, cfg Config, o PutOpt
 	v, err := s.store.Run(ctx, scriptPut, keysWithHistory(name), name, cfg.Window.Type, cfg.Window.Size,
 		cfg.MinimumCalls, cfg.FailureRateThreshold, cfg.SlowCallDurationMS, cfg.SlowCallRateThreshold,
 		cfg.ConsecutiveFailures, cfg.OpenDurationMS, cfg.HalfOpenMaxCalls, cfg.ProbeTimeoutMS, cfg.CacheTTLMS,
-		o.By, store.PreconditionArg(o.If), js, HistoryKept)
+		o.By, store.PreconditionArg(o.If), js, HistoryKept, cfg.SlowStartMS, cfg.RetryBudgetPercent, cfg.RetryMinMilli())
 	if err != nil {
 		return Breaker{}, false, err
 	}

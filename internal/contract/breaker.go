@@ -2,6 +2,8 @@ package contract
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -65,6 +67,42 @@ type BreakerConfig struct {
 	// CacheTTLMS is how long a client may reuse a "closed" answer without
 	// asking again (1..MaxCacheTTLMS). Default 1000.
 	CacheTTLMS int64 `json:"cache_ttl_ms"`
+	// SlowStartMS is how long, after half-open closes the breaker, the
+	// share of calls let through ramps up to 100% (0..MaxSlowStartMS); see
+	// Decision.AdmitPercent. Default 0 (off).
+	SlowStartMS int64 `json:"slow_start_ms"`
+	// RetryBudgetPercent caps the fleet's retries to the dependency at
+	// this percentage (0..100) of its calls in the window, plus
+	// RetryBudgetMinPerSecond. Default 0.
+	RetryBudgetPercent int64 `json:"retry_budget_percent"`
+	// RetryBudgetMinPerSecond is the retries per second (0..MaxRetryMinPerSecond,
+	// kept to RetryMinPrecision) allowed whatever the calls, times the
+	// window's seconds (10 for a count window). Default 0. With both retry
+	// fields 0 there is no retry budget.
+	RetryBudgetMinPerSecond float64 `json:"retry_budget_min_per_second"`
+}
+
+// HasRetryBudget reports whether retries to the dependency are budgeted.
+func (c BreakerConfig) HasRetryBudget() bool {
+	return c.RetryBudgetPercent > 0 || c.RetryBudgetMinPerSecond > 0
+}
+
+// RetryMinMilli is RetryBudgetMinPerSecond in thousandths of a retry per
+// second, rounded to the nearest: how the store keeps it.
+func (c BreakerConfig) RetryMinMilli() int64 {
+	return int64(math.Round(c.RetryBudgetMinPerSecond * 1000))
+}
+
+// RetryBudget is the most retries the window of a breaker with config c
+// may hold when it holds calls calls: RetryBudgetPercent of them plus
+// RetryBudgetMinPerSecond times the window's seconds (10 for a count
+// window), rounded down. The scripts compute the same.
+func (c BreakerConfig) RetryBudget(calls int64) int64 {
+	secs := int64(RetryBudgetCountWindowSeconds)
+	if c.Window.Type != WindowCount {
+		secs = c.Window.Size
+	}
+	return (c.RetryBudgetPercent*calls*10 + c.RetryMinMilli()*secs) / 1000
 }
 
 // DefaultBreakerConfig returns the config of a breaker created with no
@@ -118,11 +156,16 @@ func (c BreakerConfig) Validate() error {
 		{"half_open_max_calls", c.HalfOpenMaxCalls, 1, MaxProbes},
 		{"probe_timeout_ms", c.ProbeTimeoutMS, 1, MaxDurationMS},
 		{"cache_ttl_ms", c.CacheTTLMS, 1, MaxCacheTTLMS},
+		{"slow_start_ms", c.SlowStartMS, 0, MaxSlowStartMS},
+		{"retry_budget_percent", c.RetryBudgetPercent, 0, 100},
 	}
 	for _, ch := range checks {
 		if err := inRange(ch.field, ch.v, ch.min, ch.max); err != nil {
 			return err
 		}
+	}
+	if m := c.RetryBudgetMinPerSecond; !(m >= 0 && m <= MaxRetryMinPerSecond) { // NaN too
+		return &FieldError{Field: "retry_budget_min_per_second", Reason: "must be between 0 and " + itoa(int64(MaxRetryMinPerSecond)) + ", got " + strconv.FormatFloat(m, 'g', -1, 64)}
 	}
 	// A count window never holds more than Size calls, so a rate could
 	// never be judged: the breaker would trip on consecutive_failures only.
@@ -150,6 +193,12 @@ type Breaker struct {
 	// one at every write that changes its config; it never goes back, not
 	// even across delete and re-create. GET and PUT send it as the ETag.
 	ConfigVersion int64 `json:"config_version"`
+	// AdmitPercent is the share of calls clients let through now (1..100):
+	// below 100 only during a slow start. See Decision.AdmitPercent.
+	AdmitPercent int64 `json:"admit_percent"`
+	// SlowStartUntil is set only during a slow start: when the share
+	// reaches 100%.
+	SlowStartUntil *time.Time `json:"slow_start_until,omitempty"`
 	// Transitions counts every state change since the breaker was created,
 	// fleet-wide, by "from", "to" pair. The control plane's metrics read
 	// it; it is not sent.
@@ -178,6 +227,8 @@ type Stats struct {
 	SlowCalls    int64   `json:"slow_calls"`
 	FailureRate  float64 `json:"failure_rate"`
 	SlowCallRate float64 `json:"slow_call_rate"`
+	// Retries counts the calls in the window that were retries.
+	Retries int64 `json:"retries"`
 }
 
 // Decision answers acquire and outcomes.
@@ -196,6 +247,16 @@ type Decision struct {
 	Generation int64 `json:"generation"`
 	// Ignored counts the reported calls that were not applied (outcomes only).
 	Ignored int64 `json:"ignored,omitempty"`
+	// AdmitPercent is the share of its calls (1..100) a client lets
+	// through, refusing the rest locally as if the breaker were open:
+	// below 100 only while a slow start ramps. A refused call is not an
+	// outcome. Zero from a control plane that does not say, meaning 100.
+	AdmitPercent int64 `json:"admit_percent"`
+	// RetryAllowance, in answers to reports of a breaker with a retry
+	// budget, is how many retries the reporting client may make until its
+	// next report (or for cache_ttl_ms, whichever ends first). Nil
+	// otherwise: no budget, or not a report.
+	RetryAllowance *int64 `json:"retry_allowance,omitempty"`
 }
 
 // OverrideRequest is the body of PUT /v1/breakers/{name}/override.

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,15 @@ func TestBreakerConfigValidate(t *testing.T) {
 		{"probe timeout zero", func(c *BreakerConfig) { c.ProbeTimeoutMS = 0 }, "probe_timeout_ms"},
 		{"cache ttl zero", func(c *BreakerConfig) { c.CacheTTLMS = 0 }, "cache_ttl_ms"},
 		{"cache ttl over a minute", func(c *BreakerConfig) { c.CacheTTLMS = MaxCacheTTLMS + 1 }, "cache_ttl_ms"},
+		{"slow start at its max", func(c *BreakerConfig) { c.SlowStartMS = MaxSlowStartMS }, ""},
+		{"slow start negative", func(c *BreakerConfig) { c.SlowStartMS = -1 }, "slow_start_ms"},
+		{"slow start too long", func(c *BreakerConfig) { c.SlowStartMS = MaxSlowStartMS + 1 }, "slow_start_ms"},
+		{"retry budget of every call", func(c *BreakerConfig) { c.RetryBudgetPercent = 100; c.RetryBudgetMinPerSecond = MaxRetryMinPerSecond }, ""},
+		{"retry budget negative", func(c *BreakerConfig) { c.RetryBudgetPercent = -1 }, "retry_budget_percent"},
+		{"retry budget over 100", func(c *BreakerConfig) { c.RetryBudgetPercent = 101 }, "retry_budget_percent"},
+		{"retry minimum negative", func(c *BreakerConfig) { c.RetryBudgetMinPerSecond = -0.001 }, "retry_budget_min_per_second"},
+		{"retry minimum too big", func(c *BreakerConfig) { c.RetryBudgetMinPerSecond = MaxRetryMinPerSecond + 1 }, "retry_budget_min_per_second"},
+		{"retry minimum NaN", func(c *BreakerConfig) { c.RetryBudgetMinPerSecond = math.NaN() }, "retry_budget_min_per_second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +82,9 @@ func TestValidateOutcomes(t *testing.T) {
 		{"permit of another issuer", with(func(o *Outcome) { o.Permit = "ag-0f3c" }), ""},
 		{"permit fine", with(func(o *Outcome) { o.Permit = "3.1" }), ""},
 		{"generation negative", with(func(o *Outcome) { o.Generation = -2 }), "outcomes[1].generation"},
+		{"every call a retry", with(func(o *Outcome) { o.Count = 3; o.Retries = 3 }), ""},
+		{"retries over count", with(func(o *Outcome) { o.Count = 3; o.Retries = 4 }), "outcomes[1].retries"},
+		{"retries negative", with(func(o *Outcome) { o.Retries = -1 }), "outcomes[1].retries"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,5 +100,29 @@ func TestValidateOutcomes(t *testing.T) {
 				t.Fatalf("ValidateOutcomes() = %v, want a FieldError on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestRetryBudget: the budget is the percent of the window's calls plus
+// the minimum per second over the window's seconds (10 for a count
+// window), rounded down.
+func TestRetryBudget(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   BreakerConfig
+		calls int64
+		want  int64
+	}{
+		{"off", BreakerConfig{Window: Window{Type: WindowTime, Size: 10}}, 1000, 0},
+		{"percent", BreakerConfig{Window: Window{Type: WindowTime, Size: 10}, RetryBudgetPercent: 10}, 1005, 100},
+		{"minimum over a time window", BreakerConfig{Window: Window{Type: WindowTime, Size: 60}, RetryBudgetMinPerSecond: 0.5}, 0, 30},
+		{"minimum over a count window", BreakerConfig{Window: Window{Type: WindowCount, Size: 500}, RetryBudgetMinPerSecond: 0.25}, 0, 2},
+		{"both", BreakerConfig{Window: Window{Type: WindowTime, Size: 60}, RetryBudgetPercent: 20, RetryBudgetMinPerSecond: 0.1}, 50, 16},
+		{"minimum kept to a thousandth", BreakerConfig{Window: Window{Type: WindowTime, Size: 1000}, RetryBudgetMinPerSecond: 0.0014}, 0, 1},
+	}
+	for _, tt := range tests {
+		if got := tt.cfg.RetryBudget(tt.calls); got != tt.want {
+			t.Errorf("%s: RetryBudget(%d) = %d, want %d", tt.name, tt.calls, got, tt.want)
+		}
 	}
 }

@@ -79,7 +79,7 @@ func TestReadOutcomes(t *testing.T) {
 func TestOutcomeEntryRoundTrip(t *testing.T) {
 	outs := []Outcome{
 		{Success: true, Count: 1, Generation: NoGeneration},
-		{Success: false, DurationMS: 12, Count: 40, Generation: 0},
+		{Success: false, DurationMS: 12, Count: 40, Generation: 0, Retries: 6},
 		{Success: true, DurationMS: 3, Count: 1, Permit: "7.2", Generation: 7},
 	}
 	entries := make([]OutcomeEntry, len(outs))
@@ -90,7 +90,7 @@ func TestOutcomeEntryRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"outcomes":[{"success":true,"duration_ms":0},{"success":false,"duration_ms":12,"count":40,"generation":0},{"success":true,"duration_ms":3,"permit":"7.2","generation":7}]}`; string(js) != want {
+	if want := `{"outcomes":[{"success":true,"duration_ms":0},{"success":false,"duration_ms":12,"count":40,"generation":0,"retries":6},{"success":true,"duration_ms":3,"permit":"7.2","generation":7}]}`; string(js) != want {
 		t.Errorf("Marshal = %s, want %s", js, want)
 	}
 	var back OutcomesRequest

@@ -25,4 +25,7 @@ type Event struct {
 	Reason     string    `json:"reason,omitempty"`
 	At         time.Time `json:"at"`
 	Generation int64     `json:"generation,omitempty"`
+	// SlowStartMS is set on a close that starts a slow start: how long
+	// the share of calls let through ramps up to 100%.
+	SlowStartMS int64 `json:"slow_start_ms,omitempty"`
 }

@@ -14,6 +14,13 @@ const (
 	MaxCacheTTLMS   = 60000
 	MaxMinimumCalls = 1_000_000
 	MaxProbes       = 1000
+	// MaxSlowStartMS is the longest slow start, in milliseconds.
+	MaxSlowStartMS = 600000
+	// MaxRetryMinPerSecond is the largest retry_budget_min_per_second.
+	MaxRetryMinPerSecond = 1e6
+	// RetryBudgetCountWindowSeconds is the seconds a count window's retry
+	// budget counts retry_budget_min_per_second over.
+	RetryBudgetCountWindowSeconds = 10
 )
 
 // Limits of outcome reports.

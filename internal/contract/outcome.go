@@ -14,6 +14,8 @@ type OutcomeEntry struct {
 	Count      *int64 `json:"count,omitempty"`
 	Permit     string `json:"permit,omitempty"`
 	Generation *int64 `json:"generation,omitempty"`
+	// Retries is how many of the entry's calls were retries (0..count).
+	Retries int64 `json:"retries,omitempty"`
 }
 
 // Outcome is what happened to one call, or to Count like calls: an
@@ -26,11 +28,14 @@ type Outcome struct {
 	// Generation is the generation the call was allowed under, or
 	// NoGeneration.
 	Generation int64
+	// Retries is how many of the Count calls were retries (0..Count):
+	// they count against the breaker's retry budget.
+	Retries int64
 }
 
 // Entry returns o as it travels, leaving out what the defaults say.
 func (o Outcome) Entry() OutcomeEntry {
-	e := OutcomeEntry{Success: &o.Success, DurationMS: o.DurationMS, Permit: o.Permit}
+	e := OutcomeEntry{Success: &o.Success, DurationMS: o.DurationMS, Permit: o.Permit, Retries: o.Retries}
 	if o.Count != 1 {
 		e.Count = &o.Count
 	}
@@ -58,7 +63,7 @@ func ReadOutcomes(list []OutcomeEntry) ([]Outcome, error) {
 		if e.Success == nil {
 			return nil, &FieldError{Field: fieldAt(i, "success"), Reason: "required"}
 		}
-		outs[i] = Outcome{Success: *e.Success, DurationMS: e.DurationMS, Count: 1, Permit: e.Permit, Generation: NoGeneration}
+		outs[i] = Outcome{Success: *e.Success, DurationMS: e.DurationMS, Count: 1, Permit: e.Permit, Generation: NoGeneration, Retries: e.Retries}
 		if e.Count != nil {
 			outs[i].Count = *e.Count
 		}
@@ -74,9 +79,10 @@ func ReadOutcomes(list []OutcomeEntry) ([]Outcome, error) {
 
 // ValidateOutcomes checks a report's outcomes before anything is written:
 // 1 to MaxOutcomes entries, each of 1 to MaxOutcomeCount calls lasting 0 to
-// MaxDurationMS, a permit of at most MaxPermitLen bytes only on an entry of
-// one call. What a permit looks like inside is up to whoever issued it
-// (the control plane, or an agent): each checks its own.
+// MaxDurationMS, of which 0 to all were retries, a permit of at most
+// MaxPermitLen bytes only on an entry of one call. What a permit looks
+// like inside is up to whoever issued it (the control plane, or an
+// agent): each checks its own.
 func ValidateOutcomes(outs []Outcome) error {
 	if len(outs) == 0 || len(outs) > MaxOutcomes {
 		return &FieldError{Field: "outcomes", Reason: "must hold 1 to " + itoa(MaxOutcomes) + " entries, got " + itoa(len(outs))}
@@ -87,6 +93,9 @@ func ValidateOutcomes(outs []Outcome) error {
 		}
 		if err := inRange(fieldAt(i, "count"), o.Count, 1, MaxOutcomeCount); err != nil {
 			return err
+		}
+		if o.Retries < 0 || o.Retries > o.Count {
+			return &FieldError{Field: fieldAt(i, "retries"), Reason: "must be between 0 and count (" + itoa(o.Count) + "), got " + itoa(o.Retries)}
 		}
 		if o.Permit != "" {
 			if o.Count != 1 {

@@ -3,14 +3,16 @@
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1] name
 -- Reply: false when the breaker does not exist, else
---   {allowed 0|1, state, permit ('' for none), retry_after_ms, cache_ttl_ms, generation, 0}
+--   {allowed 0|1, state, permit ('' for none), retry_after_ms, cache_ttl_ms, generation, 0,
+--    admit_percent, -1}
 -- The first acquire after open_duration_ms moves an open breaker to
 -- half_open; in half_open at most c_hom permits are out at once, each held
 -- until reported or until it expires after c_pto ms.
 
 -- Only the fields this path reads: acquire is the hottest script. It
 -- leaves the window alone; reports and views evict before they read it.
-if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'seq', 'cfg'}, true) then
+-- 'ss' is for admit_percent (common.lua's admit()).
+if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'seq', 'cfg', 'ss'}, true) then
   return false
 end
 expire_override()

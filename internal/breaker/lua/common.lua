@@ -3,8 +3,9 @@
 --
 -- KEYS[1]  S  the breaker hash: state, config and window totals
 -- KEYS[2]  W  the window's older segments, oldest first (a list)
---              time window:  "sec calls failures slow"  (one per second)
---              count window: "kind n" with kind = 2*failed + slow
+--              time window:  "sec calls failures slow [retries]"  (one per
+--                            second; retries left out when 0)
+--              count window: "kind n" with kind = 4*retry + 2*failed + slow
 -- KEYS[3]  P  outstanding half-open probe permits: member permit, score expiry ms
 -- ARGV[1]  the breaker's name (for events)
 -- CH, the pub/sub channel for events, is defined by the Go code that loads
@@ -15,14 +16,25 @@
 -- The hash keeps what a report reads in three packed fields, so that a
 -- report reads the hash once and writes one or two fields back (see
 -- docs/performance.md, "The outcomes script"):
---   cfg   the config, "wt ws min frt slow srt cf open hom pto ttl"
---         (c_wt .. c_ttl below; wt is time or count)
---   win   the window's totals, "calls fails slows consec hd", where hd is
---         the second of W's oldest segment (time windows; 0 when W is
---         empty) or the number of segments in W (count windows)
+--   cfg   the config, "wt ws min frt slow srt cf open hom pto ttl ss rbp rbm"
+--         (c_wt .. c_rbm below; wt is time or count; rbm in thousandths)
+--   win   the window's totals, "calls fails slows consec hd rets", where
+--         hd is the second of W's oldest segment (time windows; 0 when W
+--         is empty) or the number of segments in W (count windows), and
+--         rets the retries among the calls
 --   tail  the newest segment of the window, in W's format ('' for none):
 --         the one a report adds to, kept out of W so that adding to it
 --         touches nothing but the hash
+-- Two more packed fields are read only by the scripts that need them:
+--   ss    the slow start, "at base": when half-open last closed the
+--         breaker (0: no ramp runs) and the calls the window held at the
+--         last trip from closed; acquire reads it for admit_percent
+--   lent  the retry budget's loans, "a b at": retries lent since at, and
+--         in the c_ttl ms before it; only reports read it
+-- A breaker written before slow start and the retry budget has a cfg of
+-- eleven numbers, a win of five, no ss and no lent: each missing number
+-- reads as 0 (slow start and retry budget off, no retries, no loans), and
+-- the next write of the field writes it whole.
 -- The other fields are st, since, until, gen, seq, ho_ok, the override's
 -- ov, ov_reason, ov_by, ov_at, ov_exp, created, and the transition
 -- counters tr:FROM:TO.
@@ -44,46 +56,75 @@ local dirty = {}
 local function packed(f)
   if string.sub(f, 1, 2) == 'c_' then
     return 'cfg'
-  elseif f == 'calls' or f == 'fails' or f == 'slows' or f == 'consec' or f == 'hd' then
+  elseif f == 'calls' or f == 'fails' or f == 'slows' or f == 'consec' or f == 'hd' or f == 'rets' then
     return 'win'
+  elseif f == 'ss_at' or f == 'ss_base' then
+    return 'ss'
+  elseif f == 'lent_a' or f == 'lent_b' or f == 'lent_at' then
+    return 'lent'
   end
   return nil
 end
 
 local function unpack_cfg(v)
-  local wt, ws, mn, frt, slow, srt, cf, open, hom, pto, ttl = string.match(v,
-    '^(%a+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
+  local wt, ws, mn, frt, slow, srt, cf, open, hom, pto, ttl, ss, rbp, rbm = string.match(v,
+    '^(%a+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) ?(%d*) ?(%d*) ?(%d*)$')
   b.c_wt, b.c_ws, b.c_min, b.c_frt, b.c_slow, b.c_srt = wt, tonumber(ws), tonumber(mn), tonumber(frt), tonumber(slow), tonumber(srt)
   b.c_cf, b.c_open, b.c_hom, b.c_pto, b.c_ttl = tonumber(cf), tonumber(open), tonumber(hom), tonumber(pto), tonumber(ttl)
+  b.c_ss, b.c_rbp, b.c_rbm = tonumber(ss) or 0, tonumber(rbp) or 0, tonumber(rbm) or 0
 end
 
--- unpack_cfg_tail reads only the config's last four fields, what an
--- acquire needs: cheaper than the whole.
+-- unpack_cfg_tail reads only what an acquire needs, the config's fields
+-- from open_duration_ms to slow_start_ms: cheaper than the whole.
 local function unpack_cfg_tail(v)
-  local open, hom, pto, ttl = string.match(v, '^%a+ %d+ %d+ %d+ %d+ %d+ %d+ (%d+) (%d+) (%d+) (%d+)$')
-  b.c_open, b.c_hom, b.c_pto, b.c_ttl = tonumber(open), tonumber(hom), tonumber(pto), tonumber(ttl)
+  local open, hom, pto, ttl, ss = string.match(v, '^%a+ %d+ %d+ %d+ %d+ %d+ %d+ (%d+) (%d+) (%d+) (%d+) ?(%d*)')
+  b.c_open, b.c_hom, b.c_pto, b.c_ttl, b.c_ss = tonumber(open), tonumber(hom), tonumber(pto), tonumber(ttl), tonumber(ss) or 0
 end
 
 local function unpack_win(v)
-  local calls, fails, slows, consec, hd = string.match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+)$')
+  local calls, fails, slows, consec, hd, rets = string.match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+) ?(%d*)$')
   b.calls, b.fails, b.slows, b.consec, b.hd = tonumber(calls), tonumber(fails), tonumber(slows), tonumber(consec), tonumber(hd)
+  b.rets = tonumber(rets) or 0
+end
+
+-- unpack_ss and unpack_lent read the slow start's and the loans' fields;
+-- a missing field (false from HMGET, nil from HGETALL) reads as zeros.
+local function unpack_ss(v)
+  local at, base
+  if v then
+    at, base = string.match(v, '^(%d+) (%d+)$')
+  end
+  b.ss_at, b.ss_base = tonumber(at) or 0, tonumber(base) or 0
+end
+
+local function unpack_lent(v)
+  local a, bb, at
+  if v then
+    a, bb, at = string.match(v, '^(%d+) (%d+) (%d+)$')
+  end
+  b.lent_a, b.lent_b, b.lent_at = tonumber(a) or 0, tonumber(bb) or 0, tonumber(at) or 0
 end
 
 local function pack(field)
   if field == 'cfg' then
     return b.c_wt .. ' ' .. int(b.c_ws) .. ' ' .. int(b.c_min) .. ' ' .. int(b.c_frt) .. ' ' .. int(b.c_slow) .. ' ' ..
-      int(b.c_srt) .. ' ' .. int(b.c_cf) .. ' ' .. int(b.c_open) .. ' ' .. int(b.c_hom) .. ' ' .. int(b.c_pto) .. ' ' .. int(b.c_ttl)
+      int(b.c_srt) .. ' ' .. int(b.c_cf) .. ' ' .. int(b.c_open) .. ' ' .. int(b.c_hom) .. ' ' .. int(b.c_pto) .. ' ' ..
+      int(b.c_ttl) .. ' ' .. int(b.c_ss) .. ' ' .. int(b.c_rbp) .. ' ' .. int(b.c_rbm)
+  elseif field == 'ss' then
+    return int(b.ss_at) .. ' ' .. int(b.ss_base)
+  elseif field == 'lent' then
+    return int(b.lent_a) .. ' ' .. int(b.lent_b) .. ' ' .. int(b.lent_at)
   end
-  return int(b.calls) .. ' ' .. int(b.fails) .. ' ' .. int(b.slows) .. ' ' .. int(b.consec) .. ' ' .. int(b.hd)
+  return int(b.calls) .. ' ' .. int(b.fails) .. ' ' .. int(b.slows) .. ' ' .. int(b.consec) .. ' ' .. int(b.hd) .. ' ' .. int(b.rets)
 end
 
 local upgrade
 
 -- load reads the breaker into b: every field, or only those named (fewer
--- fields make a cheaper script; the first named must be 'st'; 'cfg' and
--- 'win' unpack into their fields, and 'cfg' with cfg_tail set only into
--- c_open, c_hom, c_pto and c_ttl). It returns false when the breaker does
--- not exist.
+-- fields make a cheaper script; the first named must be 'st'; 'cfg',
+-- 'win', 'ss' and 'lent' unpack into their fields, and 'cfg' with
+-- cfg_tail set only into c_open, c_hom, c_pto, c_ttl and c_ss). It
+-- returns false when the breaker does not exist.
 local function load(fields, cfg_tail)
   if fields then
     local raw = redis.call('HMGET', S, unpack(fields))
@@ -103,6 +144,10 @@ local function load(fields, cfg_tail)
         end
       elseif f == 'win' then
         unpack_win(v)
+      elseif f == 'ss' then
+        unpack_ss(v)
+      elseif f == 'lent' then
+        unpack_lent(v)
       elseif f == 'tail' or f == 'st' or f == 'ov' then
         b[f] = v
       else
@@ -116,6 +161,7 @@ local function load(fields, cfg_tail)
     return false
   end
   local has_cfg = false
+  local ss, lent
   for i = 1, #raw, 2 do
     local f, v = raw[i], raw[i + 1]
     if f == 'cfg' then
@@ -123,6 +169,10 @@ local function load(fields, cfg_tail)
       has_cfg = true
     elseif f == 'win' then
       unpack_win(v)
+    elseif f == 'ss' then
+      ss = v
+    elseif f == 'lent' then
+      lent = v
     elseif f == 'tail' or f == 'ov_reason' or f == 'ov_by' then
       b[f] = v
     else
@@ -132,6 +182,8 @@ local function load(fields, cfg_tail)
   if not has_cfg then
     return upgrade()
   end
+  unpack_ss(ss)
+  unpack_lent(lent)
   return true
 end
 
@@ -142,13 +194,11 @@ end
 
 local function flush()
   local args = {}
-  local cfg, win = false, false
+  local pk = {}
   for f in pairs(dirty) do
     local p = packed(f)
-    if p == 'cfg' then
-      cfg = true
-    elseif p == 'win' then
-      win = true
+    if p then
+      pk[p] = true
     else
       args[#args + 1] = f
       local v = b[f]
@@ -159,13 +209,9 @@ local function flush()
       end
     end
   end
-  if cfg then
-    args[#args + 1] = 'cfg'
-    args[#args + 1] = pack('cfg')
-  end
-  if win then
-    args[#args + 1] = 'win'
-    args[#args + 1] = pack('win')
+  for p in pairs(pk) do
+    args[#args + 1] = p
+    args[#args + 1] = pack(p)
   end
   if #args > 0 then
     redis.call('HSET', S, unpack(args))
@@ -213,12 +259,13 @@ local function effective()
 end
 
 -- publish announces a state change and counts it in the hash (tr:from:to),
--- so every replica's metrics read the fleet's transition counts.
-local function publish(from, to, reason)
+-- so every replica's metrics read the fleet's transition counts. A close
+-- that starts a slow start says how long the ramp lasts.
+local function publish(from, to, reason, slow_start_ms)
   redis.call('HINCRBY', S, 'tr:' .. from .. ':' .. to, 1)
   redis.call('PUBLISH', CH, cjson.encode({
     type = 'breaker.state', name = NAME, from = from, to = to,
-    reason = reason, at_ms = now, generation = b.gen,
+    reason = reason, at_ms = now, generation = b.gen, slow_start_ms = slow_start_ms,
   }))
 end
 
@@ -230,11 +277,26 @@ local function clear_window()
   set('fails', 0)
   set('slows', 0)
   set('consec', 0)
+  set('rets', 0)
 end
 
--- transition moves the underlying state and bumps the generation.
+-- transition moves the underlying state and bumps the generation. A
+-- trip from closed remembers how many calls the window held (ss_base, the
+-- fleet's traffic that a slow start ramps back to); half-open closing
+-- starts the slow start (ss_at), any other transition ends it. See
+-- docs/semantics.md ("Slow start").
 local function transition(to, reason)
   local from = effective()
+  if to == 'open' and from == 'closed' then
+    set('ss_base', b.calls)
+  end
+  local ramp
+  if to == 'closed' and from == 'half_open' then
+    set('ss_at', now)
+    if b.c_ss > 0 then ramp = b.c_ss end
+  elseif b.ss_at ~= 0 then
+    set('ss_at', 0)
+  end
   set('st', to)
   set('since', now)
   set('gen', b.gen + 1)
@@ -249,7 +311,7 @@ local function transition(to, reason)
       clear_window()
     end
   end
-  publish(from, effective(), reason)
+  publish(from, effective(), reason, ramp)
 end
 
 -- close_fresh ends any override and closes the breaker with an empty
@@ -267,6 +329,9 @@ local function close_fresh(reason)
   set('until', 0)
   set('gen', b.gen + 1)
   set('ho_ok', 0)
+  if b.ss_at ~= 0 then
+    set('ss_at', 0)
+  end
   redis.call('DEL', P)
   clear_window()
   if from ~= 'closed' then
@@ -279,17 +344,30 @@ local function end_override(reason)
   close_fresh(reason)
 end
 
--- parse reads a window segment's numbers: four for a time window's
--- bucket, two for a count window's run; nothing for ''.
+-- parse reads a window segment's numbers: four or five for a time
+-- window's bucket (retries are 0 when left out), two for a count window's
+-- run; nothing for ''.
 local function parse(seg)
-  local a, c, d, e = string.match(seg, '^(%d+) (%d+) ?(%d*) ?(%d*)$')
-  return tonumber(a), tonumber(c), tonumber(d), tonumber(e)
+  local a, c, d, e, r = string.match(seg, '^(%d+) (%d+) ?(%d*) ?(%d*) ?(%d*)$')
+  return tonumber(a), tonumber(c), tonumber(d), tonumber(e), tonumber(r) or 0
 end
 
-local function drop_counts(n, f, sl)
+-- bucket writes a time window's segment, retries only when there are any.
+local function bucket(sec, n, f, sl, r)
+  local seg = int(sec) .. ' ' .. int(n) .. ' ' .. int(f) .. ' ' .. int(sl)
+  if r > 0 then
+    seg = seg .. ' ' .. int(r)
+  end
+  return seg
+end
+
+local function drop_counts(n, f, sl, r)
   set('calls', b.calls - n)
   set('fails', b.fails - f)
   set('slows', b.slows - sl)
+  if r > 0 then
+    set('rets', b.rets - r)
+  end
 end
 
 -- evict drops what has left the window: W's oldest segments, then the
@@ -300,8 +378,8 @@ local function evict()
     while b.hd > 0 and b.hd <= oldest do
       local seg = redis.call('LPOP', W)
       if seg then
-        local _, n, f, sl = parse(seg)
-        drop_counts(n, f, sl)
+        local _, n, f, sl, r = parse(seg)
+        drop_counts(n, f, sl, r)
       end
       local head = redis.call('LINDEX', W, 0)
       if head then
@@ -311,9 +389,9 @@ local function evict()
       end
     end
     if b.tail ~= '' then
-      local sec, n, f, sl = parse(b.tail)
+      local sec, n, f, sl, r = parse(b.tail)
       if sec <= oldest then
-        drop_counts(n, f, sl)
+        drop_counts(n, f, sl, r)
         set('tail', '')
       end
     end
@@ -339,10 +417,11 @@ local function evict()
       else
         set('tail', '')
       end
-      local f, sl = 0, 0
-      if kind >= 2 then f = drop end
+      local f, sl, r = 0, 0, 0
+      if kind % 4 >= 2 then f = drop end
       if kind % 2 == 1 then sl = drop end
-      drop_counts(drop, f, sl)
+      if kind >= 4 then r = drop end
+      drop_counts(drop, f, sl, r)
     end
   end
 end
@@ -360,49 +439,65 @@ local function tick()
   evict()
 end
 
--- record adds n like calls to the window: to the tail segment when they
--- belong to it, else the tail moves to W and a new one starts.
-local function record(n, failed, slow)
+-- append_run adds n calls of one kind to a count window: to the tail
+-- segment when it is of that kind, else the tail moves to W and a new one
+-- starts.
+local function append_run(kind, n)
+  local tkind, tn
+  if b.tail ~= '' then
+    tkind, tn = parse(b.tail)
+  end
+  if tkind == kind then
+    set('tail', int(kind) .. ' ' .. int(tn + n))
+  else
+    if tkind then
+      redis.call('RPUSH', W, b.tail)
+      set('hd', b.hd + 1)
+    end
+    set('tail', int(kind) .. ' ' .. int(n))
+  end
+end
+
+-- record adds n like calls to the window, r of them retries (r <= n; in a
+-- count window the n - r others come first): to the tail segment when
+-- they belong to it, else the tail moves to W and a new one starts.
+local function record(n, failed, slow, r)
   local f, s = 0, 0
   if failed then f = n end
   if slow then s = n end
   if b.c_wt == 'time' then
     local sec = math.floor(now / 1000)
-    local tsec, tn, tf, ts
+    local tsec, tn, tf, ts, tr
     if b.tail ~= '' then
-      tsec, tn, tf, ts = parse(b.tail)
+      tsec, tn, tf, ts, tr = parse(b.tail)
     end
     if tsec and tsec >= sec then
       -- same second, or a store clock that stepped back: add to the newest bucket
-      set('tail', int(tsec) .. ' ' .. int(tn + n) .. ' ' .. int(tf + f) .. ' ' .. int(ts + s))
+      set('tail', bucket(tsec, tn + n, tf + f, ts + s, tr + r))
     else
       if tsec then
         redis.call('RPUSH', W, b.tail)
         if b.hd == 0 then set('hd', tsec) end
       end
-      set('tail', int(sec) .. ' ' .. int(n) .. ' ' .. int(f) .. ' ' .. int(s))
+      set('tail', bucket(sec, n, f, s, r))
     end
   else
     local kind = 0
     if failed then kind = kind + 2 end
     if slow then kind = kind + 1 end
-    local tkind, tn
-    if b.tail ~= '' then
-      tkind, tn = parse(b.tail)
+    if n > r then
+      append_run(kind, n - r)
     end
-    if tkind == kind then
-      set('tail', int(kind) .. ' ' .. int(tn + n))
-    else
-      if tkind then
-        redis.call('RPUSH', W, b.tail)
-        set('hd', b.hd + 1)
-      end
-      set('tail', int(kind) .. ' ' .. int(n))
+    if r > 0 then
+      append_run(kind + 4, r)
     end
   end
   set('calls', b.calls + n)
   set('fails', b.fails + f)
   set('slows', b.slows + s)
+  if r > 0 then
+    set('rets', b.rets + r)
+  end
   if failed then
     set('consec', b.consec + n)
   else
@@ -427,31 +522,97 @@ local function maybe_trip()
   end
 end
 
+-- admit is the percent of calls a client lets through now: 100, but for
+-- c_ss ms after half-open closed the breaker, a ramp from the share
+-- c_hom was of the calls the window held at the trip (at least 1%) up to
+-- 100. See docs/semantics.md ("Slow start").
+local function admit()
+  if b.c_ss <= 0 or b.ss_at <= 0 or effective() ~= 'closed' then
+    return 100
+  end
+  local e = now - b.ss_at
+  if e >= b.c_ss then
+    return 100
+  end
+  if e < 0 then e = 0 end
+  local base = b.ss_base
+  if base < 1 then base = 1 end
+  local start = math.ceil(100 * b.c_hom / base)
+  if start < 1 then start = 1 end
+  if start > 100 then start = 100 end
+  return start + math.floor((100 - start) * e / b.c_ss)
+end
+
+-- lend settles the retries a report spent against the loans made before
+-- and lends the reporter, which had recorded calls applied, its share of
+-- what is left of the retry budget: the retry_allowance of the answer, -1
+-- when the breaker has no budget. The window's retries may be at most
+-- c_rbp percent of its calls plus c_rbm thousandths of a retry per second
+-- times the window's seconds (10 for a count window). The share is in
+-- proportion to the calls reported, at least one while any is left; a
+-- loan counts against the budget in lent_a (lent since lent_at) or lent_b
+-- (the c_ttl ms before) until spent retries are reported, and is forgotten
+-- after one to two c_ttl, when the client has dropped it too. Needs
+-- 'lent' loaded. See docs/semantics.md ("The fleet's retry budget").
+local function lend(recorded, spent)
+  if b.c_rbp <= 0 and b.c_rbm <= 0 then
+    return -1
+  end
+  if now - b.lent_at >= 2 * b.c_ttl or now < b.lent_at then
+    set('lent_a', 0)
+    set('lent_b', 0)
+    set('lent_at', now)
+  elseif now - b.lent_at >= b.c_ttl then
+    set('lent_b', b.lent_a)
+    set('lent_a', 0)
+    set('lent_at', now)
+  end
+  if spent > 0 then
+    local settle = math.min(spent, b.lent_b)
+    set('lent_b', b.lent_b - settle)
+    set('lent_a', math.max(b.lent_a - (spent - settle), 0))
+  end
+  local secs = 10
+  if b.c_wt == 'time' then secs = b.c_ws end
+  local budget = math.floor((b.c_rbp * b.calls * 10 + b.c_rbm * secs) / 1000)
+  local left = budget - b.rets - b.lent_a - b.lent_b
+  if left <= 0 or recorded == 0 then
+    return 0
+  end
+  local calls = b.calls
+  if calls < recorded then calls = recorded end
+  local share = math.ceil(budget * recorded / calls)
+  if share > left then share = left end
+  set('lent_a', b.lent_a + share)
+  return share
+end
+
 -- decision is the reply of acquire and outcomes:
--- {allowed 0|1, state, permit, retry_after_ms, cache_ttl_ms, generation, ignored}
-local function decision(allowed, permit, retry, ttl, ignored)
+-- {allowed 0|1, state, permit, retry_after_ms, cache_ttl_ms, generation, ignored,
+--  admit_percent, retry_allowance (-1: no retry budget, or not a report)}
+local function decision(allowed, permit, retry, ttl, ignored, allowance)
   local a = 0
   if allowed then a = 1 end
-  return {a, effective(), permit, retry, ttl, b.gen, ignored}
+  return {a, effective(), permit, retry, ttl, b.gen, ignored, admit(), allowance or -1}
 end
 
 -- answer says what a client may do now without taking a permit.
-local function answer(ignored)
+local function answer(ignored, allowance)
   local st = effective()
   if st == 'forced_open' then
     local retry = b.c_ttl
     if b.ov_exp > 0 then retry = b.ov_exp - now end
-    return decision(false, '', retry, retry, ignored)
+    return decision(false, '', retry, retry, ignored, allowance)
   elseif st == 'forced_closed' then
     local ttl = b.c_ttl
     if b.ov_exp > 0 and b.ov_exp - now < ttl then ttl = b.ov_exp - now end
-    return decision(true, '', 0, ttl, ignored)
+    return decision(true, '', 0, ttl, ignored, allowance)
   elseif st == 'closed' then
-    return decision(true, '', 0, b.c_ttl, ignored)
+    return decision(true, '', 0, b.c_ttl, ignored, allowance)
   elseif st == 'open' then
     local retry = b['until'] - now
     if retry < 0 then retry = 0 end
-    return decision(false, '', retry, retry, ignored)
+    return decision(false, '', retry, retry, ignored, allowance)
   end
   -- half_open: a call needs a permit; say when one may free up
   redis.call('ZREMRANGEBYSCORE', P, '-inf', now)
@@ -463,7 +624,7 @@ local function answer(ignored)
   end
   local ttl = retry
   if ttl > b.c_ttl then ttl = b.c_ttl end
-  return decision(false, '', retry, ttl, ignored)
+  return decision(false, '', retry, ttl, ignored, allowance)
 end
 
 -- view is the reply of the admin scripts: the store's time, then the
@@ -475,16 +636,22 @@ local function view()
   for i = 1, #raw, 2 do
     local f = raw[i]
     if f == 'cfg' then
-      for _, c in ipairs({'c_wt', 'c_ws', 'c_min', 'c_frt', 'c_slow', 'c_srt', 'c_cf', 'c_open', 'c_hom', 'c_pto', 'c_ttl'}) do
+      for _, c in ipairs({'c_wt', 'c_ws', 'c_min', 'c_frt', 'c_slow', 'c_srt', 'c_cf', 'c_open', 'c_hom', 'c_pto', 'c_ttl',
+          'c_ss', 'c_rbp', 'c_rbm'}) do
         out[#out + 1] = c
         out[#out + 1] = b[c]
       end
     elseif f == 'win' then
-      for _, c in ipairs({'calls', 'fails', 'slows', 'consec'}) do
+      for _, c in ipairs({'calls', 'fails', 'slows', 'consec', 'rets'}) do
         out[#out + 1] = c
         out[#out + 1] = int(b[c])
       end
-    elseif f ~= 'tail' then
+    elseif f == 'ss' then
+      out[#out + 1] = 'admit'
+      out[#out + 1] = admit()
+      out[#out + 1] = 'ss_at'
+      out[#out + 1] = int(b.ss_at)
+    elseif f ~= 'tail' and f ~= 'lent' then
       out[#out + 1] = f
       out[#out + 1] = raw[i + 1]
     end

@@ -3,11 +3,13 @@
 --
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1] name
--- ARGV[2..] five values per entry:
+-- ARGV[2..] six values per entry:
 --   success (1|0), duration_ms, count, permit ('' for none),
---   generation (-1 when the client did not say)
+--   generation (-1 when the client did not say), retries (0..count)
 -- Reply: false when the breaker does not exist, else the decision of
---   common.lua's answer(), whose last element counts the calls ignored.
+--   common.lua's answer(): its seventh element counts the calls ignored,
+--   its ninth is the retry allowance (common.lua's lend(); -1 when the
+--   breaker has no retry budget).
 --
 -- Entries are validated before this script runs. An outcome is ignored
 -- (counted, not applied) when it was reported against another generation,
@@ -19,18 +21,20 @@
 -- shown to operators or the transition counters), each once; a report in
 -- the same second as the last adds to the tail segment in the hash and
 -- writes nothing else (see common.lua).
-if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'ho_ok', 'cfg', 'win', 'tail'}) then
+if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'ho_ok', 'cfg', 'win', 'tail', 'ss', 'lent'}) then
   return false
 end
 tick()
 
-local ignored = 0
-for i = 2, #ARGV, 5 do
+local ignored, recorded, spent = 0, 0, 0
+for i = 2, #ARGV, 6 do
   local ok = ARGV[i] == '1'
   local dur = tonumber(ARGV[i + 1])
   local n = tonumber(ARGV[i + 2])
   local permit = ARGV[i + 3]
   local gen = tonumber(ARGV[i + 4])
+  local r = tonumber(ARGV[i + 5])
+  spent = spent + r
   local slow = dur >= b.c_slow
   if permit ~= '' then
     local score = redis.call('ZSCORE', P, permit)
@@ -52,13 +56,14 @@ for i = 2, #ARGV, 5 do
   elseif gen >= 0 and gen ~= b.gen then
     ignored = ignored + n
   elseif b.ov ~= '' or b.st == 'closed' then
-    record(n, not ok, slow)
+    record(n, not ok, slow, r)
+    recorded = recorded + n
     maybe_trip()
   else
     ignored = ignored + n
   end
 end
 
-local reply = answer(ignored)
+local reply = answer(ignored, lend(recorded, spent))
 flush()
 return reply

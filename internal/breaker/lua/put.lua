@@ -14,6 +14,8 @@
 --          config versions the write expects (store.Precondition.Arg)
 -- ARGV[15] the config as JSON, for the history
 -- ARGV[16] how many history entries to keep
+-- ARGV[17..19] slow_start_ms, retry_budget_percent,
+--          retry_budget_min_per_second in thousandths
 -- Reply: {-1, exists 0|1, config_version} when the precondition does not
 -- hold (nothing is written), else {created 0|1, view...} where view is
 -- common.lua's view().
@@ -29,7 +31,13 @@
 -- changes.
 
 local T, H = KEYS[4], KEYS[5]
-local fields = {'c_ws', 'c_min', 'c_frt', 'c_slow', 'c_srt', 'c_cf', 'c_open', 'c_hom', 'c_pto', 'c_ttl'}
+-- The numeric config fields, each with the ARGV index of its value.
+local fields = {'c_ws', 'c_min', 'c_frt', 'c_slow', 'c_srt', 'c_cf', 'c_open', 'c_hom', 'c_pto', 'c_ttl',
+  'c_ss', 'c_rbp', 'c_rbm'}
+local function argi(i)
+  if i <= 10 then return i + 2 end
+  return i + 6
+end
 
 local exists = load()
 -- A breaker written before config versions has none: it is at version 1.
@@ -61,7 +69,8 @@ if not exists then
   local last = tonumber(redis.call('HGET', T, 'gen')) or 0
   cv = tonumber(redis.call('HGET', T, 'cv')) or 0
   b = {st = 'closed', since = now, ['until'] = 0, gen = last + 1, consec = 0, calls = 0, fails = 0, slows = 0, hd = 0, tail = '',
-       ho_ok = 0, seq = 0, ov = '', ov_reason = '', ov_by = '', ov_at = 0, ov_exp = 0, created = now}
+       ho_ok = 0, seq = 0, ov = '', ov_reason = '', ov_by = '', ov_at = 0, ov_exp = 0, created = now,
+       rets = 0, ss_at = 0, ss_base = 0, lent_a = 0, lent_b = 0, lent_at = 0}
   for f in pairs(b) do
     dirty[f] = true
   end
@@ -74,7 +83,7 @@ if created == 0 then
     changed = true
   end
   for i, f in ipairs(fields) do
-    if b[f] ~= tonumber(ARGV[i + 2]) then
+    if b[f] ~= tonumber(ARGV[argi(i)]) then
       changed = true
     end
   end
@@ -82,7 +91,7 @@ end
 local old_type = b.c_wt
 set('c_wt', ARGV[2])
 for i, f in ipairs(fields) do
-  set(f, tonumber(ARGV[i + 2]))
+  set(f, tonumber(ARGV[argi(i)]))
 end
 if changed then
   cv = cv + 1

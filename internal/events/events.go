@@ -57,6 +57,7 @@ type published struct {
 	Reason     string `json:"reason,omitempty"`
 	AtMS       int64  `json:"at_ms"`
 	Generation int64  `json:"generation,omitempty"`
+	SlowStart  int64  `json:"slow_start_ms,omitempty"`
 }
 
 // Parse reads one payload as the scripts publish it. It reports false for
@@ -67,5 +68,5 @@ func Parse(payload string) (contract.Event, bool) {
 		return contract.Event{}, false
 	}
 	return contract.Event{Type: p.Type, Name: p.Name, From: p.From, To: p.To, Reason: p.Reason,
-		At: time.UnixMilli(p.AtMS).UTC(), Generation: p.Generation}, true
+		At: time.UnixMilli(p.AtMS).UTC(), Generation: p.Generation, SlowStartMS: p.SlowStart}, true
 }

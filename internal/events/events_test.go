@@ -24,6 +24,8 @@ func TestParse(t *testing.T) {
 	}{
 		{"state change", `{"type":"breaker.state","name":"pay","from":"closed","to":"open","reason":"failure rate 60%","at_ms":1764493200123,"generation":4}`,
 			contract.Event{Type: "breaker.state", Name: "pay", From: "closed", To: "open", Reason: "failure rate 60%", At: at, Generation: 4}, true},
+		{"close that starts a slow start", `{"type":"breaker.state","name":"pay","from":"half_open","to":"closed","reason":"probes succeeded","at_ms":1764493200123,"generation":6,"slow_start_ms":30000}`,
+			contract.Event{Type: "breaker.state", Name: "pay", From: "half_open", To: "closed", Reason: "probes succeeded", At: at, Generation: 6, SlowStartMS: 30000}, true},
 		{"config", `{"type":"ratelimit.config","name":"api","at_ms":1764493200123}`,
 			contract.Event{Type: "ratelimit.config", Name: "api", At: at}, true},
 		{"no type", `{"name":"pay","at_ms":1}`, contract.Event{}, false},

@@ -39,6 +39,13 @@ func TestBadInput(t *testing.T) {
 		{"probe timeout zero", "PUT", "/v1/breakers/pay", `{"probe_timeout_ms":0}`, 400, "probe_timeout_ms"},
 		{"cache ttl 0", "PUT", "/v1/breakers/pay", `{"cache_ttl_ms":0}`, 400, "cache_ttl_ms"},
 		{"cache ttl 60001", "PUT", "/v1/breakers/pay", `{"cache_ttl_ms":60001}`, 400, "cache_ttl_ms"},
+		{"slow start negative", "PUT", "/v1/breakers/pay", `{"slow_start_ms":-1}`, 400, "slow_start_ms"},
+		{"slow start 600001", "PUT", "/v1/breakers/pay", `{"slow_start_ms":600001}`, 400, "slow_start_ms"},
+		{"retry budget 101", "PUT", "/v1/breakers/pay", `{"retry_budget_percent":101}`, 400, "retry_budget_percent"},
+		{"retry budget negative", "PUT", "/v1/breakers/pay", `{"retry_budget_percent":-1}`, 400, "retry_budget_percent"},
+		{"retry minimum negative", "PUT", "/v1/breakers/pay", `{"retry_budget_min_per_second":-0.5}`, 400, "retry_budget_min_per_second"},
+		{"retry minimum over a million", "PUT", "/v1/breakers/pay", `{"retry_budget_min_per_second":1000001}`, 400, "retry_budget_min_per_second"},
+		{"retry minimum a string", "PUT", "/v1/breakers/pay", `{"retry_budget_min_per_second":"1"}`, 400, "retry_budget_min_per_second"},
 		// types, unknown fields, malformed JSON
 		{"string for int", "PUT", "/v1/breakers/pay", `{"minimum_calls":"5"}`, 400, "minimum_calls"},
 		{"float for int", "PUT", "/v1/breakers/pay", `{"open_duration_ms":1.5}`, 400, "open_duration_ms"},
@@ -68,6 +75,8 @@ func TestBadInput(t *testing.T) {
 		{"acquire with a field", "POST", "/v1/breakers/pay/acquire", `{"force":true}`, 400, "force"},
 		// outcomes
 		{"outcomes missing", "POST", "/v1/breakers/pay/outcomes", `{}`, 400, "outcomes"},
+		{"retries over count", "POST", "/v1/breakers/pay/outcomes", `{"outcomes":[{"success":false,"count":2,"retries":3}]}`, 400, "outcomes[0].retries"},
+		{"retries negative", "POST", "/v1/breakers/pay/outcomes", `{"outcomes":[{"success":false,"retries":-1}]}`, 400, "outcomes[0].retries"},
 		{"outcomes empty body", "POST", "/v1/breakers/pay/outcomes", ``, 400, ""},
 		{"outcomes empty list", "POST", "/v1/breakers/pay/outcomes", `{"outcomes":[]}`, 400, "outcomes"},
 		{"outcomes too many", "POST", "/v1/breakers/pay/outcomes", manyOutcomes, 400, "outcomes"},

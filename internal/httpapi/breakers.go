@@ -165,10 +165,12 @@ func (a *API) reportOutcomes(w http.ResponseWriter, r *http.Request) {
 	writeDecision(w, d)
 }
 
-// countCalls counts a report's calls in breakwater_breaker_calls_total.
+// countCalls counts a report's calls in breakwater_breaker_calls_total,
+// and its retries in breakwater_breaker_retries_total.
 func (a *API) countCalls(name string, outs []contract.Outcome) {
-	var ok, failed int64
+	var ok, failed, retries int64
 	for _, o := range outs {
+		retries += o.Retries
 		if o.Success {
 			ok += o.Count
 		} else {
@@ -181,6 +183,9 @@ func (a *API) countCalls(name string, outs []contract.Outcome) {
 	}
 	if failed > 0 {
 		c.no.Add(float64(failed))
+	}
+	if retries > 0 {
+		a.metrics.breakerRetries(name).Add(float64(retries))
 	}
 }
 

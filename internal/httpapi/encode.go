@@ -52,6 +52,12 @@ func appendDecision(b []byte, d contract.Decision) []byte {
 		b = append(b, `,"ignored":`...)
 		b = strconv.AppendInt(b, d.Ignored, 10)
 	}
+	b = append(b, `,"admit_percent":`...)
+	b = strconv.AppendInt(b, d.AdmitPercent, 10)
+	if d.RetryAllowance != nil {
+		b = append(b, `,"retry_allowance":`...)
+		b = strconv.AppendInt(b, *d.RetryAllowance, 10)
+	}
 	return append(b, '}')
 }
 

@@ -31,6 +31,13 @@ func filled[T any](t *testing.T, seed int64) T {
 			f.SetFloat(float64(seed) + 0.5)
 		case reflect.String:
 			f.SetString("s<" + rv.Type().Field(i).Name + `>"\é`)
+		case reflect.Pointer:
+			if f.Type() == reflect.TypeOf((*int64)(nil)) {
+				n := seed*int64(i+1) - 7
+				f.Set(reflect.ValueOf(&n))
+				continue
+			}
+			t.Fatalf("%s.%s: a pointer field; teach this test and the encoder about it", rv.Type(), rv.Type().Field(i).Name)
 		case reflect.Struct:
 			if f.Type() == reflect.TypeOf(time.Time{}) {
 				f.Set(reflect.ValueOf(time.UnixMilli(seed * 1000).UTC()))
@@ -51,6 +58,7 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 		{},
 		{Allowed: true, State: "closed", CacheTTLMS: 1000, Generation: 3},
 		{State: "half_open", Permit: "4.17", RetryAfterMS: 250, CacheTTLMS: 250, Generation: 4, Ignored: 2},
+		{Allowed: true, State: "closed", CacheTTLMS: 1000, Generation: 5, AdmitPercent: 37, RetryAllowance: new(int64)},
 	}
 	for _, d := range decisions {
 		want, _ := json.Marshal(d)

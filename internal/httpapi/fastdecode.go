@@ -198,6 +198,9 @@ func fastOutcomes(body []byte, list *[]contract.OutcomeEntry) bool {
 					v.generation, ok = s.int()
 					v.has |= 4
 					return 4, ok
+				case "retries":
+					v.retries, ok = s.int()
+					return 5, ok
 				}
 				return 0, false
 			}) {
@@ -218,7 +221,7 @@ func fastOutcomes(body []byte, list *[]contract.OutcomeEntry) bool {
 	out := make([]contract.OutcomeEntry, len(vals))
 	for i := range vals {
 		v := &vals[i]
-		out[i] = contract.OutcomeEntry{DurationMS: v.duration, Permit: string(v.permit)}
+		out[i] = contract.OutcomeEntry{DurationMS: v.duration, Permit: string(v.permit), Retries: v.retries}
 		if v.has&1 != 0 {
 			out[i].Success = &v.success
 		}
@@ -236,8 +239,8 @@ func fastOutcomes(body []byte, list *[]contract.OutcomeEntry) bool {
 // outcomeVals is one entry as read, before it becomes a contract.OutcomeEntry whose
 // pointers point here.
 type outcomeVals struct {
-	has                         uint8 // 1 success, 2 count, 4 generation
-	success                     bool
-	duration, count, generation int64
+	has                                  uint8 // 1 success, 2 count, 4 generation
+	success                              bool
+	duration, count, generation, retries int64
 	permit                      []byte
 }

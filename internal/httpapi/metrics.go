@@ -20,6 +20,7 @@ import (
 type httpMetrics struct {
 	duration *prometheus.HistogramVec
 	calls    *prometheus.CounterVec
+	retries  *prometheus.CounterVec
 	limited  *prometheus.CounterVec
 	replays  *prometheus.CounterVec
 
@@ -27,6 +28,7 @@ type httpMetrics struct {
 	// and kept: hashing label values on every decision shows in profiles.
 	durations curried[durationKey, prometheus.Observer]
 	callsOf   curried[string, *outcomeCounters]
+	retriesOf curried[string, prometheus.Counter]
 	takesOf   curried[string, *outcomeCounters]
 }
 
@@ -76,6 +78,11 @@ func (m *httpMetrics) breakerCalls(name string) *outcomeCounters {
 	})
 }
 
+// breakerRetries returns the retries counter of a breaker.
+func (m *httpMetrics) breakerRetries(name string) prometheus.Counter {
+	return m.retriesOf.get(name, func() prometheus.Counter { return m.retries.WithLabelValues(name) })
+}
+
 // takes returns the decisions counters of a rate limit.
 func (m *httpMetrics) takes(name string) *outcomeCounters {
 	return m.takesOf.get(name, func() *outcomeCounters {
@@ -95,11 +102,15 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		Name: "breakwater_breaker_calls_total",
 		Help: "Calls reported to this replica, by breaker and outcome (success or failure); sum across replicas for the fleet.",
 	}, []string{"breaker", "outcome"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "breakwater_breaker_retries_total",
+		Help: "Calls reported to this replica that were retries, by breaker; sum across replicas for the fleet.",
+	}, []string{"breaker"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "breakwater_ratelimit_decisions_total",
 		Help: "Takes answered by this replica, by rate limit (never by key) and decision (allowed or denied).",
 	}, []string{"ratelimit", "decision"})
-	reg.MustRegister(m.duration, m.calls, m.limited)
+	reg.MustRegister(m.duration, m.calls, m.retries, m.limited)
 	m.replays = newReplaysCounter(reg)
 	return m
 }
@@ -155,6 +166,7 @@ type breakerCollector struct {
 	state       *prometheus.Desc
 	transitions *prometheus.Desc
 	version     *prometheus.Desc
+	admit       *prometheus.Desc
 	up          *prometheus.Desc
 }
 
@@ -184,6 +196,9 @@ func newBreakerCollector(b breakerLister, log *slog.Logger, timeout time.Duratio
 		version: prometheus.NewDesc("breakwater_breaker_config_version",
 			"A breaker's config version, read from the store: it moves at every change of its config.",
 			[]string{"breaker"}, nil),
+		admit: prometheus.NewDesc("breakwater_breaker_admit_percent",
+			"Share of calls clients let through, fleet-wide, read from the store: below 100 only during a slow start.",
+			[]string{"breaker"}, nil),
 		up: prometheus.NewDesc("breakwater_store_up",
 			"Whether the last scrape could read breaker state from the store.", nil, nil),
 	}
@@ -193,6 +208,7 @@ func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.transitions
 	ch <- c.version
+	ch <- c.admit
 	ch <- c.up
 }
 
@@ -216,6 +232,7 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, b.Name, s)
 		}
 		ch <- prometheus.MustNewConstMetric(c.version, prometheus.GaugeValue, float64(b.ConfigVersion), b.Name)
+		ch <- prometheus.MustNewConstMetric(c.admit, prometheus.GaugeValue, float64(b.AdmitPercent), b.Name)
 		for _, t := range b.Transitions {
 			ch <- prometheus.MustNewConstMetric(c.transitions, prometheus.CounterValue, float64(t.Count), b.Name, t.From, t.To)
 		}

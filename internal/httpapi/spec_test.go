@@ -413,6 +413,13 @@ func TestSpecValidatesResponses(t *testing.T) {
 			"failure_rate_threshold": 50, "open_duration_ms": 1000, "half_open_max_calls": 1,
 		}, 200, nil},
 		{"create full", "PUT", "/v1/breakers/search.v2_eu-1", `{"window":{"size":60},"consecutive_failures":3,"cache_ttl_ms":500}`, 201, nil},
+		{"create with slow start and a retry budget", "PUT", "/v1/breakers/budgeted", `{"slow_start_ms":5000,"retry_budget_percent":10,"retry_budget_min_per_second":0.5}`, 201, nil},
+		{"outcomes with retries, lent retries", "POST", "/v1/breakers/budgeted/outcomes", `{"outcomes":[{"success":false,"count":10,"retries":2}]}`, 200, nil},
+		{"batch outcomes with retries", "POST", "/v1/outcomes", `{"reports":[{"breaker":"budgeted","outcomes":[{"success":true,"count":5,"retries":1}]}]}`, 200, nil},
+		{"400 retries over count", "POST", "/v1/breakers/budgeted/outcomes", `{"outcomes":[{"success":false,"count":2,"retries":3}]}`, 400, nil},
+		{"400 slow_start_ms out of range", "PUT", "/v1/breakers/budgeted", `{"slow_start_ms":600001}`, 400, nil},
+		{"400 retry_budget_percent out of range", "PUT", "/v1/breakers/budgeted", `{"retry_budget_percent":101}`, 400, nil},
+		{"400 retry_budget_min_per_second out of range", "PUT", "/v1/breakers/budgeted", `{"retry_budget_min_per_second":-1}`, 400, nil},
 		{"list", "GET", "/v1/breakers", nil, 200, nil},
 		{"get", "GET", b, nil, 200, nil},
 		{"acquire closed", "POST", b + "/acquire", nil, 200, nil},
@@ -528,9 +535,9 @@ func TestSpecValidatesResponses(t *testing.T) {
 func TestSpecCheckRejects(t *testing.T) {
 	s := specDoc(t)
 	const (
-		breaker  = `{"name":"b","config":{"window":{"type":"time","size":10},"minimum_calls":20,"failure_rate_threshold":50,"slow_call_duration_ms":60000,"slow_call_rate_threshold":100,"consecutive_failures":0,"open_duration_ms":30000,"half_open_max_calls":1,"probe_timeout_ms":10000,"cache_ttl_ms":1000},"state":"closed","since":"2026-11-27T10:00:00Z","stats":{"calls":0,"failures":0,"slow_calls":0,"failure_rate":0,"slow_call_rate":0},"generation":1,"config_version":1}`
-		denied   = `{"allowed":false,"state":"open","retry_after_ms":1500,"cache_ttl_ms":1500,"generation":2}`
-		allowed  = `{"allowed":true,"state":"closed","retry_after_ms":0,"cache_ttl_ms":1000,"generation":1}`
+		breaker  = `{"name":"b","config":{"window":{"type":"time","size":10},"minimum_calls":20,"failure_rate_threshold":50,"slow_call_duration_ms":60000,"slow_call_rate_threshold":100,"consecutive_failures":0,"open_duration_ms":30000,"half_open_max_calls":1,"probe_timeout_ms":10000,"cache_ttl_ms":1000,"slow_start_ms":0,"retry_budget_percent":0,"retry_budget_min_per_second":0},"state":"closed","since":"2026-11-27T10:00:00Z","stats":{"calls":0,"failures":0,"slow_calls":0,"failure_rate":0,"slow_call_rate":0,"retries":0},"generation":1,"config_version":1,"admit_percent":100}`
+		denied   = `{"allowed":false,"state":"open","retry_after_ms":1500,"cache_ttl_ms":1500,"generation":2,"admit_percent":100}`
+		allowed  = `{"allowed":true,"state":"closed","retry_after_ms":0,"cache_ttl_ms":1000,"generation":1,"admit_percent":100}`
 		problem  = `{"type":"about:blank","title":"Not Found","status":404,"detail":"breaker not found"}`
 		jsonCT   = "application/json"
 		problemT = "application/problem+json"

@@ -242,5 +242,5 @@ type outcomeVals struct {
 	has                                  uint8 // 1 success, 2 count, 4 generation
 	success                              bool
 	duration, count, generation, retries int64
-	permit                      []byte
+	permit                               []byte
 }

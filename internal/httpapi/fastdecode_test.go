@@ -27,6 +27,8 @@ var fastSeeds = []string{
 	`{"outcomes":[]}`, `{"outcomes":null}`, `{"outcomes":[{}]}`, `{"outcomes":[{"count":2}]}`,
 	`{"outcomes":[{"success":true,"success":false}]}`, `{"outcomes":[{"success":true}],"outcomes":[]}`,
 	`{"outcomes":[{"success":true},]}`, `{"outcomes":[{"success":true} {"success":true}]}`, `{"outcomes":[{"success":true,"generation":-1}]}`,
+	`{"outcomes":[{"success":false,"count":5,"retries":2}]}`, `{"outcomes":[{"success":true,"retries":null}]}`,
+	`{"outcomes":[{"success":true,"retries":1,"retries":0}]}`, `{"outcomes":[{"success":true,"retries":-3}]}`,
 }
 
 // FuzzFastDecode: whatever body the fast paths accept, the strict decoder

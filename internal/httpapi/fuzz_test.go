@@ -127,7 +127,7 @@ func TestRandomRequests(t *testing.T) {
 	names := []string{"r1", "r2", "bad{name", "a:b", ".x", strings.Repeat("z", 130)}
 	fields := []string{"window", "minimum_calls", "failure_rate_threshold", "slow_call_duration_ms", "slow_call_rate_threshold",
 		"consecutive_failures", "open_duration_ms", "half_open_max_calls", "probe_timeout_ms", "cache_ttl_ms", "outcomes",
-		"success", "duration_ms", "count", "permit", "generation", "state", "reason", "ttl_ms", "capacity",
+		"success", "duration_ms", "count", "permit", "generation", "retries", "state", "reason", "ttl_ms", "capacity",
 		"refill_per_second", "tokens", "key", "partial", "abort_percent", "abort_status", "delay_percent", "delay_ms", "bogus"}
 	values := []string{`0`, `1`, `-1`, `5`, `100`, `1000001`, `1e9`, `2.5`, `"x"`, `""`, `true`, `null`, `[]`, `{}`,
 		`"forced_open"`, `"forced_closed"`, `{"type":"count","size":3}`, `{"type":"time","size":0}`,

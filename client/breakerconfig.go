@@ -12,9 +12,10 @@ import (
 //
 // Where this package uses a breakerConfig for a local breaker (when the
 // control plane cannot be reached), withDefaults fills it in: a field that
-// is zero or less takes its default, except ConsecutiveFailures, whose zero
-// means off; a field above its maximum is cut to the maximum; a window type
-// other than "count" means "time".
+// is zero or less takes its default, except ConsecutiveFailures,
+// SlowStartMS and the retry budget's fields, whose zero means off; a
+// field above its maximum is cut to the maximum; a window type other than
+// "count" means "time".
 type breakerConfig = contract.BreakerConfig
 
 // breakerWindow is the sliding window a breaker computes its failure and
@@ -56,6 +57,12 @@ func withDefaults(c breakerConfig) breakerConfig {
 	orDefault(&c.ProbeTimeoutMS, d.ProbeTimeoutMS, huge/int64(time.Millisecond))
 	orDefault(&c.CacheTTLMS, d.CacheTTLMS, contract.MaxCacheTTLMS)
 	c.ConsecutiveFailures = max(c.ConsecutiveFailures, 0)
+	c.SlowStartMS = min(max(c.SlowStartMS, 0), contract.MaxSlowStartMS)
+	c.RetryBudgetPercent = min(max(c.RetryBudgetPercent, 0), 100)
+	if !(c.RetryBudgetMinPerSecond > 0) { // NaN too
+		c.RetryBudgetMinPerSecond = 0
+	}
+	c.RetryBudgetMinPerSecond = min(c.RetryBudgetMinPerSecond, contract.MaxRetryMinPerSecond)
 	return c
 }
 

@@ -88,6 +88,17 @@ type localBreaker struct {
 	probeOK  int64 // successful probes in this half-open
 
 	transitions map[[2]State]int64 // from, to (effective states); nil until the first
+
+	// slow start (docs/semantics.md): when half-open last closed the
+	// breaker (zero: no ramp), and the calls the window held at the last
+	// trip from closed
+	ssAt   time.Time
+	ssBase int64
+
+	// retry budget: retries lent since lentAt, and in the CacheTTLMS
+	// before it
+	lentA, lentB int64
+	lentAt       time.Time
 }
 
 type probe struct {
@@ -173,6 +184,12 @@ func (b *localBreaker) record(now time.Time, p localPermit, success bool, dur ti
 // recordN is record for n like calls let through with p (n is 1 for a
 // probe permit). It applies all n or none.
 func (b *localBreaker) recordN(now time.Time, p localPermit, success bool, dur time.Duration, n int64) bool {
+	return b.recordRetries(now, p, success, dur, n, 0)
+}
+
+// recordRetries is recordN for n like calls of which r (0..n) were
+// retries: they count in the window's retries, against the retry budget.
+func (b *localBreaker) recordRetries(now time.Time, p localPermit, success bool, dur time.Duration, n, r int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now = b.tick(now)
@@ -200,7 +217,7 @@ func (b *localBreaker) recordN(now time.Time, p localPermit, success bool, dur t
 	if b.state != StateClosed && b.override == StateUnknown {
 		return false
 	}
-	b.win.add(now, !success, slow, n)
+	b.win.add(now, !success, slow, n, r)
 	if success {
 		b.consec = 0
 	} else {
@@ -232,6 +249,7 @@ func (b *localBreaker) reset(now time.Time) {
 	}
 	b.override, b.ovUntil = StateUnknown, time.Time{}
 	b.state, b.since, b.reason = StateClosed, now, "reset"
+	b.ssAt = time.Time{}
 	b.gen++
 	b.clearProbes()
 	b.openUntil = time.Time{}
@@ -309,6 +327,7 @@ func (b *localBreaker) endOverride(now time.Time, reason string) {
 	b.count(b.override, StateClosed)
 	b.override, b.ovUntil = StateUnknown, time.Time{}
 	b.state, b.since, b.reason = StateClosed, now, reason
+	b.ssAt = time.Time{}
 	b.gen++
 	b.clearProbes()
 	b.openUntil = time.Time{}
@@ -341,7 +360,11 @@ type localBreakerStatus struct {
 	reason    string    // of the last transition; empty before the first
 
 	calls, failures, slowCalls int64 // in the window
-	probes                     int   // outstanding probe permits, expired ones included
+	retries                    int64 // in the window
+
+	admitPercent   int64     // 1..100: below 100 only during a slow start
+	slowStartUntil time.Time // when a running slow start ends; zero when none
+	probes         int       // outstanding probe permits, expired ones included
 
 	override   State     // the override's state; StateUnknown when none
 	ovUntil    time.Time // when the override ends; zero when never or none
@@ -364,6 +387,7 @@ func (b *localBreaker) status(now time.Time) localBreakerStatus {
 		calls:     b.win.calls,
 		failures:  b.win.fails,
 		slowCalls: b.win.slows,
+		retries:   b.win.rets,
 		probes:    len(b.probes),
 		override:  b.override,
 		ovUntil:   b.ovUntil,
@@ -382,7 +406,77 @@ func (b *localBreaker) status(now time.Time) localBreakerStatus {
 	if b.state == StateOpen {
 		s.openUntil = b.openUntil
 	}
+	s.admitPercent = b.admit(b.latest)
+	if s.admitPercent < 100 {
+		s.slowStartUntil = b.ssAt.Add(ms(b.cfg.SlowStartMS))
+	}
 	return s
+}
+
+// admit is the percent of calls let through at now: 100, but for
+// SlowStartMS after half-open closed the breaker, a ramp from the share
+// HalfOpenMaxCalls was of the calls the window held at the trip (at
+// least 1) up to 100, in whole milliseconds as the scripts count. b.mu
+// must be held. See docs/semantics.md ("Slow start").
+func (b *localBreaker) admit(now time.Time) int64 {
+	ss := b.cfg.SlowStartMS
+	if b.effective() != StateClosed || ss <= 0 || b.ssAt.IsZero() {
+		return 100
+	}
+	e := now.UnixMilli() - b.ssAt.UnixMilli()
+	if e >= ss {
+		return 100
+	}
+	e = max(e, 0)
+	base := max(b.ssBase, 1)
+	start := min(max((100*b.cfg.HalfOpenMaxCalls+base-1)/base, 1), 100)
+	return start + (100-start)*e/ss
+}
+
+// retryLeft is how many more retries the budget allows at now, from this
+// breaker's window alone (no loans): what a client that reaches no
+// control plane may still retry. It is -1 when there is no budget.
+func (b *localBreaker) retryLeft(now time.Time) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tick(now)
+	if !b.cfg.HasRetryBudget() {
+		return -1
+	}
+	return max(b.cfg.RetryBudget(b.win.calls)-b.win.rets, 0)
+}
+
+// lend settles spent retries against what was lent before and lends the
+// reporter of recorded calls its share of the retry budget left at now,
+// as the scripts answer a report with retry_allowance: -1 when there is
+// no budget. See docs/semantics.md ("The fleet's retry budget").
+func (b *localBreaker) lend(now time.Time, recorded, spent int64) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now = b.tick(now)
+	c := &b.cfg
+	if !c.HasRetryBudget() {
+		return -1
+	}
+	ttl := c.CacheTTLMS
+	switch el := now.UnixMilli() - b.lentAt.UnixMilli(); {
+	case b.lentAt.IsZero() || el >= 2*ttl:
+		b.lentA, b.lentB, b.lentAt = 0, 0, now
+	case el >= ttl:
+		b.lentB, b.lentA, b.lentAt = b.lentA, 0, now
+	}
+	settle := min(spent, b.lentB)
+	b.lentB -= settle
+	b.lentA = max(b.lentA-(spent-settle), 0)
+	budget := c.RetryBudget(b.win.calls)
+	left := budget - b.win.rets - b.lentA - b.lentB
+	if left <= 0 || recorded == 0 {
+		return 0
+	}
+	calls := max(b.win.calls, recorded)
+	share := min((budget*recorded+calls-1)/calls, left)
+	b.lentA += share
+	return share
 }
 
 // tick moves the window to now, or to the latest time seen if now is
@@ -442,7 +536,15 @@ func (b *localBreaker) settleProbe(now time.Time, id uint64) bool {
 // transition moves the breaker to state to and starts a new generation.
 // Opening and closing empty the window. b.mu must be held.
 func (b *localBreaker) transition(now time.Time, to State, reason string) {
-	b.count(b.effective(), to)
+	from := b.effective()
+	if to == StateOpen && from == StateClosed {
+		b.ssBase = b.win.calls
+	}
+	b.ssAt = time.Time{}
+	if to == StateClosed && from == StateHalfOpen {
+		b.ssAt = now
+	}
+	b.count(from, to)
 	b.state = to
 	b.since = now
 	b.reason = reason
@@ -465,7 +567,7 @@ func (b *localBreaker) transition(now time.Time, to State, reason string) {
 // calls. The zero window is not usable; make one with newWindow.
 type window struct {
 	size                int64
-	calls, fails, slows int64
+	calls, fails, slows, rets int64
 
 	// time window: buckets[s mod size] counts second s, for the seconds
 	// in (last-size, last]
@@ -478,7 +580,7 @@ type window struct {
 	next  int
 }
 
-type bucket struct{ calls, fails, slows int64 }
+type bucket struct{ calls, fails, slows, rets int64 }
 
 func newWindow(w breakerWindow) window {
 	if w.Type == windowCount {
@@ -502,21 +604,23 @@ func (w *window) advance(now time.Time) {
 	}
 	if cur-w.last >= w.size {
 		clear(w.buckets)
-		w.calls, w.fails, w.slows = 0, 0, 0
+		w.calls, w.fails, w.slows, w.rets = 0, 0, 0, 0
 	} else {
 		for s := w.last + 1; s <= cur; s++ {
 			bk := &w.buckets[mod(s, w.size)]
 			w.calls -= bk.calls
 			w.fails -= bk.fails
 			w.slows -= bk.slows
+			w.rets -= bk.rets
 			*bk = bucket{}
 		}
 	}
 	w.last = cur
 }
 
-// add counts n like calls at now, which advance has moved the window to.
-func (w *window) add(now time.Time, failed, slow bool, n int64) {
+// add counts n like calls at now, which advance has moved the window to,
+// r of them retries: in a count window the n-r others come first.
+func (w *window) add(now time.Time, failed, slow bool, n, r int64) {
 	var f, s int64
 	if failed {
 		f = 1
@@ -529,28 +633,46 @@ func (w *window) add(now time.Time, failed, slow bool, n int64) {
 		bk.calls += n
 		bk.fails += f * n
 		bk.slows += s * n
+		bk.rets += r
 		w.calls += n
 		w.fails += f * n
 		w.slows += s * n
+		w.rets += r
 		return
 	}
 	kind := uint8(2*f + s)
-	// Only the last size calls stay in a count window.
+	w.addRun(kind, n-r)
+	w.addRun(kind|4, r)
+}
+
+// addRun adds n calls of one kind to a count window: only the last size
+// calls stay.
+func (w *window) addRun(kind uint8, n int64) {
 	for range min(n, w.size) {
 		if int64(len(w.kinds)) < w.size {
 			w.kinds = append(w.kinds, kind)
 		} else {
-			old := w.kinds[w.next]
-			w.calls--
-			w.fails -= int64(old >> 1)
-			w.slows -= int64(old & 1)
+			w.drop(w.kinds[w.next])
 			w.kinds[w.next] = kind
 			w.next = (w.next + 1) % int(w.size)
 		}
-		w.calls++
-		w.fails += f
-		w.slows += s
+		w.count(kind)
 	}
+}
+
+// count and drop add and remove one call of a count window's kind.
+func (w *window) count(k uint8) {
+	w.calls++
+	w.fails += int64(k >> 1 & 1)
+	w.slows += int64(k & 1)
+	w.rets += int64(k >> 2)
+}
+
+func (w *window) drop(k uint8) {
+	w.calls--
+	w.fails -= int64(k >> 1 & 1)
+	w.slows -= int64(k & 1)
+	w.rets -= int64(k >> 2)
 }
 
 // resized returns the window with size as its size, of the same type,
@@ -565,6 +687,7 @@ func (w *window) resized(size int64) window {
 			nw.calls += bk.calls
 			nw.fails += bk.fails
 			nw.slows += bk.slows
+			nw.rets += bk.rets
 		}
 		return nw
 	}
@@ -582,9 +705,7 @@ func (w *window) resized(size int64) window {
 	nw := window{size: size, kinds: make([]uint8, 0, size)}
 	for _, k := range calls {
 		nw.kinds = append(nw.kinds, k)
-		nw.calls++
-		nw.fails += int64(k >> 1)
-		nw.slows += int64(k & 1)
+		nw.count(k)
 	}
 	if int64(len(nw.kinds)) == size {
 		nw.next = 0
@@ -594,7 +715,7 @@ func (w *window) resized(size int64) window {
 
 // reset empties the window as of now.
 func (w *window) reset(now time.Time) {
-	w.calls, w.fails, w.slows = 0, 0, 0
+	w.calls, w.fails, w.slows, w.rets = 0, 0, 0, 0
 	clear(w.buckets)
 	w.last = second(now)
 	w.kinds = w.kinds[:0]

@@ -54,6 +54,20 @@ func randomBreakerConfig(r *rand.Rand, timeless bool) breaker.Config {
 	c.HalfOpenMaxCalls = 1 + r.Int64N(3)
 	c.ProbeTimeoutMS = 100 + r.Int64N(3000)
 	c.CacheTTLMS = 1 + r.Int64N(1000)
+	if r.IntN(2) == 0 {
+		// Long enough ramps, from small enough starts, to be seen.
+		c.SlowStartMS = 1 + r.Int64N(20000)
+		c.HalfOpenMaxCalls = 1
+	}
+	switch r.IntN(4) {
+	case 0:
+		c.RetryBudgetPercent = r.Int64N(101)
+	case 1:
+		c.RetryBudgetMinPerSecond = float64(r.Int64N(5000)) / 1000
+	case 2:
+		c.RetryBudgetPercent = r.Int64N(101)
+		c.RetryBudgetMinPerSecond = float64(r.Int64N(5000)) / 1000
+	}
 	if timeless {
 		// Real Redis: its clock runs on its own, so nothing may depend on
 		// when within the run a step lands.
@@ -63,25 +77,15 @@ func randomBreakerConfig(r *rand.Rand, timeless bool) breaker.Config {
 		}
 		c.OpenDurationMS = day
 		c.ProbeTimeoutMS = day
+		c.CacheTTLMS = breaker.MaxCacheTTLMS // retry loans live one to two of it
+		c.SlowStartMS = 0                    // a ramp moves with the clock
 	}
 	return c
 }
 
-// localConfig is the SDK's view of a breaker's config.
-func localConfig(c breaker.Config) breakerConfig {
-	return breakerConfig{
-		Window:                breakerWindow{Type: c.Window.Type, Size: c.Window.Size},
-		MinimumCalls:          c.MinimumCalls,
-		FailureRateThreshold:  c.FailureRateThreshold,
-		SlowCallDurationMS:    c.SlowCallDurationMS,
-		SlowCallRateThreshold: c.SlowCallRateThreshold,
-		ConsecutiveFailures:   c.ConsecutiveFailures,
-		OpenDurationMS:        c.OpenDurationMS,
-		HalfOpenMaxCalls:      c.HalfOpenMaxCalls,
-		ProbeTimeoutMS:        c.ProbeTimeoutMS,
-		CacheTTLMS:            c.CacheTTLMS,
-	}
-}
+// localConfig is the SDK's view of a breaker's config: the same type,
+// every field carried over.
+func localConfig(c breaker.Config) breakerConfig { return c }
 
 // modelBreaker drives a local breaker as the control plane would: with
 // the store's time in ms, string permits, generations as the store counts
@@ -124,7 +128,7 @@ func (m *modelBreaker) permits() []string {
 // at now, with ignored outcomes of the request.
 func (m *modelBreaker) answer(now, ignored int64) breaker.Decision {
 	st := m.lb.status(time.UnixMilli(now))
-	d := breaker.Decision{State: st.state.String(), Generation: m.gen(st.gen), Ignored: ignored}
+	d := breaker.Decision{State: st.state.String(), Generation: m.gen(st.gen), Ignored: ignored, AdmitPercent: st.admitPercent}
 	ttl := m.cfg.CacheTTLMS
 	left := func(t time.Time) int64 { return t.UnixMilli() - now }
 	switch st.state {
@@ -157,15 +161,16 @@ func (m *modelBreaker) answer(now, ignored int64) breaker.Decision {
 func (m *modelBreaker) acquire(now int64) breaker.Decision {
 	p, err := m.lb.allow(time.UnixMilli(now))
 	if err == nil && p.isProbe() {
-		return breaker.Decision{Allowed: true, State: breaker.StateHalfOpen, Permit: fmt.Sprintf("%d.%d", m.gen(p.gen), p.probe), Generation: m.gen(p.gen)}
+		return breaker.Decision{Allowed: true, State: breaker.StateHalfOpen, Permit: fmt.Sprintf("%d.%d", m.gen(p.gen), p.probe), Generation: m.gen(p.gen), AdmitPercent: 100}
 	}
 	return m.answer(now, 0)
 }
 
 func (m *modelBreaker) report(now int64, outs []breaker.Outcome) breaker.Decision {
 	t := time.UnixMilli(now)
-	var ignored int64
+	var ignored, recorded, spent int64
 	for _, o := range outs {
+		spent += o.Retries
 		dur := ms(o.DurationMS)
 		if o.Permit != "" {
 			var p localPermit
@@ -183,11 +188,18 @@ func (m *modelBreaker) report(now int64, outs []breaker.Outcome) breaker.Decisio
 		if o.Generation >= 0 {
 			p.gen = m.localGen(o.Generation)
 		}
-		if !m.lb.recordN(t, p, o.Success, dur, o.Count) {
+		if m.lb.recordRetries(t, p, o.Success, dur, o.Count, o.Retries) {
+			recorded += o.Count
+		} else {
 			ignored += o.Count
 		}
 	}
-	return m.answer(now, ignored)
+	allowance := m.lb.lend(t, recorded, spent)
+	d := m.answer(now, ignored)
+	if allowance >= 0 {
+		d.RetryAllowance = &allowance
+	}
+	return d
 }
 
 func (m *modelBreaker) force(now int64, r breaker.ForceRequest) {
@@ -218,13 +230,20 @@ type shownBreaker struct {
 	Calls           int64
 	Failures        int64
 	SlowCalls       int64
+	Retries         int64
+	AdmitPercent    int64
+	SlowStartUntil  int64 // 0 when no slow start runs
 	Generation      int64
 	Transitions     map[string]int64 // "from>to"
 }
 
 func showScript(b breaker.Breaker) shownBreaker {
 	s := shownBreaker{State: b.State, Since: b.Since.UnixMilli(), Calls: b.Stats.Calls, Failures: b.Stats.Failures,
-		SlowCalls: b.Stats.SlowCalls, Generation: b.Generation, Transitions: map[string]int64{}}
+		SlowCalls: b.Stats.SlowCalls, Retries: b.Stats.Retries, AdmitPercent: b.AdmitPercent,
+		Generation: b.Generation, Transitions: map[string]int64{}}
+	if b.SlowStartUntil != nil {
+		s.SlowStartUntil = b.SlowStartUntil.UnixMilli()
+	}
 	if b.OpenUntil != nil {
 		s.OpenUntil = b.OpenUntil.UnixMilli()
 	}
@@ -243,7 +262,11 @@ func showScript(b breaker.Breaker) shownBreaker {
 func (m *modelBreaker) show(now int64) shownBreaker {
 	st := m.lb.status(time.UnixMilli(now))
 	s := shownBreaker{State: st.state.String(), Since: st.since.UnixMilli(), Calls: st.calls, Failures: st.failures,
-		SlowCalls: st.slowCalls, Generation: m.gen(st.gen), Transitions: map[string]int64{}}
+		SlowCalls: st.slowCalls, Retries: st.retries, AdmitPercent: st.admitPercent,
+		Generation: m.gen(st.gen), Transitions: map[string]int64{}}
+	if !st.slowStartUntil.IsZero() {
+		s.SlowStartUntil = st.slowStartUntil.UnixMilli()
+	}
 	if !st.openUntil.IsZero() {
 		s.OpenUntil = st.openUntil.UnixMilli()
 	}
@@ -263,7 +286,7 @@ func (m *modelBreaker) show(now int64) shownBreaker {
 // same random operations and fails at the first step where they differ.
 // It returns how many transitions it saw, so the caller can check that
 // the sequences reach the interesting states.
-func runBreakerSequence(t *testing.T, s *breaker.Service, clk seqClock, name string, seed uint64, steps int, timeless bool) (transitions int) {
+func runBreakerSequence(t *testing.T, s *breaker.Service, clk seqClock, name string, seed uint64, steps int, timeless bool, cov *sequenceCoverage) (transitions int) {
 	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -316,6 +339,9 @@ func runBreakerSequence(t *testing.T, s *breaker.Service, clk seqClock, name str
 					o.Permit = fmt.Sprintf("%d.%d", lastGen, 1+r.IntN(3)) // maybe stale, maybe never issued
 				case p < 6:
 					o.Count = 1 + r.Int64N(8)
+				}
+				if o.Permit == "" && r.IntN(3) == 0 {
+					o.Retries = r.Int64N(o.Count + 1)
 				}
 				if o.Permit == "" && r.IntN(5) == 0 {
 					o.Generation = max(lastGen-r.Int64N(2), 0) // this generation or the one before
@@ -376,8 +402,14 @@ func runBreakerSequence(t *testing.T, s *breaker.Service, clk seqClock, name str
 			// until - now, each side reading its own clock
 			gotD.RetryAfterMS, gotD.CacheTTLMS, wantD.RetryAfterMS, wantD.CacheTTLMS = 0, 0, 0, 0
 		}
-		if isDecision && gotD != wantD {
+		if isDecision && !cmp.Equal(gotD, wantD) {
 			fail(step, op, gotD, wantD)
+		}
+		if gotD.AdmitPercent > 0 && gotD.AdmitPercent < 100 {
+			cov.ramping++
+		}
+		if a := gotD.RetryAllowance; a != nil && *a > 0 {
+			cov.lent++
 		}
 		b, err := s.Get(ctx, name)
 		if err != nil {
@@ -399,6 +431,10 @@ func runBreakerSequence(t *testing.T, s *breaker.Service, clk seqClock, name str
 	return transitions
 }
 
+// sequenceCoverage counts decisions that exercised slow start and the
+// retry budget, so a test can check that the sequences reach them.
+type sequenceCoverage struct{ ramping, lent int }
+
 // TestLocalBreakerMatchesScripts runs the scripts on miniredis, with the
 // clock under the test's control, and the local breaker side by side.
 func TestLocalBreakerMatchesScripts(t *testing.T) {
@@ -407,14 +443,18 @@ func TestLocalBreakerMatchesScripts(t *testing.T) {
 		sequences = 100
 	}
 	total := 0
+	var cov sequenceCoverage
 	for seed := range uint64(sequences) {
 		m := storetest.NewMini(t, time.Date(2026, 11, 27, 10, 0, 0, int(seed)*1_000_003, time.UTC))
-		total += runBreakerSequence(t, breaker.NewService(m.Store), m, fmt.Sprintf("seq-%d", seed), seed, steps, false)
+		total += runBreakerSequence(t, breaker.NewService(m.Store), m, fmt.Sprintf("seq-%d", seed), seed, steps, false, &cov)
 		m.M.Close()
 	}
 	// The sequences must reach the states worth checking, or they prove little.
 	if total < sequences*2 {
 		t.Errorf("%d sequences made only %d transitions; the generator is too tame", sequences, total)
+	}
+	if cov.ramping < sequences/20 || cov.lent < sequences/20 {
+		t.Errorf("%d sequences gave %d decisions during a slow start and %d retry loans; the generator is too tame", sequences, cov.ramping, cov.lent)
 	}
 }
 
@@ -437,6 +477,6 @@ func TestLocalBreakerMatchesScriptsRealRedis(t *testing.T) {
 		sequences = 1000
 	}
 	for seed := range uint64(sequences) {
-		runBreakerSequence(t, s, realRedisClock{}, fmt.Sprintf("real-%d", seed), seed, 40, true)
+		runBreakerSequence(t, s, realRedisClock{}, fmt.Sprintf("real-%d", seed), seed, 40, true, &sequenceCoverage{})
 	}
 }

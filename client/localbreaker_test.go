@@ -442,14 +442,14 @@ func TestLocalBreakerStatus(t *testing.T) {
 		b.record(t0, p, c.ok, c.dur)
 	}
 	got := b.status(t0)
-	want := localBreakerStatus{state: StateClosed, gen: gen, since: t0, calls: 4, failures: 2, slowCalls: 2}
+	want := localBreakerStatus{state: StateClosed, gen: gen, since: t0, calls: 4, failures: 2, slowCalls: 2, admitPercent: 100}
 	if !cmp.Equal(got, want, cmp.AllowUnexported(localBreakerStatus{})) {
 		t.Errorf("status() = %+v, want %+v", got, want)
 	}
 
 	b.trip(t0.Add(sec), t0.Add(20*sec), "last known: open")
 	got = b.status(t0.Add(sec))
-	want = localBreakerStatus{state: StateOpen, gen: gen + 1, since: t0.Add(sec), openUntil: t0.Add(20 * sec), reason: "last known: open",
+	want = localBreakerStatus{state: StateOpen, gen: gen + 1, since: t0.Add(sec), openUntil: t0.Add(20 * sec), reason: "last known: open", admitPercent: 100,
 		transitions: map[[2]State]int64{{StateClosed, StateOpen}: 1}}
 	if !cmp.Equal(got, want, cmp.AllowUnexported(localBreakerStatus{})) {
 		t.Errorf("status() after trip = %+v, want %+v", got, want)

@@ -566,7 +566,7 @@ func (b *localBreaker) transition(now time.Time, to State, reason string) {
 // either the last size seconds, in one bucket per second, or the last size
 // calls. The zero window is not usable; make one with newWindow.
 type window struct {
-	size                int64
+	size                      int64
 	calls, fails, slows, rets int64
 
 	// time window: buckets[s mod size] counts second s, for the seconds

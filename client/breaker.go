@@ -21,6 +21,7 @@ type answer struct {
 	gen     int64 // the breaker's generation the answer was given in
 	expires int64 // coarse Unix ns; the answer is fresh before it
 	retryAt int64 // coarse Unix ns; when refused, when a call may be allowed
+	ramp    int64 // 1..99: the percent of calls let through during a slow start; 0 for all
 	batch   *outcomeBatch
 }
 
@@ -58,6 +59,9 @@ type Breaker struct {
 	cfg    atomic.Pointer[breakerConfig]
 	ovr    atomic.Pointer[override] // from the last GET; nil when none
 	faults atomic.Bool              // Do applies the faults of drills (ApplyFaults)
+
+	admitted atomic.Uint64 // calls decided during slow starts: see admit
+	budget   retryBudget   // the retries lent to this client
 
 	mu          sync.Mutex // guards the fields below and answer changes
 	flight      *flight
@@ -133,9 +137,18 @@ func (b *Breaker) Allow(ctx context.Context) (done func(error), err error) {
 // allow decides, and returns the tracker of an allowed call whose outcome
 // counts, taken from the pool, or nil.
 func (b *Breaker) allow(ctx context.Context) (*tracker, error) {
+	t, err := b.decide(ctx)
+	if t != nil && b.budgetMaybe() {
+		b.markRetry(ctx, t)
+	}
+	return t, err
+}
+
+// decide is allow without the retry budget.
+func (b *Breaker) decide(ctx context.Context) (*tracker, error) {
 	now := b.c.clock.unixNano()
 	if a := b.cur.Load(); a != nil && now < a.expires {
-		if a.allowed && a.batch != nil {
+		if a.allowed && a.batch != nil && a.ramp == 0 {
 			t := getTracker()
 			t.b, t.ctx, t.batch, t.start, t.mode = b, ctx, a.batch, now, modeBatch
 			if h := b.c.hooks.OnDecision; h != nil {
@@ -186,6 +199,12 @@ var errPanicked = errors.New("breakwater: call panicked")
 // fromAnswer decides from answer a that is not a plain "allowed" one, or
 // that is stale: a refusal, an allowance, or an unknown breaker.
 func (b *Breaker) fromAnswer(ctx context.Context, a *answer, now int64, src Source) (*tracker, error) {
+	if a.allowed && a.ramp > 0 && !b.admit(a.ramp) {
+		// Slow start: this call is in the share refused, locally, as if
+		// open, until the answer is renewed. Not an outcome.
+		b.c.decided(KindBreaker, b.name, src, false)
+		return nil, &RetryAfterError{Err: ErrOpen, After: time.Duration(max(a.expires-now, 0))}
+	}
 	switch {
 	case a.allowed && a.batch != nil:
 		t := getTracker()
@@ -283,6 +302,10 @@ func (b *Breaker) acquire(ctx context.Context) (*tracker, error) {
 		return t, nil
 	}
 	if d.Allowed {
+		if a != nil && a.ramp > 0 && !b.admit(a.ramp) {
+			c.decided(KindBreaker, b.name, SourceServer, false)
+			return nil, &RetryAfterError{Err: ErrOpen, After: time.Duration(max(a.expires-now, 0))}
+		}
 		c.decided(KindBreaker, b.name, SourceServer, true)
 		if a == nil || a.batch == nil { // an answer older than one already cached
 			return nil, nil
@@ -310,6 +333,12 @@ func (b *Breaker) apply(d decision, now int64) *answer {
 		return nil
 	}
 	a := &answer{state: parseState(d.State), allowed: d.Allowed && d.Permit == "", gen: d.Generation}
+	if a.allowed && d.AdmitPercent > 0 && d.AdmitPercent < 100 {
+		a.ramp = d.AdmitPercent
+	}
+	if cfg := b.cfg.Load(); d.RetryAllowance != nil && cfg != nil {
+		b.budget.lend(*d.RetryAllowance, now+int64(loanLife(withDefaults(*cfg).CacheTTLMS)))
+	}
 	ttl := ms(d.CacheTTLMS)
 	if a.allowed && c.cfg.CacheTTL > 0 {
 		ttl = c.cfg.CacheTTL
@@ -436,6 +465,7 @@ func (b *Breaker) forget(now int64) {
 	b.retired = nil
 	b.cfg.Store(nil)
 	b.slowNS.Store(0)
+	b.budget.drop()
 	b.ovr.Store(nil)
 	if cur != nil {
 		b.publish(cur, &answer{state: StateNotFound, allowed: true, expires: now})
@@ -444,8 +474,9 @@ func (b *Breaker) forget(now int64) {
 }
 
 // onStateEvent applies a breaker.state event: the breaker moved to state
-// to at generation gen somewhere in the fleet.
-func (b *Breaker) onStateEvent(to State, gen int64) {
+// to at generation gen somewhere in the fleet, starting a slow start of
+// slowStartMS when above zero.
+func (b *Breaker) onStateEvent(to State, gen, slowStartMS int64) {
 	c := b.c
 	now := c.clock.unixNano()
 	b.mu.Lock()
@@ -466,6 +497,11 @@ func (b *Breaker) onStateEvent(to State, gen int64) {
 			ttl = c.cfg.CacheTTL
 		}
 		a.expires = now + int64(ttl)
+		if to == StateClosed && slowStartMS > 0 {
+			// A slow start begins: admit the least share until an
+			// acquire says what it is.
+			a.ramp, a.expires = 1, now
+		}
 	default:
 		// Refuse at once; the next Allow asks for the exact wait (or a
 		// probe permit), while concurrent ones keep refusing.
@@ -548,6 +584,7 @@ type tracker struct {
 	b      *Breaker
 	ctx    context.Context
 	batch  *outcomeBatch // modeBatch
+	retry  bool          // the call is a retry (see markRetry)
 	local  *localBreaker // modeLocal
 	lp     localPermit   // modeLocal
 	permit string        // modeProbe
@@ -604,11 +641,15 @@ func (t *tracker) finish(err error) {
 	if count {
 		switch t.mode {
 		case modeBatch:
-			t.batch.add(c, t.stripe, success, dur, b.slowNS.Load())
+			t.batch.add(c, t.stripe, success, t.retry, dur, b.slowNS.Load())
 		case modeProbe:
 			b.reportProbe(t.permit, t.gen, success, dur)
 		case modeLocal:
-			t.local.record(time.Unix(0, now), t.lp, success, time.Duration(dur))
+			var r int64
+			if t.retry {
+				r = 1
+			}
+			t.local.recordRetries(time.Unix(0, now), t.lp, success, time.Duration(dur), 1, r)
 		}
 	}
 	if t.pooled {
@@ -771,6 +812,21 @@ func (b *Breaker) Record(success bool, d time.Duration, n int64) error {
 	if n < 1 || d < 0 {
 		return fmt.Errorf("breakwater: Record(%v, %v, %d): want n >= 1 and d >= 0", success, d, n)
 	}
+	return b.record(success, d, n, 0)
+}
+
+// RecordRetries is Record for n calls of which retries (0..n) were
+// retries: they count against the breaker's retry budget (see
+// docs/semantics.md, "The fleet's retry budget"). It returns an error
+// only for n < 1, d < 0 or retries out of 0..n.
+func (b *Breaker) RecordRetries(success bool, d time.Duration, n, retries int64) error {
+	if n < 1 || d < 0 || retries < 0 || retries > n {
+		return fmt.Errorf("breakwater: RecordRetries(%v, %v, %d, %d): want n >= 1, d >= 0 and 0 <= retries <= n", success, d, n, retries)
+	}
+	return b.record(success, d, n, retries)
+}
+
+func (b *Breaker) record(success bool, d time.Duration, n, retries int64) error {
 	c := b.c
 	if c.degraded.Load() {
 		b.mu.Lock()
@@ -780,7 +836,7 @@ func (b *Breaker) Record(success bool, d time.Duration, n int64) error {
 			// Counted in the local breaker's current generation: in
 			// closed or forced states, as the control plane would.
 			now := c.clock.now()
-			l.recordN(now, localPermit{gen: l.status(now).gen}, success, d, n)
+			l.recordRetries(now, localPermit{gen: l.status(now).gen}, success, d, n, retries)
 		}
 		return nil
 	}
@@ -789,7 +845,12 @@ func (b *Breaker) Record(success bool, d time.Duration, n int64) error {
 		return nil
 	}
 	t := trackerSeq.Add(1)
-	a.batch.addN(c, t, success, int64(d), b.slowNS.Load(), uint64(n))
+	if n > retries {
+		a.batch.addN(c, t, success, false, int64(d), b.slowNS.Load(), uint64(n-retries))
+	}
+	if retries > 0 {
+		a.batch.addN(c, t, success, true, int64(d), b.slowNS.Load(), uint64(retries))
+	}
 	return nil
 }
 

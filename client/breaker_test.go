@@ -89,7 +89,7 @@ func TestOutcomeBatchDrain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ob := newOutcomeBatch(7)
 			for i, call := range tt.calls {
-				ob.add(c, uint32(i), call.ok, int64(call.dur), tt.slowNS)
+				ob.add(c, uint32(i), call.ok, false, int64(call.dur), tt.slowNS)
 			}
 			if diff := cmp.Diff(tt.want, ob.drain(nil)); diff != "" {
 				t.Errorf("drain() mismatch (-want +got):\n%s", diff)
@@ -102,7 +102,7 @@ func TestOutcomeBatchDrain(t *testing.T) {
 }
 
 func TestAppendOutcomeSplitsCounts(t *testing.T) {
-	got := appendOutcome(nil, false, 2_500_000, 3, 4)
+	got := appendOutcome(nil, false, false, 2_500_000, 3, 4)
 	want := []outcome{
 		{Success: false, DurationMS: 3, Count: 1_000_000, Generation: 4},
 		{Success: false, DurationMS: 3, Count: 1_000_000, Generation: 4},
@@ -117,13 +117,13 @@ func TestBatchFullSignalsTheFlusher(t *testing.T) {
 	c := &core{stripeMask: 0, batchTrigger: 3, flushNow: make(chan struct{}, 1)}
 	ob := newOutcomeBatch(1)
 	for range 2 {
-		ob.add(c, 0, true, 0, 1)
+		ob.add(c, 0, true, false, 0, 1)
 	}
 	if len(c.flushNow) != 0 {
 		t.Fatalf("flusher signalled before the batch filled")
 	}
 	for range 5 { // the signal never blocks
-		ob.add(c, 0, true, 0, 1)
+		ob.add(c, 0, true, false, 0, 1)
 	}
 	if len(c.flushNow) != 1 {
 		t.Errorf("flusher not signalled when the batch filled")

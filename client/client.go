@@ -348,7 +348,7 @@ func (c *Client) dispatch(name, data string) {
 	switch name {
 	case contract.EventBreakerState:
 		if v, ok := c.breakers.Load(e.Name); ok {
-			v.(*Breaker).onStateEvent(parseState(e.To), e.Generation)
+			v.(*Breaker).onStateEvent(parseState(e.To), e.Generation, e.SlowStartMS)
 		}
 	case contract.EventBreakerConfig:
 		if v, ok := c.breakers.Load(e.Name); ok {

@@ -71,8 +71,8 @@ type HealthReport struct {
 	// nil, when none.
 	Down []string `json:"down"`
 	// Degraded names the other dependencies that are not ok: optional
-	// ones that are down, and any in half-open. Empty, never nil, when
-	// none.
+	// ones that are down, and any in half-open or in a slow start.
+	// Empty, never nil, when none.
 	Degraded []string `json:"degraded"`
 	// Dependencies are every dependency, in the order HealthHandler was
 	// given them.
@@ -93,7 +93,8 @@ type DependencyHealth struct {
 	Source string `json:"source"`
 	// Status is HealthDown while the breaker refuses every call (open,
 	// forced open, or failing closed in degraded mode), HealthDegraded in
-	// half-open, else HealthOK. A breaker the client knows nothing of
+	// half-open and during a slow start (a share of calls is refused),
+	// else HealthOK. A breaker the client knows nothing of
 	// yet, or that the control plane does not have, lets calls through:
 	// HealthOK.
 	Status string `json:"status"`
@@ -223,6 +224,10 @@ func (b *Breaker) health() DependencyHealth {
 		dh.Status = HealthDown
 	case StateHalfOpen:
 		dh.Status = HealthDegraded
+	case StateClosed:
+		if a := b.cur.Load(); dh.Source == HealthSourceControlPlane && a != nil && a.ramp > 0 {
+			dh.Status = HealthDegraded // a slow start lets only a share through
+		}
 	}
 	return dh
 }

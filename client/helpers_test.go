@@ -138,6 +138,7 @@ type testBreakerView struct {
 		Calls     int64 `json:"calls"`
 		Failures  int64 `json:"failures"`
 		SlowCalls int64 `json:"slow_calls"`
+		Retries   int64 `json:"retries"`
 	} `json:"stats"`
 }
 

@@ -61,19 +61,21 @@ const histBuckets = 28
 type outcomeBatch struct {
 	gen     int64
 	stripes []stripe
-	// While the slow-call duration is unknown: counters per success and
-	// duration bucket, reported with their mean duration.
-	hist [2][histBuckets]atomic.Uint64
+	// While the slow-call duration is unknown: counters per kind
+	// (2*retry + failed) and duration bucket, reported with their mean
+	// duration.
+	hist [4][histBuckets]atomic.Uint64
 
 	spillMu sync.Mutex
 	spill   map[spillKind]*tally // what would have overflowed a counter
 }
 
-// spillKind names a counter's kind: a stripe kind (2*failed + slow), or
-// a duration bucket of hist when hist is set.
+// spillKind names a counter's kind: a stripe kind (4*retry + 2*failed +
+// slow), or a duration bucket of hist when hist is set.
 type spillKind struct {
 	hist    bool
 	success bool
+	retry   bool
 	k       int // stripe kind, or hist bucket
 }
 
@@ -109,10 +111,11 @@ func (t *tally) mean() int64 {
 	return int64(min(q, contract.MaxDurationMS))
 }
 
-// stripe holds one counter per kind of outcome: index 2*failed + slow.
+// stripe holds one counter per kind of outcome: index 4*retry +
+// 2*failed + slow, one cache line. Retries are reported as entries of
+// their own, every call of which is a retry.
 type stripe struct {
-	v [4]atomic.Uint64
-	_ [64 - 4*8]byte
+	v [8]atomic.Uint64
 }
 
 func newOutcomeBatch(gen int64) *outcomeBatch {
@@ -122,12 +125,12 @@ func newOutcomeBatch(gen int64) *outcomeBatch {
 // add counts one call that took dur ns, slow when at least slowNS (0 when
 // not known), and signals the flusher when a counter reaches the
 // client's batch trigger.
-func (ob *outcomeBatch) add(c *core, s uint32, success bool, dur, slowNS int64) {
-	ob.addN(c, s, success, dur, slowNS, 1)
+func (ob *outcomeBatch) add(c *core, s uint32, success, retry bool, dur, slowNS int64) {
+	ob.addN(c, s, success, retry, dur, slowNS, 1)
 }
 
-// addN counts n like calls of dur ns each.
-func (ob *outcomeBatch) addN(c *core, s uint32, success bool, dur, slowNS int64, n uint64) {
+// addN counts n like calls of dur ns each, retries when retry is set.
+func (ob *outcomeBatch) addN(c *core, s uint32, success, retry bool, dur, slowNS int64, n uint64) {
 	msd := uint64(durationMS(dur))
 	var ctr *atomic.Uint64
 	var kind spillKind
@@ -136,8 +139,11 @@ func (ob *outcomeBatch) addN(c *core, s uint32, success bool, dur, slowNS int64,
 		if !success {
 			i = 1
 		}
+		if retry {
+			i += 2
+		}
 		j := min(bits.Len64(msd), histBuckets-1)
-		ctr, kind = &ob.hist[i][j], spillKind{hist: true, success: success, k: j}
+		ctr, kind = &ob.hist[i][j], spillKind{hist: true, success: success, retry: retry, k: j}
 	} else {
 		i := 0
 		if !success {
@@ -146,7 +152,10 @@ func (ob *outcomeBatch) addN(c *core, s uint32, success bool, dur, slowNS int64,
 		if dur >= slowNS {
 			i++
 		}
-		ctr, kind = &ob.stripes[s&c.stripeMask].v[i], spillKind{success: success, k: i}
+		if retry {
+			i += 4
+		}
+		ctr, kind = &ob.stripes[s&c.stripeMask].v[i], spillKind{success: success, retry: retry, k: i}
 	}
 	before, after := ob.addTo(ctr, kind, n, msd)
 	if before < c.batchTrigger && after >= c.batchTrigger {
@@ -198,19 +207,19 @@ func (ob *outcomeBatch) drain(outs []outcome) []outcome {
 	spill := ob.spill
 	ob.spill = nil
 	ob.spillMu.Unlock()
-	var sums [4]tally
+	var sums [8]tally
 	for i := range ob.stripes {
-		for k := range 4 {
+		for k := range 8 {
 			if v := ob.stripes[i].v[k].Swap(0); v != 0 {
 				sums[k].add(v>>sumBits, 0, v&sumMask)
 			}
 		}
 	}
 	for k := range sums {
-		if t := spill[spillKind{success: k&2 == 0, k: k}]; t != nil {
+		if t := spill[spillKind{success: k&2 == 0, retry: k&4 != 0, k: k}]; t != nil {
 			sums[k].add(t.n, t.sumHi, t.sum)
 		}
-		outs = appendOutcome(outs, k&2 == 0, sums[k].n, sums[k].mean(), ob.gen)
+		outs = appendOutcome(outs, k&2 == 0, k&4 != 0, sums[k].n, sums[k].mean(), ob.gen)
 	}
 	for i := range ob.hist {
 		for j := range ob.hist[i] {
@@ -218,21 +227,25 @@ func (ob *outcomeBatch) drain(outs []outcome) []outcome {
 			if v := ob.hist[i][j].Swap(0); v != 0 {
 				t.add(v>>sumBits, 0, v&sumMask)
 			}
-			if s := spill[spillKind{hist: true, success: i == 0, k: j}]; s != nil {
+			if s := spill[spillKind{hist: true, success: i&1 == 0, retry: i&2 != 0, k: j}]; s != nil {
 				t.add(s.n, s.sumHi, s.sum)
 			}
-			outs = appendOutcome(outs, i == 0, t.n, t.mean(), ob.gen)
+			outs = appendOutcome(outs, i&1 == 0, i&2 != 0, t.n, t.mean(), ob.gen)
 		}
 	}
 	return outs
 }
 
-// appendOutcome appends entries for n calls of mean ms each, splitting
-// counts above the API's maximum.
-func appendOutcome(outs []outcome, success bool, n uint64, mean int64, gen int64) []outcome {
+// appendOutcome appends entries for n calls of mean ms each, all retries
+// when retry is set, splitting counts above the API's maximum.
+func appendOutcome(outs []outcome, success, retry bool, n uint64, mean int64, gen int64) []outcome {
 	for n > 0 {
 		k := min(n, contract.MaxOutcomeCount)
-		outs = append(outs, outcome{Success: success, DurationMS: mean, Count: int64(k), Generation: gen})
+		o := outcome{Success: success, DurationMS: mean, Count: int64(k), Generation: gen}
+		if retry {
+			o.Retries = o.Count
+		}
+		outs = append(outs, o)
 		n -= k
 	}
 	return outs

@@ -35,13 +35,24 @@ type Options struct {
 }
 
 // Do calls fn until it succeeds or o says to stop, as resilience.Retry's
-// doc describes, and returns the last error.
+// doc describes, and returns the last error. When it may make more than
+// one attempt, each attempt's context carries an Attempts, and a retry
+// that the Budget joined to it refuses is not made: Do returns the last
+// error at once, without waiting.
 func Do(ctx context.Context, o Options, fn func(context.Context) error) error {
 	attempts := o.MaxAttempts
 	if attempts <= 0 {
 		attempts = DefaultMaxAttempts
 	}
+	var at *Attempts
+	if attempts > 1 {
+		at = &Attempts{}
+		ctx = context.WithValue(ctx, attemptsKey{}, at)
+	}
 	for n := 1; ; n++ {
+		if at != nil {
+			at.n.Store(int64(n))
+		}
 		err := fn(ctx)
 		if err == nil {
 			return nil
@@ -55,6 +66,9 @@ func Do(ctx context.Context, o Options, fn func(context.Context) error) error {
 		}
 		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < wait {
 			return err
+		}
+		if at != nil && !at.spend() {
+			return err // over the retry budget: not sent, and no wait
 		}
 		if o.OnRetry != nil {
 			o.OnRetry(n, err, wait)

@@ -292,6 +292,28 @@ func ExampleBreaker_Record() {
 	// breakwater: Record(true, 0s, 0): want n >= 1 and d >= 0
 }
 
+func ExampleBreaker_RecordRetries() {
+	endpoint, stop := startControlPlane()
+	defer stop()
+	c, err := client.New(client.Config{Endpoints: []string{endpoint}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// A sidecar relaying what its callers report: 5 failed calls, 2 of
+	// them retries, which count against the breaker's retry budget.
+	inventory := c.Breaker("inventory")
+	if err := inventory.Do(context.Background(), func(context.Context) error { return nil }); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(inventory.RecordRetries(false, 80*time.Millisecond, 5, 2))
+	fmt.Println(inventory.RecordRetries(false, 0, 2, 3))
+	// Output:
+	// <nil>
+	// breakwater: RecordRetries(false, 0s, 2, 3): want n >= 1, d >= 0 and 0 <= retries <= n
+}
+
 func ExampleBreaker_State() {
 	endpoint, stop := startControlPlane()
 	defer stop()

@@ -27,6 +27,15 @@ import (
 // the error at once rather than wait longer than it was told it may, or
 // try again sooner than the other side said could work.
 //
+// When its attempts go through a client.Breaker whose config has a retry
+// budget (retry_budget_percent, retry_budget_min_per_second), Retry spends
+// one retry of the allowance the control plane lent that breaker before
+// each retry; with none left it makes no more attempts and returns the
+// last error at once, without waiting. The breaker reports the attempts
+// after the first as retries, so that the fleet's retries stay within the
+// budget. The two find each other through the attempt's context, so the
+// breaker must be called with the context Retry passes to fn.
+//
 // The zero value is ready to use: 3 attempts, 100 ms base delay, 10 s
 // maximum delay, retrying every error but the caller's cancellation and
 // errors marked with Permanent. A Retry holds no state between calls, so

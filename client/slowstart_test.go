@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/breakwater-dev/breakwater/internal/breaker"
-	"github.com/breakwater-dev/breakwater/internal/httpapi"
-	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/events"
 	"github.com/breakwater-dev/breakwater/internal/fault"
+	"github.com/breakwater-dev/breakwater/internal/httpapi"
+	"github.com/breakwater-dev/breakwater/internal/ratelimit"
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 

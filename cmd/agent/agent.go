@@ -171,7 +171,9 @@ func (a *agent) expirePermits() {
 
 // acquire answers from the SDK's cache. A call let through gets a permit
 // of the agent's own: report its outcome with it, and the SDK counts it
-// (timed from this acquire) in its next batched report.
+// (timed from this acquire) in its next batched report. Its answers say
+// admit_percent 100: the SDK applies a slow start's share itself, acquire
+// by acquire, so the caller lets through every call the agent allows.
 func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	if err := contract.ValidateName("name", name); err != nil {
@@ -196,14 +198,14 @@ func (a *agent) acquire(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		jsonapi.SetRetryAfter(w, retry)
-		writeJSON(w, http.StatusOK, contract.Decision{State: b.State().String(), RetryAfterMS: retry, CacheTTLMS: retry})
+		writeJSON(w, http.StatusOK, contract.Decision{State: b.State().String(), RetryAfterMS: retry, CacheTTLMS: retry, AdmitPercent: 100})
 		return
 	}
 	id := newPermitID()
 	a.mu.Lock()
 	a.permits[id] = heldPermit{done: done, breaker: name, expires: time.Now().Add(permitTTL)}
 	a.mu.Unlock()
-	writeJSON(w, http.StatusOK, contract.Decision{Allowed: true, State: b.State().String(), Permit: id})
+	writeJSON(w, http.StatusOK, contract.Decision{Allowed: true, State: b.State().String(), Permit: id, AdmitPercent: 100})
 }
 
 func newPermitID() string {
@@ -216,7 +218,8 @@ func newPermitID() string {
 var errCallFailed = errors.New("call failed (reported to the agent)")
 
 // outcomes counts reported calls in the SDK's batch: those with an agent
-// permit through the permit's done func, the others with Breaker.Record.
+// permit through the permit's done func, the others, and the retries among
+// them, with Breaker.RecordRetries.
 func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	if err := contract.ValidateName("name", name); err != nil {
@@ -259,10 +262,11 @@ func (a *agent) outcomes(w http.ResponseWriter, r *http.Request) {
 			}
 			continue // an unknown permit settles nothing, as on the control plane
 		}
-		b.Record(o.Success, time.Duration(o.DurationMS)*time.Millisecond, o.Count)
+		b.RecordRetries(o.Success, time.Duration(o.DurationMS)*time.Millisecond, o.Count, o.Retries)
 	}
 	st := b.State()
-	writeJSON(w, http.StatusOK, contract.Decision{Allowed: st == client.StateUnknown || st == client.StateClosed || st == client.StateForcedClosed, State: st.String()})
+	writeJSON(w, http.StatusOK, contract.Decision{Allowed: st == client.StateUnknown || st == client.StateClosed || st == client.StateForcedClosed,
+		State: st.String(), AdmitPercent: 100})
 }
 
 // learn makes sure the SDK holds an answer about breaker b before

@@ -331,6 +331,7 @@ func TestAgentDecisionEndpoints(t *testing.T) {
 		{"/v1/breakers/inv/outcomes", `{"outcomes":[]}`, "outcomes", "outcomes: must hold 1 to 1000 entries, got 0"},
 		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"count":1000001}]}`, "outcomes[0].count", "outcomes[0].count: must be between 1 and 1000000, got 1000001"},
 		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":true,"generation":-3}]}`, "outcomes[0].generation", ""},
+		{"/v1/breakers/inv/outcomes", `{"outcomes":[{"success":false,"count":2,"retries":3}]}`, "outcomes[0].retries", "outcomes[0].retries: must be between 0 and count (2), got 3"},
 		{"/v1/ratelimits/inv/take", `{"tokens":0}`, "tokens", "tokens: must be between 1 and the limit's capacity, got 0"},
 		{"/v1/ratelimits/inv/take", `{"tokens":1000000001}`, "tokens", "tokens: must be between 1 and the limit's capacity, got 1000000001"},
 		{"/v1/ratelimits/inv/take", `{"key":"` + strings.Repeat("é", 129) + `"}`, "key", "key: must be at most 256 bytes, got 258"},

@@ -30,16 +30,26 @@ import (
 //
 //	go test -run '^$' -bench . -benchmem ./internal/breaker/
 func BenchmarkAcquire(b *testing.B) {
-	benchDecision(b, "acquire", breaker.ScriptAcquire, func() []any { return nil }, nil)
+	benchDecision(b, "acquire", breaker.ScriptAcquire, func() []any { return nil }, nil, nil)
 }
 
 func BenchmarkOutcomes(b *testing.B) {
 	benchDecision(b, "outcomes", breaker.ScriptOutcomes,
-		func() []any { return []any{"1", 12, 1, "", -1} },
-		[]byte(`{"outcomes":[{"success":true,"duration_ms":12}]}`))
+		func() []any { return []any{"1", 12, 1, "", -1, 0} },
+		[]byte(`{"outcomes":[{"success":true,"duration_ms":12}]}`), nil)
 }
 
-func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any, body []byte) {
+// BenchmarkOutcomesRetryBudget is BenchmarkOutcomes for a breaker with a
+// retry budget and a slow start: each report also settles and lends
+// retries (see docs/performance.md, "The outcomes script").
+func BenchmarkOutcomesRetryBudget(b *testing.B) {
+	benchDecision(b, "outcomes", breaker.ScriptOutcomes,
+		func() []any { return []any{"1", 12, 1, "", -1, 0} },
+		[]byte(`{"outcomes":[{"success":true,"duration_ms":12}]}`),
+		func(c *breaker.Config) { c.RetryBudgetPercent, c.SlowStartMS = 10, 30000 })
+}
+
+func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any, body []byte, with func(*breaker.Config)) {
 	r := storetest.StartRedis(b)
 	st := r.Open(b)
 	svc := breaker.NewService(st)
@@ -47,6 +57,9 @@ func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any,
 	// A breaker that never trips, so every iteration takes the same path.
 	cfg := breaker.DefaultConfig()
 	cfg.MinimumCalls = 1_000_000
+	if with != nil {
+		with(&cfg)
+	}
 	if _, _, err := svc.Put(ctx, "bench", cfg); err != nil {
 		b.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func newScriptLoad(redisAddr string) (*scriptLoads, error) {
 			store.ObjectKeys("r", []string{"bench"}, "c", store.Suffix("k", "tenant-42")), []any{1, "0"}},
 		{"acquire", store.LoadScript(bfs, "breaker", "common", "acquire"), breakerKeys, []any{"bench"}},
 		{"outcomes", store.LoadScript(bfs, "breaker", "common", "outcomes"), breakerKeys,
-			[]any{"bench", "1", 12, 1, "", -1}},
+			[]any{"bench", "1", 12, 1, "", -1, 0}},
 	}}, nil
 }
 

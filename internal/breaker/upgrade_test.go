@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func TestStoredByEarlierVersion(t *testing.T) {
 
 // TestStoredBeforeSlowStart: a breaker stored in the packed layout by a
 // version before slow start and the retry budget (a cfg of eleven
-// numbers, a win of five, no ss and no lent fields, window segments of
+// words, a win of five numbers, no ss and no lent fields, window segments of
 // four numbers) reads as slow start off and retry budget off, keeps its
 // window, and takes retries and a new config from there.
 func TestStoredBeforeSlowStart(t *testing.T) {
@@ -154,5 +155,44 @@ func TestStoredBeforeSlowStart(t *testing.T) {
 				t.Errorf("Report(packed) with a budget = %+v, %v; want a retry allowance of 1 (50%% of 5, less the retry in the window, shared by 1 of 5 calls)", d, err)
 			}
 		})
+	}
+}
+
+// TestWrittenInEarlierLayout: a breaker that uses neither slow start nor
+// the retry budget is written in the packed layout of the version before
+// them (a cfg of eleven words, a win of five numbers), which that version's
+// scripts can still read during a rolling upgrade; setting either field,
+// or reporting retries, writes the longer form.
+func TestWrittenInEarlierLayout(t *testing.T) {
+	m := storetest.NewMini(t, time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
+	s := NewService(m.Store)
+	ctx := context.Background()
+	ks := keys("plain")
+	numbers := func(f string) int {
+		t.Helper()
+		return len(strings.Fields(m.M.HGet(ks[0], f)))
+	}
+	cfg := DefaultConfig()
+	if _, _, err := s.Put(ctx, "plain", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Report(ctx, "plain", []Outcome{{Success: false, Count: 3, Generation: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, w := numbers("cfg"), numbers("win"); c != 11 || w != 5 {
+		t.Errorf("cfg of %d words, win of %d numbers; want 11 (the window type and ten numbers) and 5", c, w)
+	}
+	if _, err := s.Report(ctx, "plain", []Outcome{{Success: false, Count: 3, Retries: 1, Generation: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	if w := numbers("win"); w != 6 {
+		t.Errorf("win after a retry: %d numbers, want 6", w)
+	}
+	cfg.SlowStartMS = 1000
+	if _, _, err := s.Put(ctx, "plain", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c := numbers("cfg"); c != 14 {
+		t.Errorf("cfg with a slow start: %d words, want 14", c)
 	}
 }

@@ -16,12 +16,13 @@
 -- The hash keeps what a report reads in three packed fields, so that a
 -- report reads the hash once and writes one or two fields back (see
 -- docs/performance.md, "The outcomes script"):
---   cfg   the config, "wt ws min frt slow srt cf open hom pto ttl ss rbp rbm"
---         (c_wt .. c_rbm below; wt is time or count; rbm in thousandths)
---   win   the window's totals, "calls fails slows consec hd rets", where
+--   cfg   the config, "wt ws min frt slow srt cf open hom pto ttl [ss rbp rbm]"
+--         (c_wt .. c_rbm below; wt is time or count; rbm in thousandths;
+--         the last three left out while all are 0)
+--   win   the window's totals, "calls fails slows consec hd [rets]", where
 --         hd is the second of W's oldest segment (time windows; 0 when W
 --         is empty) or the number of segments in W (count windows), and
---         rets the retries among the calls
+--         rets the retries among the calls (left out while 0)
 --   tail  the newest segment of the window, in W's format ('' for none):
 --         the one a report adds to, kept out of W so that adding to it
 --         touches nothing but the hash
@@ -32,9 +33,10 @@
 --   lent  the retry budget's loans, "a b at": retries lent since at, and
 --         in the c_ttl ms before it; only reports read it
 -- A breaker written before slow start and the retry budget has a cfg of
--- eleven numbers, a win of five, no ss and no lent: each missing number
--- reads as 0 (slow start and retry budget off, no retries, no loans), and
--- the next write of the field writes it whole.
+-- eleven words, a win of five numbers, no ss and no lent: each missing number
+-- reads as 0 (slow start and retry budget off, no retries, no loans).
+-- While those are 0 this version writes cfg and win in that layout too
+-- (see pack), so the version before can still read what it writes.
 -- The other fields are st, since, until, gen, seq, ho_ok, the override's
 -- ov, ov_reason, ov_by, ov_at, ov_exp, created, and the transition
 -- counters tr:FROM:TO.
@@ -105,17 +107,29 @@ local function unpack_lent(v)
   b.lent_a, b.lent_b, b.lent_at = tonumber(a) or 0, tonumber(bb) or 0, tonumber(at) or 0
 end
 
+-- pack writes a packed field. cfg and win leave their newest numbers out
+-- while those are 0, so that a breaker that uses neither slow start nor
+-- the retry budget keeps the layout of the version before them, which
+-- that version's scripts can still read (a rolling upgrade).
 local function pack(field)
   if field == 'cfg' then
-    return b.c_wt .. ' ' .. int(b.c_ws) .. ' ' .. int(b.c_min) .. ' ' .. int(b.c_frt) .. ' ' .. int(b.c_slow) .. ' ' ..
+    local v = b.c_wt .. ' ' .. int(b.c_ws) .. ' ' .. int(b.c_min) .. ' ' .. int(b.c_frt) .. ' ' .. int(b.c_slow) .. ' ' ..
       int(b.c_srt) .. ' ' .. int(b.c_cf) .. ' ' .. int(b.c_open) .. ' ' .. int(b.c_hom) .. ' ' .. int(b.c_pto) .. ' ' ..
-      int(b.c_ttl) .. ' ' .. int(b.c_ss) .. ' ' .. int(b.c_rbp) .. ' ' .. int(b.c_rbm)
+      int(b.c_ttl)
+    if b.c_ss ~= 0 or b.c_rbp ~= 0 or b.c_rbm ~= 0 then
+      v = v .. ' ' .. int(b.c_ss) .. ' ' .. int(b.c_rbp) .. ' ' .. int(b.c_rbm)
+    end
+    return v
   elseif field == 'ss' then
     return int(b.ss_at) .. ' ' .. int(b.ss_base)
   elseif field == 'lent' then
     return int(b.lent_a) .. ' ' .. int(b.lent_b) .. ' ' .. int(b.lent_at)
   end
-  return int(b.calls) .. ' ' .. int(b.fails) .. ' ' .. int(b.slows) .. ' ' .. int(b.consec) .. ' ' .. int(b.hd) .. ' ' .. int(b.rets)
+  local v = int(b.calls) .. ' ' .. int(b.fails) .. ' ' .. int(b.slows) .. ' ' .. int(b.consec) .. ' ' .. int(b.hd)
+  if b.rets ~= 0 then
+    v = v .. ' ' .. int(b.rets)
+  end
+  return v
 end
 
 local upgrade

@@ -203,6 +203,16 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("cached answer after closed = %+v, want fresh and allowed", a)
 	}
 
+	// A close that starts a slow start admits the least share, and asks
+	// for the share now at the next Allow.
+	stub.chunks <- []byte("event: breaker.state\ndata: {\"name\":\"payments\",\"to\":\"forced_open\",\"generation\":6}\n\n")
+	<-changes
+	stub.chunks <- []byte("event: breaker.state\ndata: {\"name\":\"payments\",\"from\":\"half_open\",\"to\":\"closed\",\"generation\":7,\"slow_start_ms\":30000}\n\n")
+	<-changes
+	if a := b.cur.Load(); !a.allowed || a.ramp != 1 || a.gen != 7 {
+		t.Fatalf("cached answer after a close with a slow start = %+v, want allowed at 1%%", a)
+	}
+
 	// A dropped stream reconnects, and every cached answer goes stale.
 	stub.chunks <- nil
 	select {

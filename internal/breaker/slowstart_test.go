@@ -103,7 +103,7 @@ func TestSlowStartRealRedis(t *testing.T) {
 		c.Window = Window{Type: WindowCount, Size: 100}
 		c.MinimumCalls = 10
 		c.HalfOpenMaxCalls = 1
-		c.SlowStartMS = 1500
+		c.SlowStartMS = 3000
 	})
 	if _, _, err := s.Put(ctx, "ramp", cfg); err != nil {
 		t.Fatal(err)
@@ -113,12 +113,12 @@ func TestSlowStartRealRedis(t *testing.T) {
 	if err != nil || first.AdmitPercent < 10 || first.AdmitPercent >= 100 {
 		t.Fatalf("Acquire() just after closing = %+v, %v; want admit_percent in [10, 100)", first, err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(time.Second)
 	mid, _ := s.Acquire(ctx, "ramp")
 	if mid.AdmitPercent <= first.AdmitPercent {
-		t.Errorf("admit_percent after 700 ms = %d, want above %d", mid.AdmitPercent, first.AdmitPercent)
+		t.Errorf("admit_percent after a second = %d, want above %d", mid.AdmitPercent, first.AdmitPercent)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(2100 * time.Millisecond)
 	if end, _ := s.Acquire(ctx, "ramp"); end.AdmitPercent != 100 {
 		t.Errorf("admit_percent after slow_start_ms = %d, want 100", end.AdmitPercent)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/breakwater-dev/breakwater/internal/contract"
 	"github.com/breakwater-dev/breakwater/internal/store"
@@ -18,10 +17,6 @@ type BatchReport = contract.Report
 
 // BatchResult answers one report of a batch: its decision, or Err.
 type BatchResult = contract.ReportResult
-
-// batchConcurrency is how many reports of a batch run at once; the store
-// pipelines them.
-const batchConcurrency = 16
 
 // ReportBatch applies every breaker's report of one batch, each as Report
 // does, and answers each in order. A bad or failed report fails alone.
@@ -49,26 +44,28 @@ func (s *Service) ReportBatch(ctx context.Context, key string, reports []BatchRe
 			return nil, false, err
 		}
 	}
+	// Every report is queued at once, each for its breaker's next
+	// outcomes run, where it may share a run with the reports of other
+	// requests (see submitReport); the store pipelines the runs of
+	// different breakers.
 	results = make([]BatchResult, len(reports))
-	sem := make(chan struct{}, batchConcurrency)
-	var wg sync.WaitGroup
+	pending := make([]*store.Pending, len(reports))
 	for i, rep := range reports {
 		if rep.Err != nil {
 			results[i].Err = rep.Err
 			continue
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			res := &results[i]
-			if key == "" {
-				res.Decision, res.Err = s.Report(ctx, rep.Breaker, rep.Outcomes)
-				return
-			}
-			res.Decision, res.Replayed, res.Err = s.reportOnce(ctx, rep.Breaker, "batch", key+"#"+strconv.Itoa(i), rep.Outcomes)
-		})
+		k := ""
+		if key != "" {
+			k = key + "#" + strconv.Itoa(i)
+		}
+		pending[i], results[i].Err = s.submitReport(ctx, rep.Breaker, "batch", k, rep.Outcomes)
 	}
-	wg.Wait()
+	for i, p := range pending {
+		if p != nil {
+			results[i].Decision, results[i].Replayed, results[i].Err = waitReport(ctx, p)
+		}
+	}
 	return results, replayed, nil
 }
 

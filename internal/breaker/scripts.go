@@ -15,7 +15,7 @@ var luaDir, _ = fs.Sub(luaFS, "lua")
 // The scripts, each common.lua followed by its own body.
 var (
 	scriptAcquire  = load("acquire")
-	scriptOutcomes = load("outcomes")
+	scriptOutcomes = store.LoadCoalesced(luaDir, "breaker", "common", "outcomes")
 	scriptPut      = load("put")
 	scriptGet      = load("get")
 	scriptDelete   = load("delete")

@@ -157,14 +157,26 @@ func (s *Service) ReportOnce(ctx context.Context, name, key string, outs []Outco
 
 // reportOnce is ReportOnce with the key's record scoped to endpoint.
 func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, outs []Outcome) (d Decision, replayed bool, err error) {
-	if err := ValidateName(name); err != nil {
+	p, err := s.submitReport(ctx, name, endpoint, key, outs)
+	if err != nil {
 		return Decision{}, false, err
+	}
+	return waitReport(ctx, p)
+}
+
+// submitReport queues one report for the breaker's next outcomes run:
+// reports to one breaker that arrive close together are applied in one
+// script run, each with its own answer and its own key's record (see
+// docs/design.md, "Coalesced reports"). Bad input is refused here, before
+// it can share a run with anything.
+func (s *Service) submitReport(ctx context.Context, name, endpoint, key string, outs []Outcome) (*store.Pending, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
 	}
 	if err := validateOutcomes(outs); err != nil {
-		return Decision{}, false, err
+		return nil, err
 	}
-	args := make([]any, 0, 1+6*len(outs))
-	args = append(args, name)
+	args := make([]any, 0, 6*len(outs))
 	for _, o := range outs {
 		ok := "0"
 		if o.Success {
@@ -172,20 +184,32 @@ func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, ou
 		}
 		args = append(args, ok, o.DurationMS, o.Count, o.Permit, o.Generation, o.Retries)
 	}
-	var v any
-	if key == "" {
-		v, err = s.store.Run(ctx, scriptOutcomes, keys(name), args...)
-	} else {
+	req := store.Request{Args: args}
+	if key != "" {
 		// The request is what the script is given: the outcomes as
 		// validated, defaults filled in.
-		req, _ := json.Marshal(args[1:]) // strings and integers: cannot fail
-		v, replayed, err = s.store.RunOnce(ctx, scriptOutcomes, keys(name), once(name, endpoint, key, req), args...)
+		body, _ := json.Marshal(args) // strings and integers: cannot fail
+		req.Once = once(name, endpoint, key, body)
 	}
+	return s.store.Submit(ctx, scriptOutcomes, keys(name), []any{name}, req), nil
+}
+
+// waitReport waits for a report's answer.
+func waitReport(ctx context.Context, p *store.Pending) (d Decision, replayed bool, err error) {
+	v, replayed, err := p.Wait(ctx)
 	if err != nil {
 		return Decision{}, false, err
 	}
 	d, err = parseDecision(v)
 	return d, replayed, err
+}
+
+// OutcomeRuns counts the outcomes script runs this service made and the
+// reports they carried, since it started: reports per run is how much
+// coalescing saves the store.
+func (s *Service) OutcomeRuns() (runs, reports int64) {
+	st := s.store.Coalesced(scriptOutcomes)
+	return st.Runs, st.Requests
 }
 
 // Force sets an operator override.

@@ -25,6 +25,9 @@ type Script struct {
 	// once is the script wrapped for idempotent runs (see RunOnce); nil
 	// for scripts made by NewScript.
 	once *Script
+	// coalesced says the script applies many requests in one run (see
+	// LoadCoalesced).
+	coalesced bool
 }
 
 // NewScript wraps Lua source. name is used in metrics and errors.

@@ -44,6 +44,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, is told of every round trip (for metrics).
 	Observer Observer
+	// CoalesceWindow is the least time between two coalesced runs for one
+	// object (see RunCoalesced). Zero means DefaultCoalesceWindow; a
+	// negative window coalesces only the requests that arrive while a run
+	// is in flight.
+	CoalesceWindow time.Duration
 }
 
 // Store is a connection to Redis or to the embedded store. It is safe for
@@ -59,6 +64,7 @@ type Store struct {
 
 	observer Observer
 	pipe     *pipeliner
+	coal     *coalescer
 }
 
 // Open connects to the store cfg names, or starts the embedded store when
@@ -74,6 +80,11 @@ func Open(cfg Config) (*Store, error) {
 		timeout = DefaultTimeout
 	}
 	s := &Store{timeout: timeout, observer: cfg.Observer}
+	window := cfg.CoalesceWindow
+	if window == 0 {
+		window = DefaultCoalesceWindow
+	}
+	s.coal = newCoalescer(s, max(window, 0))
 	if cfg.URL == "" {
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
@@ -252,6 +263,7 @@ func (s *Store) Embedded() bool { return s.mini != nil }
 
 // Close releases the connection and stops the embedded store if there is one.
 func (s *Store) Close() error {
+	close(s.coal.stop)
 	s.pipe.close()
 	err := s.rdb.Close()
 	if s.mini != nil {

@@ -44,13 +44,15 @@ func newScriptLoad(redisAddr string) (*scriptLoads, error) {
 	}
 	bfs, rfs := os.DirFS("internal/breaker/lua"), os.DirFS("internal/ratelimit/lua")
 	breakerKeys := store.ObjectKeys("b", []string{"bench"}, "s", "w", "p")
+	// The outcomes script applies the reports of a coalesced run: here one
+	// report of one entry, as a lone report runs.
+	outcomesKeys, outcomesArgs := store.EachCall(breakerKeys, []any{"bench"}, store.Request{Args: []any{"1", 12, 1, "", -1, 0}})
 	return &scriptLoads{st: st, all: []scriptLoad{
 		{"floor", store.NewScript("floor", floorScript), store.ObjectKeys("f", []string{"bench"}, "a", "b"), nil},
 		{"take", store.LoadScript(rfs, "ratelimit", "common", "take"),
 			store.ObjectKeys("r", []string{"bench"}, "c", store.Suffix("k", "tenant-42")), []any{1, "0"}},
 		{"acquire", store.LoadScript(bfs, "breaker", "common", "acquire"), breakerKeys, []any{"bench"}},
-		{"outcomes", store.LoadScript(bfs, "breaker", "common", "outcomes"), breakerKeys,
-			[]any{"bench", "1", 12, 1, "", -1, 0}},
+		{"outcomes", store.LoadCoalesced(bfs, "breaker", "common", "outcomes"), outcomesKeys, outcomesArgs},
 	}}, nil
 }
 

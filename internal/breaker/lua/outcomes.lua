@@ -1,15 +1,19 @@
--- outcomes.lua: report what happened to calls, oldest first, and answer
--- with the state after the report. (prepended with common.lua)
+-- outcomes.lua: apply reports of what happened to calls, each report's
+-- entries oldest first, the reports one after the other, and answer each
+-- report with the state after it. (prepended with common.lua, and run
+-- coalesced: see each_request in internal/store/coalesce.go)
 --
--- KEYS  S, W, P (see common.lua)
+-- KEYS  S, W, P (see common.lua), then the records of keyed reports
 -- ARGV[1] name
--- ARGV[2..] six values per entry:
+-- then the reports (each_request); a report's own arguments are six
+-- values per entry:
 --   success (1|0), duration_ms, count, permit ('' for none),
 --   generation (-1 when the client did not say), retries (0..count)
--- Reply: false when the breaker does not exist, else the decision of
---   common.lua's answer(): its seventh element counts the calls ignored,
---   its ninth is the retry allowance (common.lua's lend(); -1 when the
---   breaker has no retry budget).
+-- Reply: false when the breaker does not exist, else one reply per report
+--   (each_request's), a report's own being the decision of common.lua's
+--   answer(): its seventh element counts the calls ignored, its ninth is
+--   the retry allowance (common.lua's lend(); -1 when the breaker has no
+--   retry budget).
 --
 -- Entries are validated before this script runs. An outcome is ignored
 -- (counted, not applied) when it was reported against another generation,
@@ -26,8 +30,9 @@ if not load({'st', 'ov', 'ov_exp', 'until', 'gen', 'ho_ok', 'cfg', 'win', 'tail'
 end
 tick()
 
+local replies = each_request(function(first, last)
 local ignored, recorded, spent = 0, 0, 0
-for i = 2, #ARGV, 6 do
+for i = first, last, 6 do
   local ok = ARGV[i] == '1'
   local dur = tonumber(ARGV[i + 1])
   local n = tonumber(ARGV[i + 2])
@@ -63,7 +68,7 @@ for i = 2, #ARGV, 6 do
     ignored = ignored + n
   end
 end
-
-local reply = answer(ignored, lend(recorded, spent))
+return answer(ignored, lend(recorded, spent))
+end)
 flush()
-return reply
+return replies

@@ -170,11 +170,21 @@ func (s *Service) reportOnce(ctx context.Context, name, endpoint, key string, ou
 // docs/design.md, "Coalesced reports"). Bad input is refused here, before
 // it can share a run with anything.
 func (s *Service) submitReport(ctx context.Context, name, endpoint, key string, outs []Outcome) (*store.Pending, error) {
-	if err := ValidateName(name); err != nil {
+	req, err := reportRequest(name, endpoint, key, outs)
+	if err != nil {
 		return nil, err
 	}
+	return s.store.Submit(ctx, scriptOutcomes, keys(name), []any{name}, req), nil
+}
+
+// reportRequest validates a report and makes it a request of an outcomes
+// run.
+func reportRequest(name, endpoint, key string, outs []Outcome) (store.Request, error) {
+	if err := ValidateName(name); err != nil {
+		return store.Request{}, err
+	}
 	if err := validateOutcomes(outs); err != nil {
-		return nil, err
+		return store.Request{}, err
 	}
 	args := make([]any, 0, 6*len(outs))
 	for _, o := range outs {
@@ -191,7 +201,7 @@ func (s *Service) submitReport(ctx context.Context, name, endpoint, key string, 
 		body, _ := json.Marshal(args) // strings and integers: cannot fail
 		req.Once = once(name, endpoint, key, body)
 	}
-	return s.store.Submit(ctx, scriptOutcomes, keys(name), []any{name}, req), nil
+	return req, nil
 }
 
 // waitReport waits for a report's answer.

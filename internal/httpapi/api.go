@@ -114,6 +114,9 @@ func New(o Options) *API {
 	a.deadline = o.StoreTimeout
 	if a.breakers != nil {
 		a.reg.MustRegister(newBreakerCollector(a.breakers, a.log, a.deadline))
+		if rc, ok := a.breakers.(outcomeRunCounter); ok {
+			registerOutcomeRuns(a.reg, rc)
+		}
 	}
 	if a.faults != nil {
 		a.reg.MustRegister(newFaultCollector(a.faults, a.log, a.deadline))

@@ -252,3 +252,25 @@ func StoreObserver(reg prometheus.Registerer) func(op string, d time.Duration, e
 		h.WithLabelValues(op).Observe(d.Seconds())
 	}
 }
+
+// outcomeRunCounter counts the outcomes script runs of a Breakers and the
+// reports they carried; *breaker.Service is one.
+type outcomeRunCounter interface {
+	OutcomeRuns() (runs, reports int64)
+}
+
+// registerOutcomeRuns serves a replica's outcomes script runs and the
+// reports they applied: reports per run is what coalescing saves the
+// store (docs/design.md, "Coalesced reports").
+func registerOutcomeRuns(reg prometheus.Registerer, rc outcomeRunCounter) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "breakwater_outcome_runs_total",
+			Help: "Outcomes script runs this replica sent to the store; each applies the reports to one breaker that arrived together.",
+		}, func() float64 { runs, _ := rc.OutcomeRuns(); return float64(runs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "breakwater_outcome_reports_total",
+			Help: "Outcome reports (single, or one breaker's report inside a batch) this replica applied through outcomes script runs; per run, the reports coalesced.",
+		}, func() float64 { _, reports := rc.OutcomeRuns(); return float64(reports) }),
+	)
+}

@@ -76,8 +76,8 @@ func TestFleetReportsToOneBreaker(t *testing.T) {
 
 	var (
 		reports, calls, batches atomic.Int64
-		errMu          sync.Mutex
-		errs           []string
+		errMu                   sync.Mutex
+		errs                    []string
 	)
 	fail := func(format string, args ...any) {
 		errMu.Lock()

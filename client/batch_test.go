@@ -180,3 +180,93 @@ func TestBatchReportsAnsweredUnavailableAreSentAgain(t *testing.T) {
 		t.Errorf("batch reports sent with keys %q, want the first sent again under the same key", keys)
 	}
 }
+
+// TestSuccessesWaitFailuresDoNot: outcomes that are all successes wait up
+// to SuccessFlushInterval to be reported, a failure goes out at the end of
+// its flush interval, and Close reports what waited: the control plane
+// counts every call.
+func TestSuccessesWaitFailuresDoNot(t *testing.T) {
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	for _, n := range []string{"ok", "bad"} {
+		p.putBreaker(n, map[string]any{"cache_ttl_ms": 60000, "minimum_calls": 1000})
+	}
+	const interval = 20 * time.Millisecond
+	c := newTestClient(t, Config{FlushInterval: interval, SuccessFlushInterval: time.Hour, DisableEvents: true}, p.URL)
+	ok, bad := c.Breaker("ok"), c.Breaker("bad")
+	before := outcomesRequests(p.routes())
+	// Successes only, for 20 flush intervals: none is reported.
+	for range 20 {
+		for range 10 {
+			if err := ok.Do(context.Background(), succeed); err != nil {
+				t.Fatalf("Do(ok) = %v", err)
+			}
+		}
+		time.Sleep(interval)
+	}
+	if sent := outcomesRequests(p.routes()) - before; sent != 0 {
+		t.Errorf("200 successes over 20 flush intervals sent %d outcomes reports, want 0 (SuccessFlushInterval is an hour)", sent)
+	}
+	// A failure goes out at the end of its interval, without the
+	// successes of the other breaker.
+	fail := func(context.Context) error { return fmt.Errorf("boom") }
+	if err := bad.Do(context.Background(), fail); err == nil {
+		t.Fatal("Do(bad) = nil, want its error")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.getBreaker("bad").Stats.Calls != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failure was not reported within 10s (flush interval %v)", interval)
+		}
+		time.Sleep(interval)
+	}
+	if n := p.getBreaker("ok").Stats.Calls; n != 0 {
+		t.Errorf("ok counted %d calls after a failure of bad was reported, want 0: its successes wait", n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if n := p.getBreaker("ok").Stats.Calls; n != 200 {
+		t.Errorf("ok counted %d calls after Close, want 200", n)
+	}
+}
+
+// TestSuccessesReportedEverySuccessFlushInterval: with the default
+// SuccessFlushInterval (4 flush intervals), a client whose calls all
+// succeed sends about one report per four intervals, not one per
+// interval.
+func TestSuccessesReportedEverySuccessFlushInterval(t *testing.T) {
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	p.putBreaker("ok", map[string]any{"cache_ttl_ms": 60000})
+	const interval = 50 * time.Millisecond
+	c := newTestClient(t, Config{FlushInterval: interval, DisableEvents: true}, p.URL)
+	ok := c.Breaker("ok")
+	if err := ok.Do(context.Background(), succeed); err != nil {
+		t.Fatalf("Do(ok) = %v", err)
+	}
+	before := outcomesRequests(p.routes())
+	start := time.Now()
+	made := 1
+	for time.Since(start) < 40*interval {
+		if err := ok.Do(context.Background(), succeed); err != nil {
+			t.Fatalf("Do(ok) = %v", err)
+		}
+		made++
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	sent := outcomesRequests(p.routes()) - before
+	// One report per four intervals, and one more for a flush that fell
+	// within the window at either end.
+	if limit := int(elapsed/(4*interval)) + 2; sent > limit {
+		t.Errorf("successes only over %v sent %d outcomes reports, want at most %d: one per %v", elapsed.Round(time.Millisecond), sent, limit, 4*interval)
+	}
+	t.Logf("successes only over %v (flush interval %v): %d outcomes reports", elapsed.Round(time.Millisecond), interval, sent)
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if n := p.getBreaker("ok").Stats.Calls; n != int64(made) {
+		t.Errorf("ok counted %d calls, want %d", n, made)
+	}
+}

@@ -773,6 +773,21 @@ func (b *Breaker) pending() []outcome {
 	return outs
 }
 
+// urgent reports whether the breaker's pending outcomes must go out at
+// the end of this flush interval rather than wait with successes only
+// (Config.SuccessFlushInterval): a failure is pending, or outcomes of a
+// generation that ended.
+func (b *Breaker) urgent() bool {
+	b.mu.Lock()
+	retired := len(b.retired) > 0
+	b.mu.Unlock()
+	if retired {
+		return true
+	}
+	cur := b.cur.Load()
+	return cur != nil && cur.batch != nil && cur.batch.failed.Load()
+}
+
 // report sends outs and caches the answer.
 func (b *Breaker) report(outs []outcome) error {
 	c := b.c

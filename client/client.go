@@ -50,6 +50,10 @@ func newClient(cfg Config, clock *coarseClock) (*Client, error) {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = defaultFlushInterval
 	}
+	if cfg.SuccessFlushInterval == 0 {
+		cfg.SuccessFlushInterval = 4 * cfg.FlushInterval
+	}
+	cfg.SuccessFlushInterval = max(cfg.SuccessFlushInterval, cfg.FlushInterval)
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = defaultMaxBatch
 	}
@@ -240,17 +244,22 @@ func (c *Client) probeNames() (breaker, limit string) {
 	return "", ""
 }
 
-// flushAll reports every breaker's pending outcomes, all breakers in one
-// request (or one per thousand reports), and returns the last error. So a
+// flushAll reports the pending outcomes of every breaker, or with all
+// false of those with a failure pending (see Breaker.urgent), all
+// breakers in one request (or one per thousand reports), and returns the
+// last error. So a
 // flush costs one round trip however many breakers the client uses, and
 // never takes longer than its interval because of their number. While
 // degraded the outcomes are dropped: calls let through under the control
 // plane's answers before the switch would be ignored by now, and calls
 // decided locally stay local.
-func (c *Client) flushAll() error {
+func (c *Client) flushAll(all bool) error {
 	var reports []batchReport
 	var owners []*Breaker
 	for _, b := range c.breakersNow() {
+		if !all && !b.urgent() {
+			continue // successes only: they wait for a flush of all
+		}
 		outs := b.pending()
 		if len(outs) == 0 || c.degraded.Load() {
 			continue

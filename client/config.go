@@ -105,6 +105,16 @@ type Config struct {
 	// batch of rate-limit tokens lives. Zero means 100 ms.
 	FlushInterval time.Duration
 
+	// SuccessFlushInterval is how long a breaker's outcomes may wait to
+	// be reported while they are all successes: a breaker with a failure
+	// pending is reported at the end of the flush interval it happened
+	// in, one with only successes at most every SuccessFlushInterval (or
+	// sooner when MaxBatch fills). Fewer reports of healthy breakers save
+	// the store work that grows with the fleet. Zero means 4 x
+	// FlushInterval; a value under FlushInterval means FlushInterval
+	// (every breaker reported every interval).
+	SuccessFlushInterval time.Duration
+
 	// MaxBatch is about how many outcomes of one breaker may be pending
 	// before they are reported at once rather than at the next flush
 	// interval (at most ten early flushes per interval, so the request

@@ -65,7 +65,7 @@ type core struct {
 	onSwitch    func(entered bool, now int64)  // degraded mode entered or left
 	onEvent     func(name, data string)        // an event of the stream
 	onStale     func()                         // events may have been missed
-	flush       func() error                   // report every breaker's outcomes
+	flush       func(all bool) error           // report the breakers' outcomes: all, or those with failures
 	probeTarget func() (breaker, limit string) // a valid name of each, or ""
 	faultPoll   func() time.Duration           // how often faults are polled without a stream
 }

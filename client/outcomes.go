@@ -65,6 +65,10 @@ type outcomeBatch struct {
 	// (2*retry + failed) and duration bucket, reported with their mean
 	// duration.
 	hist [4][histBuckets]atomic.Uint64
+	// failed is set when a failure is counted and cleared when the batch
+	// is drained: a batch of successes only may wait longer (see
+	// Config.SuccessFlushInterval).
+	failed atomic.Bool
 
 	spillMu sync.Mutex
 	spill   map[spillKind]*tally // what would have overflowed a counter
@@ -131,6 +135,9 @@ func (ob *outcomeBatch) add(c *core, s uint32, success, retry bool, dur, slowNS 
 
 // addN counts n like calls of dur ns each, retries when retry is set.
 func (ob *outcomeBatch) addN(c *core, s uint32, success, retry bool, dur, slowNS int64, n uint64) {
+	if !success && !ob.failed.Load() { // a load first: no write to a shared line per failure
+		ob.failed.Store(true)
+	}
 	msd := uint64(durationMS(dur))
 	var ctr *atomic.Uint64
 	var kind spillKind
@@ -203,6 +210,9 @@ func (ob *outcomeBatch) addTo(ctr *atomic.Uint64, kind spillKind, n, msd uint64)
 // drain takes every count out of the batch and appends them to outs as
 // report entries, oldest kinds first.
 func (ob *outcomeBatch) drain(outs []outcome) []outcome {
+	// Cleared before the counters are taken: a failure counted after this
+	// sets it again, and one counted before is in this drain.
+	ob.failed.Store(false)
 	ob.spillMu.Lock()
 	spill := ob.spill
 	ob.spill = nil
@@ -253,7 +263,10 @@ func appendOutcome(outs []outcome, success, retry bool, n uint64, mean int64, ge
 
 // flushLoop reports pending outcomes every flush interval, and early when
 // a batch fills, at most once per minimum gap, until Close; then it
-// reports what is left once more.
+// reports what is left once more. A flush at the end of an interval
+// reports only the breakers with a failure pending, unless
+// SuccessFlushInterval has passed since the last flush of all; an early
+// flush, or the last, reports all.
 func (c *core) flushLoop() {
 	defer close(c.flushDone)
 	interval := c.cfg.FlushInterval
@@ -263,9 +276,14 @@ func (c *core) flushLoop() {
 	early := time.NewTimer(time.Hour)
 	early.Stop()
 	last := time.Now()
+	lastAll := last
 	for {
+		all := true
 		select {
 		case <-tick.C:
+			// Ticks come late, never early: half an interval of slack
+			// keeps a late tick from pushing the flush of all to the next.
+			all = time.Since(lastAll) >= c.cfg.SuccessFlushInterval-interval/2
 		case <-c.flushNow:
 			if wait := gap - time.Since(last); wait > 0 {
 				early.Reset(wait)
@@ -273,11 +291,14 @@ func (c *core) flushLoop() {
 			}
 		case <-early.C:
 		case <-c.flushStop:
-			c.flushErr = c.flush()
+			c.flushErr = c.flush(true)
 			return
 		}
 		last = time.Now()
-		c.flush()
+		if all {
+			lastAll = last
+		}
+		c.flush(all)
 	}
 }
 

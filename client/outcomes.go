@@ -13,7 +13,8 @@ import (
 
 // Outcomes are counted in atomic counters and reported in batches, one
 // request per flush interval for every breaker (POST /v1/outcomes), with
-// the API's count field.
+// the API's count field; a breaker whose outcomes are all successes is
+// reported only every SuccessFlushInterval.
 //
 // Each counter packs a count and a sum of durations into one uint64, so
 // that one atomic add records a call: the count in the high countBits

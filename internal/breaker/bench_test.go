@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -151,5 +152,62 @@ func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any,
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkOutcomesRun measures one outcomes script run that applies n
+// reports of one entry each, as coalescing sends them, with and without
+// an Idempotency-Key per report: the script's own time inside Redis per
+// run (script-us/call) and per report (script-us/report).
+//
+//	go test -run '^$' -bench OutcomesRun -benchtime 2000x ./internal/breaker/
+func BenchmarkOutcomesRun(b *testing.B) {
+	r := storetest.StartRedis(b)
+	st := r.Open(b)
+	svc := breaker.NewService(st)
+	ctx := context.Background()
+	cfg := breaker.DefaultConfig()
+	cfg.MinimumCalls = 1_000_000
+	if _, _, err := svc.Put(ctx, "bench", cfg); err != nil {
+		b.Fatal(err)
+	}
+	keys := breaker.Keys("bench")
+	var seq atomic.Int64
+	for _, keyed := range []bool{false, true} {
+		for _, n := range []int{1, 8, 64} {
+			name := fmt.Sprintf("reports=%d", n)
+			if keyed {
+				name += "/keyed"
+			}
+			b.Run(name, func(b *testing.B) {
+				reqs := make([]store.Request, n)
+				call := func() error {
+					for i := range reqs {
+						reqs[i] = store.Request{Args: []any{"1", 12, 1, "", -1}}
+						if keyed {
+							k := strconv.FormatInt(seq.Add(1), 10)
+							reqs[i].Once = store.Once{Key: store.ObjectKeys("b", []string{"bench"}, store.Suffix("i.outcomes.", k))[0], Hash: "h"}
+						}
+					}
+					ks, as := store.EachCall(keys, []any{"bench"}, reqs...)
+					_, err := st.Run(ctx, breaker.ScriptOutcomes, ks, as...)
+					return err
+				}
+				if err := call(); err != nil { // load the script
+					b.Fatal(err)
+				}
+				r.Do("CONFIG", "RESETSTAT")
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := call(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				us := r.CommandStats()["evalsha"].UsecPerCall
+				b.ReportMetric(us, "script-us/call")
+				b.ReportMetric(us/float64(n), "script-us/report")
+			})
+		}
 	}
 }

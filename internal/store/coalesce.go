@@ -227,6 +227,7 @@ func (s *Store) RunCoalesced(ctx context.Context, sc *Script, keys []string, arg
 func (s *Store) Submit(ctx context.Context, sc *Script, keys []string, args []any, req Request) *Pending {
 	p := &Pending{c: s.coal, sc: sc, req: req, deadline: s.deadline(ctx), done: make(chan struct{}, 1)}
 	if !sc.coalesced {
+		p.state = over
 		p.finish(nil, fmt.Errorf("script %s cannot run coalesced", sc.name))
 		return p
 	}

@@ -270,3 +270,40 @@ func TestSuccessesReportedEverySuccessFlushInterval(t *testing.T) {
 		t.Errorf("ok counted %d calls, want %d", n, made)
 	}
 }
+
+// TestSlowSuccessIsNotHeld: a slow call is a failure signal to a breaker
+// (slow_call_rate_threshold), so a success that was slow goes out at the
+// end of its flush interval, as a failure does.
+func TestSlowSuccessIsNotHeld(t *testing.T) {
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	p.putBreaker("slow", map[string]any{"cache_ttl_ms": 60000, "minimum_calls": 1000, "slow_call_duration_ms": 5})
+	const interval = 20 * time.Millisecond
+	c := newTestClient(t, Config{FlushInterval: interval, SuccessFlushInterval: time.Hour, DisableEvents: true}, p.URL)
+	b := c.Breaker("slow")
+	if err := b.Do(context.Background(), succeed); err != nil {
+		t.Fatalf("Do(slow) = %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.slowNS.Load() == 0 { // the breaker's config, read in the background
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not learn slow_call_duration_ms within 10s")
+		}
+		time.Sleep(interval)
+	}
+	if err := b.Do(context.Background(), func(context.Context) error { time.Sleep(20 * time.Millisecond); return nil }); err != nil {
+		t.Fatalf("Do(slow) = %v", err)
+	}
+	for p.getBreaker("slow").Stats.SlowCalls != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow success was not reported within 10s (flush interval %v)", interval)
+		}
+		time.Sleep(interval)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if n := p.getBreaker("slow").Stats.Calls; n != 2 {
+		t.Errorf("slow counted %d calls after Close, want 2", n)
+	}
+}

@@ -774,9 +774,9 @@ func (b *Breaker) pending() []outcome {
 }
 
 // urgent reports whether the breaker's pending outcomes must go out at
-// the end of this flush interval rather than wait with successes only
-// (Config.SuccessFlushInterval): a failure is pending, or outcomes of a
-// generation that ended.
+// the end of this flush interval rather than wait as fast successes only
+// (Config.SuccessFlushInterval): a failure or a slow call is pending, or
+// outcomes of a generation that ended.
 func (b *Breaker) urgent() bool {
 	b.mu.Lock()
 	retired := len(b.retired) > 0
@@ -785,7 +785,7 @@ func (b *Breaker) urgent() bool {
 		return true
 	}
 	cur := b.cur.Load()
-	return cur != nil && cur.batch != nil && cur.batch.failed.Load()
+	return cur != nil && cur.batch != nil && cur.batch.urgent.Load()
 }
 
 // report sends outs and caches the answer.

@@ -258,7 +258,7 @@ func (c *Client) flushAll(all bool) error {
 	var owners []*Breaker
 	for _, b := range c.breakersNow() {
 		if !all && !b.urgent() {
-			continue // successes only: they wait for a flush of all
+			continue // fast successes only: they wait for a flush of all
 		}
 		outs := b.pending()
 		if len(outs) == 0 || c.degraded.Load() {

@@ -107,9 +107,9 @@ type Config struct {
 
 	// SuccessFlushInterval is how long a breaker's outcomes may wait to
 	// be reported while they are all successes: a breaker with a failure
-	// pending is reported at the end of the flush interval it happened
-	// in, one with only successes at most every SuccessFlushInterval (or
-	// sooner when MaxBatch fills). Fewer reports of healthy breakers save
+	// or a slow call pending is reported at the end of the flush interval
+	// it happened in, one with only fast successes at most every
+	// SuccessFlushInterval (or sooner when MaxBatch fills). Fewer reports of healthy breakers save
 	// the store work that grows with the fleet. Zero means 4 x
 	// FlushInterval; a value under FlushInterval means FlushInterval
 	// (every breaker reported every interval).

@@ -23,7 +23,7 @@
 // benchmarks that measure them); Allow allocates only the call's own done
 // func. Outcomes are counted in striped atomic counters and reported by
 // one goroutine per Client, one request for all breakers every
-// Config.FlushInterval (a breaker with only successes pending waits up to
+// Config.FlushInterval (a breaker with only fast successes pending waits up to
 // Config.SuccessFlushInterval), with the API's count field; the answer to
 // each report refreshes the cache, so a busy breaker never waits on the
 // network and learns of a trip by its next report at the latest. The control plane sees requests in proportion to

@@ -13,7 +13,7 @@ import (
 
 // Outcomes are counted in atomic counters and reported in batches, one
 // request per flush interval for every breaker (POST /v1/outcomes), with
-// the API's count field; a breaker whose outcomes are all successes is
+// the API's count field; a breaker whose outcomes are all fast successes is
 // reported only every SuccessFlushInterval.
 //
 // Each counter packs a count and a sum of durations into one uint64, so
@@ -66,10 +66,11 @@ type outcomeBatch struct {
 	// (2*retry + failed) and duration bucket, reported with their mean
 	// duration.
 	hist [4][histBuckets]atomic.Uint64
-	// failed is set when a failure is counted and cleared when the batch
-	// is drained: a batch of successes only may wait longer (see
+	// urgent is set when a failure, a slow call or a retry is counted,
+	// and cleared when the batch is drained: a batch of fast successes
+	// only, none of them retries, may wait longer (see
 	// Config.SuccessFlushInterval).
-	failed atomic.Bool
+	urgent atomic.Bool
 
 	spillMu sync.Mutex
 	spill   map[spillKind]*tally // what would have overflowed a counter
@@ -136,8 +137,8 @@ func (ob *outcomeBatch) add(c *core, s uint32, success, retry bool, dur, slowNS 
 
 // addN counts n like calls of dur ns each, retries when retry is set.
 func (ob *outcomeBatch) addN(c *core, s uint32, success, retry bool, dur, slowNS int64, n uint64) {
-	if !success && !ob.failed.Load() { // a load first: no write to a shared line per failure
-		ob.failed.Store(true)
+	if (!success || retry || slowNS > 0 && dur >= slowNS) && !ob.urgent.Load() { // a load first: no write to a shared line per call
+		ob.urgent.Store(true)
 	}
 	msd := uint64(durationMS(dur))
 	var ctr *atomic.Uint64
@@ -213,7 +214,7 @@ func (ob *outcomeBatch) addTo(ctr *atomic.Uint64, kind spillKind, n, msd uint64)
 func (ob *outcomeBatch) drain(outs []outcome) []outcome {
 	// Cleared before the counters are taken: a failure counted after this
 	// sets it again, and one counted before is in this drain.
-	ob.failed.Store(false)
+	ob.urgent.Store(false)
 	ob.spillMu.Lock()
 	spill := ob.spill
 	ob.spill = nil

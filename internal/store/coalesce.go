@@ -418,6 +418,12 @@ func (c *coalescer) drain(q *runQueue) {
 	timer.Stop()
 	defer timer.Stop()
 	for {
+		select {
+		case <-c.stop:
+			c.closeQueue(q)
+			return
+		default:
+		}
 		c.mu.Lock()
 		now := time.Now()
 		// A request whose deadline passed in the queue is not sent: its
@@ -445,14 +451,7 @@ func (c *coalescer) drain(q *runQueue) {
 			case <-q.wake:
 				timer.Stop()
 			case <-c.stop:
-				c.mu.Lock()
-				for _, p := range q.pending {
-					p.state = over
-					p.finish(nil, &ScriptError{Script: p.sc.name, Err: fmt.Errorf("%w: store closed", ErrUnavailable)})
-				}
-				q.pending = nil
-				delete(c.queues, q.id)
-				c.mu.Unlock()
+				c.closeQueue(q)
 				return
 			}
 			continue
@@ -462,6 +461,19 @@ func (c *coalescer) drain(q *runQueue) {
 		c.mu.Unlock()
 		c.run(q, batch)
 	}
+}
+
+// closeQueue answers q's waiting requests, unapplied, and drops q: the
+// store is closed.
+func (c *coalescer) closeQueue(q *runQueue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range q.pending {
+		p.state = over
+		p.finish(nil, &ScriptError{Script: p.sc.name, Err: fmt.Errorf("%w: store closed", ErrUnavailable)})
+	}
+	q.pending = nil
+	delete(c.queues, q.id)
 }
 
 // take removes a run's worth of requests from the front of the queue.

@@ -307,3 +307,28 @@ func TestSlowSuccessIsNotHeld(t *testing.T) {
 		t.Errorf("slow counted %d calls after Close, want 2", n)
 	}
 }
+
+// TestRetryIsNotHeld: a retry is spent from the fleet's retry budget,
+// which every report's answer lends out again, so a success that was a
+// retry goes out at the end of its flush interval, as a failure does.
+func TestRetryIsNotHeld(t *testing.T) {
+	r := storetest.StartRedis(t)
+	p := startPlane(t, r)
+	p.putBreaker("retried", map[string]any{"cache_ttl_ms": 60000, "minimum_calls": 1000})
+	const interval = 20 * time.Millisecond
+	c := newTestClient(t, Config{FlushInterval: interval, SuccessFlushInterval: time.Hour, DisableEvents: true}, p.URL)
+	b := c.Breaker("retried")
+	if err := b.Do(context.Background(), succeed); err != nil { // learn its state
+		t.Fatalf("Do(retried) = %v", err)
+	}
+	if err := b.RecordRetries(true, time.Millisecond, 1, 1); err != nil {
+		t.Fatalf("RecordRetries = %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.getBreaker("retried").Stats.Calls != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the retry was not reported within 10s (flush interval %v)", interval)
+		}
+		time.Sleep(interval)
+	}
+}

@@ -775,8 +775,8 @@ func (b *Breaker) pending() []outcome {
 
 // urgent reports whether the breaker's pending outcomes must go out at
 // the end of this flush interval rather than wait as fast successes only
-// (Config.SuccessFlushInterval): a failure or a slow call is pending, or
-// outcomes of a generation that ended.
+// (Config.SuccessFlushInterval): a failure, a slow call or a retry is
+// pending, or outcomes of a generation that ended.
 func (b *Breaker) urgent() bool {
 	b.mu.Lock()
 	retired := len(b.retired) > 0

@@ -106,10 +106,11 @@ type Config struct {
 	FlushInterval time.Duration
 
 	// SuccessFlushInterval is how long a breaker's outcomes may wait to
-	// be reported while they are all successes: a breaker with a failure
-	// or a slow call pending is reported at the end of the flush interval
-	// it happened in, one with only fast successes at most every
-	// SuccessFlushInterval (or sooner when MaxBatch fills). Fewer reports of healthy breakers save
+	// be reported while they are all successes: a breaker with a
+	// failure, a slow call or a retry pending is reported at the end of
+	// the flush interval it happened in, one with only fast successes
+	// that were not retries at most every SuccessFlushInterval (or sooner
+	// when MaxBatch fills). Fewer reports of healthy breakers save
 	// the store work that grows with the fleet. Zero means 4 x
 	// FlushInterval; a value under FlushInterval means FlushInterval
 	// (every breaker reported every interval).

@@ -183,7 +183,7 @@ func BenchmarkOutcomesRun(b *testing.B) {
 				reqs := make([]store.Request, n)
 				call := func() error {
 					for i := range reqs {
-						reqs[i] = store.Request{Args: []any{"1", 12, 1, "", -1}}
+						reqs[i] = store.Request{Args: []any{"1", 12, 1, "", -1, 0}}
 						if keyed {
 							k := strconv.FormatInt(seq.Add(1), 10)
 							reqs[i].Once = store.Once{Key: store.ObjectKeys("b", []string{"bench"}, store.Suffix("i.outcomes.", k))[0], Hash: "h"}

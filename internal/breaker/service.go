@@ -214,9 +214,9 @@ func waitReport(ctx context.Context, p *store.Pending) (d Decision, replayed boo
 	return d, replayed, err
 }
 
-// OutcomeRuns counts the outcomes script runs this service made and the
-// reports they carried, since it started: reports per run is how much
-// coalescing saves the store.
+// OutcomeRuns counts the outcomes script runs made through this service's
+// store since it opened, and the reports they carried: reports per run is
+// how much coalescing saves the store.
 func (s *Service) OutcomeRuns() (runs, reports int64) {
 	st := s.store.Coalesced(scriptOutcomes)
 	return st.Runs, st.Requests

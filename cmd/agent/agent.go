@@ -37,6 +37,8 @@ type agent struct {
 	reachable atomic.Bool // a control plane answered the last check
 	requireCP bool        // not ready while no control plane is
 
+	upstream *http.Transport // the proxy's, to every route's upstream
+
 	mu      sync.Mutex
 	permits map[string]heldPermit
 	stop    chan struct{}
@@ -52,6 +54,7 @@ type heldPermit struct {
 
 func newAgent(c *client.Client, cfg config, log *slog.Logger, reg *prometheus.Registry) *agent {
 	a := &agent{c: c, log: log, permits: map[string]heldPermit{}, stop: make(chan struct{}), done: make(chan struct{})}
+	a.upstream = newUpstreamTransport()
 	a.requireCP = cfg.RequireControlPlane
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +87,7 @@ func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Se
 func (a *agent) close() {
 	close(a.stop)
 	<-a.done
+	a.upstream.CloseIdleConnections()
 }
 
 // watchControlPlane asks the control planes whether they are ready, at
@@ -331,7 +335,7 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 	// The SDK's Transport: retry outermost, then the breaker, the rate
 	// limit and a timeout on the response headers, per attempt.
 	tr := &client.Transport{
-		Base:    http.DefaultTransport,
+		Base:    a.upstream,
 		Breaker: a.c.Breaker(rt.Name),
 		Limiter: a.c.Limiter(rt.Name),
 		Retry:   &resilience.Retry{MaxAttempts: cfg.Attempts, BaseDelay: 50 * time.Millisecond, MaxDelay: 2 * time.Second},
@@ -348,9 +352,9 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 			// set.
 			pr.SetXForwarded()
 		},
-		Transport:     tr,
-		FlushInterval: -1, // stream as it comes
-		BufferPool:    copyBuffers,
+		Transport:  tr,
+		BufferPool: copyBuffers,
+		// FlushInterval 0: the handler's streamWriter flushes each write.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var ra *client.RetryAfterError
 			retry := int64(1000)
@@ -388,7 +392,9 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 		if !a.prepareBody(w, r, cfg) {
 			return
 		}
-		rp.ServeHTTP(w, r)
+		sw := newStreamWriter(w)
+		defer sw.finish()
+		rp.ServeHTTP(sw, r)
 	})
 }
 

@@ -37,7 +37,8 @@ type agent struct {
 	reachable atomic.Bool // a control plane answered the last check
 	requireCP bool        // not ready while no control plane is
 
-	upstream *http.Transport // the proxy's, to every route's upstream
+	upstream *http.Transport         // the proxy's, to every route's upstream
+	routes   map[string]http.Handler // the proxy's handler of each route
 
 	mu      sync.Mutex
 	permits map[string]heldPermit
@@ -54,7 +55,7 @@ type heldPermit struct {
 
 func newAgent(c *client.Client, cfg config, log *slog.Logger, reg *prometheus.Registry) *agent {
 	a := &agent{c: c, log: log, permits: map[string]heldPermit{}, stop: make(chan struct{}), done: make(chan struct{})}
-	a.upstream = newUpstreamTransport()
+	a.upstream, a.routes = newUpstreamTransport(), map[string]http.Handler{}
 	a.requireCP = cfg.RequireControlPlane
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -76,13 +77,20 @@ func newAgent(c *client.Client, cfg config, log *slog.Logger, reg *prometheus.Re
 		p := a.proxy(rt, cfg)
 		r.Handle("/"+rt.Name, p)
 		r.Handle("/"+rt.Name+"/*", p)
+		a.routes[rt.Name] = p
 	}
 	a.handler = r
 	go a.expirePermits()
 	return a
 }
 
-func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := routeHandler(a.routes, r); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	a.handler.ServeHTTP(w, r)
+}
 
 func (a *agent) close() {
 	close(a.stop)

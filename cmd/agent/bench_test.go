@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,6 +19,9 @@ import (
 // real control plane over a real redis-server:
 //
 //	proxy/direct        GET to a local upstream, straight
+//	proxy/tcprelay      the same GET through a relay that copies bytes
+//	                    between two TCP connections and parses nothing:
+//	                    the floor of any proxy that is a hop of its own
 //	proxy/reverseproxy  the same GET through a bare httputil.ReverseProxy
 //	                    (SetURL, SetXForwarded, its own transport): the
 //	                    floor of any proxy in Go on this machine
@@ -50,12 +54,14 @@ func BenchmarkAgent(b *testing.B) {
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16},
 	})
 	defer bare.Close()
+	relay := startTCPRelay(b, upURL.Host)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 
 	cases := []struct {
 		name, method, url, body string
 	}{
 		{"proxy/direct", "GET", upstream.URL + "/x", ""},
+		{"proxy/tcprelay", "GET", "http://" + relay + "/x", ""},
 		{"proxy/reverseproxy", "GET", bare.URL + "/x", ""},
 		{"proxy/agent", "GET", agent + "/up/x", ""},
 		{"decision/acquire", "POST", agent + "/v1/breakers/up/acquire", ""},
@@ -105,6 +111,34 @@ func BenchmarkAgent(b *testing.B) {
 			}
 		})
 	}
+}
+
+// startTCPRelay serves a relay on loopback that copies bytes between each
+// connection it accepts and a new connection to upstream, both ways, and
+// returns its address.
+func startTCPRelay(b *testing.B, upstream string) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // micros is d in microseconds, to a tenth.

@@ -80,6 +80,7 @@ func newIdempotency(reg prometheus.Registerer) *idempotency {
 // wrap makes next idempotent under an Idempotency-Key. A request without
 // the header goes straight to next.
 func (id *idempotency) wrap(endpoint string, next http.HandlerFunc) http.HandlerFunc {
+	replays := id.replays.WithLabelValues(endpoint)
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, err := idempotencyKey(r)
 		if err != nil {
@@ -131,7 +132,7 @@ func (id *idempotency) wrap(endpoint string, next http.HandlerFunc) http.Handler
 				return // the caller went away
 			}
 			if e.recorded {
-				id.replays.WithLabelValues(endpoint).Inc()
+				replays.Inc()
 				writeAnswer(w, e.header, e.status, e.answer, true)
 				return
 			}

@@ -407,12 +407,21 @@ func (a *agent) proxy(rt route, cfg config) http.Handler {
 }
 
 // copyBuffers lends the proxy its 32 KiB copy buffers.
-var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 
+const copyBufferSize = 32 << 10
+
+// bufferPool pools arrays, not slices: a slice given back converts to its
+// array's pointer, so that Put allocates nothing.
 type bufferPool struct{ p sync.Pool }
 
-func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		bp.p.Put((*[copyBufferSize]byte)(b))
+	}
+}
 
 // The agent answers as the control plane does: problem documents, strict
 // decoding naming the field at fault.

@@ -115,7 +115,7 @@ const maxUnescapes = 3
 func hasDotSegment(p string) bool {
 	s := p
 	for range maxUnescapes + 1 {
-		for _, seg := range strings.FieldsFunc(s, func(r rune) bool { return r == '/' || r == '\\' }) {
+		for seg := range strings.FieldsFuncSeq(s, isSlash) {
 			seg, _, _ = strings.Cut(seg, ";") // "..;" is ".." to some servers
 			if seg == "." || seg == ".." {
 				return true
@@ -135,6 +135,10 @@ func hasDotSegment(p string) bool {
 	// Escaped more times than anyone decodes: refuse only dot-segments.
 	return false
 }
+
+// isSlash reports whether r separates segments to some server: a slash
+// or a backslash.
+func isSlash(r rune) bool { return r == '/' || r == '\\' }
 
 // lenientUnescape decodes every valid %XX escape of s and keeps the rest.
 func lenientUnescape(s string) string {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,13 +25,15 @@ import (
 //	                    the floor of any proxy that is a hop of its own
 //	proxy/reverseproxy  the same GET through a bare httputil.ReverseProxy
 //	                    (SetURL, SetXForwarded, its own transport): the
-//	                    floor of any proxy in Go on this machine
+//	                    floor of a proxy built on net/http
 //	proxy/agent         the same GET through the agent's guarded proxy
+//	parallel/*          direct, reverseproxy and agent again, from 8
+//	                    callers per core at once
 //	decision/*          the agent's decision endpoints from localhost
 //
 // Each reports p50-us and p99-us of its requests; the proxies also report
-// added-p50-us, their p50 minus proxy/direct's in the same run (the
-// median of proxy/direct's p50s when it ran more than once). Every server
+// added-p50-us, their p50 minus direct's of their group in the same run
+// (the median of direct's p50s when it ran more than once). Every server
 // runs in the benchmark's process, so allocs/op counts the caller's and
 // the upstream's allocations too: proxy/direct's are theirs alone.
 //
@@ -55,7 +58,7 @@ func BenchmarkAgent(b *testing.B) {
 	})
 	defer bare.Close()
 	relay := startTCPRelay(b, upURL.Host)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 	cases := []struct {
 		name, method, url, body string
@@ -64,11 +67,14 @@ func BenchmarkAgent(b *testing.B) {
 		{"proxy/tcprelay", "GET", "http://" + relay + "/x", ""},
 		{"proxy/reverseproxy", "GET", bare.URL + "/x", ""},
 		{"proxy/agent", "GET", agent + "/up/x", ""},
+		{"parallel/direct", "GET", upstream.URL + "/x", ""},
+		{"parallel/reverseproxy", "GET", bare.URL + "/x", ""},
+		{"parallel/agent", "GET", agent + "/up/x", ""},
 		{"decision/acquire", "POST", agent + "/v1/breakers/up/acquire", ""},
 		{"decision/outcomes", "POST", agent + "/v1/breakers/up/outcomes", `{"outcomes":[{"success":true,"duration_ms":3}]}`},
 		{"decision/take", "POST", agent + "/v1/ratelimits/lim/take", `{"key":"tenant-1"}`},
 	}
-	var directP50s []float64 // proxy/direct's p50s in µs, one per run
+	directP50s := map[string][]float64{} // each group's direct p50s in µs, one per run
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			call := func() {
@@ -79,33 +85,53 @@ func BenchmarkAgent(b *testing.B) {
 				req, _ := http.NewRequest(c.method, c.url, body)
 				res, err := client.Do(req)
 				if err != nil {
-					b.Fatal(err)
+					b.Error(err)
+					return
 				}
 				io.Copy(io.Discard, res.Body)
 				res.Body.Close()
 				if res.StatusCode != 200 {
-					b.Fatalf("%s %s = %d", c.method, c.url, res.StatusCode)
+					b.Errorf("%s %s = %d", c.method, c.url, res.StatusCode)
 				}
 			}
 			for range 200 {
 				call() // warm connections and the SDK's cache
 			}
-			lat := make([]time.Duration, 0, b.N)
+			group, kind, _ := strings.Cut(c.name, "/")
+			var lat []time.Duration
 			b.ReportAllocs()
-			for b.Loop() {
-				start := time.Now()
-				call()
-				lat = append(lat, time.Since(start))
+			if group == "parallel" {
+				// 8 callers per core, each with requests of its own in
+				// flight: the upstream's connections must be reused.
+				var mu sync.Mutex
+				b.SetParallelism(8)
+				b.RunParallel(func(pb *testing.PB) {
+					var mine []time.Duration
+					for pb.Next() {
+						start := time.Now()
+						call()
+						mine = append(mine, time.Since(start))
+					}
+					mu.Lock()
+					lat = append(lat, mine...)
+					mu.Unlock()
+				})
+			} else {
+				for b.Loop() {
+					start := time.Now()
+					call()
+					lat = append(lat, time.Since(start))
+				}
 			}
 			slices.Sort(lat)
 			p50 := micros(lat[len(lat)/2])
 			b.ReportMetric(p50, "p50-us")
 			b.ReportMetric(micros(lat[len(lat)*99/100]), "p99-us")
-			switch {
-			case c.name == "proxy/direct":
-				directP50s = append(directP50s, p50)
-			case strings.HasPrefix(c.name, "proxy/") && len(directP50s) > 0:
-				d := slices.Clone(directP50s)
+			switch d := directP50s[group]; {
+			case kind == "direct":
+				directP50s[group] = append(d, p50)
+			case len(d) > 0:
+				d = slices.Clone(d)
 				slices.Sort(d)
 				b.ReportMetric(p50-d[len(d)/2], "added-p50-us")
 			}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,5 +144,49 @@ func TestAgentReusesUpstreamConnections(t *testing.T) {
 	// opens at least inFlight-2 in each round after the first.
 	if n := conns.Load(); n > 2*inFlight {
 		t.Errorf("%d rounds of %d requests opened %d connections to the upstream, want at most %d", rounds, inFlight, n, 2*inFlight)
+	}
+}
+
+// A protocol upgrade goes through the proxy's response writer: the
+// caller gets the upstream's 101 and then talks to it both ways.
+func TestAgentProxiesUpgrades(t *testing.T) {
+	r := storetest.StartRedis(t)
+	cp := startControlPlane(t, r.Open(t))
+	cp.do(t, "PUT", "/v1/breakers/up", `{"minimum_calls":1000}`)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		line, _ := brw.ReadString('\n')
+		io.WriteString(c, "echo "+line)
+	}))
+	t.Cleanup(up.Close)
+	agent := startAgent(t, "--controlplane", cp.srv.URL, "--route", "up="+up.URL)
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(agent, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /up/ws HTTP/1.1\r\nHost: agent\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade = %d, want 101", res.StatusCode)
+	}
+	io.WriteString(c, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "echo ping\n" {
+		t.Errorf("after the upgrade, got %q, %v; want %q", line, err, "echo ping\n")
 	}
 }

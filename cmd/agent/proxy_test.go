@@ -190,3 +190,33 @@ func TestAgentProxiesUpgrades(t *testing.T) {
 		t.Errorf("after the upgrade, got %q, %v; want %q", line, err, "echo ping\n")
 	}
 }
+
+// Accept-Encoding reaches the upstream as the caller sent it, or not at
+// all: the agent asks for no compression of its own.
+func TestAgentPassesAcceptEncodingAsSent(t *testing.T) {
+	r := storetest.StartRedis(t)
+	cp := startControlPlane(t, r.Open(t))
+	cp.do(t, "PUT", "/v1/breakers/up", `{"minimum_calls":1000}`)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "accept-encoding="+strings.Join(r.Header.Values("Accept-Encoding"), ","))
+	}))
+	t.Cleanup(up.Close)
+	agent := startAgent(t, "--controlplane", cp.srv.URL, "--route", "up="+up.URL)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	for _, sent := range []string{"", "br", "gzip, deflate"} {
+		req, _ := http.NewRequest(http.MethodGet, agent+"/up/x", nil)
+		if sent != "" {
+			req.Header.Set("Accept-Encoding", sent)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET with Accept-Encoding %q: %v", sent, err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if got, want := string(b), "accept-encoding="+sent; got != want {
+			t.Errorf("GET with Accept-Encoding %q: upstream got %q, want %q", sent, got, want)
+		}
+	}
+}

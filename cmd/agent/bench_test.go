@@ -24,9 +24,13 @@ import (
 //	                    between two TCP connections and parses nothing:
 //	                    the floor of any proxy that is a hop of its own
 //	proxy/reverseproxy  the same GET through a bare httputil.ReverseProxy
-//	                    (SetURL, SetXForwarded, its own transport): the
-//	                    floor of a proxy built on net/http
+//	                    (SetURL, SetXForwarded, its own transport, pooled
+//	                    copy buffers): the floor of a proxy built on
+//	                    net/http
 //	proxy/agent         the same GET through the agent's guarded proxy
+//	proxy/interleaved   the four GETs above in turn, in one loop: their
+//	                    p50s are the least moved by a machine's changing
+//	                    load
 //	parallel/*          direct, reverseproxy and agent again, from 8
 //	                    callers per core at once
 //	decision/*          the agent's decision endpoints from localhost
@@ -54,7 +58,8 @@ func BenchmarkAgent(b *testing.B) {
 			pr.SetURL(upURL)
 			pr.SetXForwarded()
 		},
-		Transport: &http.Transport{MaxIdleConnsPerHost: 16},
+		Transport:  &http.Transport{MaxIdleConnsPerHost: 16},
+		BufferPool: &bufferPool{sync.Pool{New: func() any { return new([copyBufferSize]byte) }}},
 	})
 	defer bare.Close()
 	relay := startTCPRelay(b, upURL.Host)
@@ -77,23 +82,7 @@ func BenchmarkAgent(b *testing.B) {
 	directP50s := map[string][]float64{} // each group's direct p50s in µs, one per run
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			call := func() {
-				var body io.Reader
-				if c.body != "" {
-					body = strings.NewReader(c.body)
-				}
-				req, _ := http.NewRequest(c.method, c.url, body)
-				res, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					b.Errorf("%s %s = %d", c.method, c.url, res.StatusCode)
-				}
-			}
+			call := func() { benchCall(b, client, c.method, c.url, c.body) }
 			for range 200 {
 				call() // warm connections and the SDK's cache
 			}
@@ -136,6 +125,62 @@ func BenchmarkAgent(b *testing.B) {
 				b.ReportMetric(p50-d[len(d)/2], "added-p50-us")
 			}
 		})
+	}
+
+	// The four GETs of proxy/* in turn, each iteration starting with the
+	// next: the load of a shared machine weighs on each of them alike.
+	b.Run("proxy/interleaved", func(b *testing.B) {
+		targets := []struct{ name, url string }{
+			{"direct", upstream.URL + "/x"},
+			{"tcprelay", "http://" + relay + "/x"},
+			{"reverseproxy", bare.URL + "/x"},
+			{"agent", agent + "/up/x"},
+		}
+		lat := make([][]time.Duration, len(targets))
+		for range 200 {
+			for _, t := range targets {
+				benchCall(b, client, "GET", t.url, "")
+			}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			for j := range targets {
+				k := (i + j) % len(targets)
+				start := time.Now()
+				benchCall(b, client, "GET", targets[k].url, "")
+				lat[k] = append(lat[k], time.Since(start))
+			}
+			i++
+		}
+		p50 := make([]float64, len(targets))
+		for k, l := range lat {
+			slices.Sort(l)
+			p50[k] = micros(l[len(l)/2])
+		}
+		b.ReportMetric(p50[0], "direct-p50-us")
+		for k := 1; k < len(targets); k++ {
+			b.ReportMetric(p50[k]-p50[0], targets[k].name+"-added-p50-us")
+		}
+	})
+}
+
+// benchCall sends one request and reads its answer, which must be 200.
+func benchCall(b *testing.B, client *http.Client, method, url, body string) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, r)
+	res, err := client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		b.Errorf("%s %s = %d", method, url, res.StatusCode)
 	}
 }
 

@@ -89,6 +89,19 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// setHeader sets a header whose name is already in canonical form, without
-// canonicalizing it again.
-func setHeader(h http.Header, canonicalKey, v string) { h[canonicalKey] = []string{v} }
+// setRateLimitHeaders sets a take's three RateLimit headers in two
+// allocations: the numbers share one string and the values one array.
+func setRateLimitHeaders(h http.Header, limit, remaining, resetSeconds int64) {
+	var buf [3 * 20]byte
+	b := strconv.AppendInt(buf[:0], limit, 10)
+	i := len(b)
+	b = strconv.AppendInt(b, remaining, 10)
+	j := len(b)
+	b = strconv.AppendInt(b, resetSeconds, 10)
+	s := string(b)
+	vs := [3]string{s[:i], s[i:j], s[j:]}
+	all := vs[:]
+	h["Ratelimit-Limit"] = all[0:1:1]
+	h["Ratelimit-Remaining"] = all[1:2:2]
+	h["Ratelimit-Reset"] = all[2:3:3]
+}

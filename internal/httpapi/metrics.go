@@ -27,6 +27,7 @@ type httpMetrics struct {
 	// The children that requests use, each looked up by label values once
 	// and kept: hashing label values on every decision shows in profiles.
 	durations curried[durationKey, prometheus.Observer]
+	routes    curried[routeKey, string]
 	callsOf   curried[string, *outcomeCounters]
 	retriesOf curried[string, prometheus.Counter]
 	takesOf   curried[string, *outcomeCounters]
@@ -37,6 +38,11 @@ type durationKey struct {
 	route, method string
 	code          int
 }
+
+// routeKey is the patterns chi matched on the way to a handler, one per
+// router level (the API has at most three); routes with more are named
+// without the cache.
+type routeKey [4]string
 
 // outcomeCounters are the two children of one breaker's calls (success,
 // failure) or one limit's takes (allowed, denied).
@@ -120,12 +126,7 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			if p := rc.RoutePattern(); p != "" {
-				route = routeName(p)
-			}
-		}
+		route := m.route(chi.RouteContext(r.Context()))
 		status := ww.Status()
 		if status == 0 {
 			status = http.StatusOK
@@ -135,6 +136,27 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 			return m.duration.WithLabelValues(k.route, k.method, strconv.Itoa(k.code))
 		}).Observe(time.Since(start).Seconds())
 	})
+}
+
+// route names the route a request took, as the spec writes it, or
+// "unmatched". chi builds the pattern anew on every call (six allocations),
+// so names are kept by the patterns they come from.
+func (m *httpMetrics) route(rc *chi.Context) string {
+	if rc == nil {
+		return "unmatched"
+	}
+	name := func() string {
+		if p := rc.RoutePattern(); p != "" {
+			return routeName(p)
+		}
+		return "unmatched"
+	}
+	var k routeKey
+	if len(rc.RoutePatterns) > len(k) {
+		return name()
+	}
+	copy(k[:], rc.RoutePatterns)
+	return m.routes.get(k, name)
 }
 
 // methodLabel maps a request's method to a fixed set, so that made-up

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -133,9 +132,7 @@ func (a *API) take(w http.ResponseWriter, r *http.Request) {
 	if id := r.Header.Get(ClientHeader); contract.ValidClientID(id) {
 		h.Set(ClientsHeader, formatCount(a.clients.note(name, id)))
 	}
-	setHeader(h, "Ratelimit-Limit", strconv.FormatInt(res.Limit, 10))
-	setHeader(h, "Ratelimit-Remaining", strconv.FormatInt(res.Remaining, 10))
-	setHeader(h, "Ratelimit-Reset", strconv.FormatInt((res.ResetMS+999)/1000, 10))
+	setRateLimitHeaders(h, res.Limit, res.Remaining, (res.ResetMS+999)/1000)
 	if !res.Allowed {
 		setRetryAfter(w, res.RetryAfterMS)
 	}

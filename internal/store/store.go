@@ -25,8 +25,11 @@ import (
 // DefaultTimeout is the deadline of one store call when Config.Timeout is zero.
 const DefaultTimeout = 2 * time.Second
 
-// senders is how many pipelines may be in flight at once.
-const senders = 8
+// senders is how many pipelines may be in flight at once. Two keep one
+// batch filling while the other is on the wire; more only split the same
+// calls into smaller batches, each paying its own system calls in the
+// control plane and in Redis (docs/performance.md, "The store's pipelines").
+const senders = 2
 
 // ErrUnavailable is returned (wrapped) when the store cannot be reached or
 // does not answer within its deadline. It is contract.ErrUnavailable, so

@@ -3,11 +3,14 @@
 // from the repository root.
 //
 // Every server is up at once for the whole run: one redis-server, the
-// controlplane binary over it, and a chi hello-world in a process of its
-// own. Each round loads, one after the other and for the same time,
+// controlplane binary over it, a chi hello-world in a process of its own,
+// and a relay: chi and the store running the take script for each request
+// and nothing else (no validation, auth, limits, idempotency or metrics),
+// the floor of any decision served over HTTP from Redis. Each round loads,
+// one after the other and for the same time,
 //
-//   - hello, take, acquire and outcomes over HTTP with wrk (2 threads,
-//     50 connections, loopback);
+//   - hello, relay, take, acquire and outcomes over HTTP with wrk (2
+//     threads, 50 connections, loopback);
 //   - the take, acquire and outcomes scripts bare, through the store from
 //     50 goroutines, no HTTP;
 //   - a floor script (TIME, one MGET, one SET, a short reply: what any
@@ -46,6 +49,10 @@ import (
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "-hello" {
 		serveHello(os.Args[2])
+		return
+	}
+	if len(os.Args) == 4 && os.Args[1] == "-relay" {
+		serveRelay(os.Args[2], os.Args[3])
 		return
 	}
 	if err := run(); err != nil {
@@ -135,8 +142,12 @@ func run() error {
 	if err := procs.start(filepath.Join(tmp, "hello.log"), self, "-hello", helloAddr); err != nil {
 		return err
 	}
-	cp, hello := "http://"+cpAddr, "http://"+helloAddr
-	for _, u := range []string{cp + "/readyz", hello + "/"} {
+	relayAddr, _ := freeAddr()
+	if err := procs.start(filepath.Join(tmp, "relay.log"), self, "-relay", relayAddr, redisAddr); err != nil {
+		return err
+	}
+	cp, hello, relay := "http://"+cpAddr, "http://"+helloAddr, "http://"+relayAddr
+	for _, u := range []string{cp + "/readyz", hello + "/", relay + "/"} {
 		if err := waitOK(u, 30*time.Second); err != nil {
 			return fmt.Errorf("%v (logs in %s)", err, tmp)
 		}
@@ -151,7 +162,7 @@ func run() error {
 	}
 	defer scripts.close()
 
-	targets := httpTargets(cp, hello)
+	targets := httpTargets(cp, hello, relay)
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range targets {
 			progress(fmt.Sprintf("round %d/%d: wrk %s", round, o.rounds, t.name))
@@ -230,6 +241,38 @@ func serveHello(addr string) {
 	srv := &http.Server{Addr: addr, Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, "hello:", err)
+		os.Exit(1)
+	}
+}
+
+// serveRelay is the floor of a decision: chi reads the request, the store
+// runs the take script with the keys and arguments the bare load uses (see
+// scripts.go), and a fixed-shape answer goes back. It is what every
+// decision endpoint must do at the least, with the same libraries.
+func serveRelay(addr, redisAddr string) {
+	loads, err := newScriptLoad(redisAddr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(1)
+	}
+	take := loads.byName("take")
+	r := chi.NewRouter()
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {})
+	r.Post("/take", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := loads.st.Run(r.Context(), take.sc, take.keys, take.args...); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"allowed":true,"remaining":999999999,"retry_after_ms":0}` + "\n"))
+	})
+	srv := &http.Server{Addr: addr, Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
 }

@@ -58,6 +58,15 @@ func newScriptLoad(redisAddr string) (*scriptLoads, error) {
 
 func (s *scriptLoads) loads() []scriptLoad { return s.all }
 
+func (s *scriptLoads) byName(name string) scriptLoad {
+	for _, l := range s.all {
+		if l.name == name {
+			return l
+		}
+	}
+	panic("no script load " + name)
+}
+
 func (s *scriptLoads) close() { s.st.Close() }
 
 // run runs one script from conns goroutines for d and measures runs per

@@ -19,9 +19,10 @@ type target struct {
 	script string // the script each request runs; "" for none
 }
 
-func httpTargets(cp, hello string) []target {
+func httpTargets(cp, hello, relay string) []target {
 	return []target{
 		{name: "hello", method: "GET", url: hello + "/"},
+		{name: "relay", method: "POST", url: relay + "/take", body: `{"key":"tenant-42"}`, script: "take"},
 		{name: "take", method: "POST", url: cp + "/v1/ratelimits/bench/take", body: `{"key":"tenant-42"}`, script: "take"},
 		{name: "acquire", method: "POST", url: cp + "/v1/breakers/bench/acquire", script: "acquire"},
 		{name: "outcomes", method: "POST", url: cp + "/v1/breakers/bench/outcomes",

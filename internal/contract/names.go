@@ -1,9 +1,6 @@
 package contract
 
-import (
-	"regexp"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // NamePattern is what a breaker or rate-limit name must match: a letter or
 // digit, then up to 127 letters, digits, '.', '_' or '-'. Names are safe in
@@ -13,10 +10,25 @@ const NamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`
 // MaxNameLen is the longest name, in bytes.
 const MaxNameLen = 128
 
-var nameRE = regexp.MustCompile(NamePattern)
-
-// ValidName reports whether name can name a breaker or a rate limit.
-func ValidName(name string) bool { return nameRE.MatchString(name) }
+// ValidName reports whether name can name a breaker or a rate limit: it
+// matches NamePattern. Every decision checks its name, so this is a loop
+// over the bytes rather than the regular expression
+// (TestValidNameIsNamePattern holds the two equal).
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > MaxNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateName returns a *FieldError naming field when name cannot name a
 // breaker or a rate limit. Field is "name" for a path's name, or the query
@@ -32,10 +44,22 @@ func ValidateName(field, name string) error {
 // counted: one SDK client (one process) taking from rate limits.
 const ClientIDPattern = `^[A-Za-z0-9_-]{1,64}$`
 
-var clientIDRE = regexp.MustCompile(ClientIDPattern)
-
-// ValidClientID reports whether id can name a client in ClientHeader.
-func ValidClientID(id string) bool { return clientIDRE.MatchString(id) }
+// ValidClientID reports whether id can name a client in ClientHeader: it
+// matches ClientIDPattern (TestValidClientIDIsPattern holds the two equal).
+func ValidClientID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateKey returns a *FieldError naming "key" when key cannot pick a
 // rate-limit bucket: any valid UTF-8 of up to MaxKeyBytes bytes; the empty

@@ -180,7 +180,11 @@ func run() error {
 				return err
 			}
 			if t.script != "" {
-				res.scriptUS, _ = redis.evalshaUS()
+				var total float64
+				res.scriptUS, total, _ = redis.evalsha()
+				if res.requests > 0 {
+					res.perReqUS = total / res.requests
+				}
 			}
 			rep.add("http", t.name, res)
 			if prof != nil {

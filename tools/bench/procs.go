@@ -69,9 +69,16 @@ func (r redisCLI) resetStats() error {
 // evalshaUS is usec_per_call of EVALSHA since the last reset: the scripts'
 // own time inside Redis, queueing and network excluded.
 func (r redisCLI) evalshaUS() (float64, error) {
+	perCall, _, err := r.evalsha()
+	return perCall, err
+}
+
+// evalsha is usec_per_call and usec (the total) of EVALSHA since the last
+// reset.
+func (r redisCLI) evalsha() (perCall, total float64, err error) {
 	out, err := r.do("INFO", "commandstats")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, line := range strings.Split(out, "\n") {
 		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:")
@@ -80,11 +87,15 @@ func (r redisCLI) evalshaUS() (float64, error) {
 		}
 		for _, f := range strings.Split(rest, ",") {
 			if v, ok := strings.CutPrefix(f, "usec_per_call="); ok {
-				return strconv.ParseFloat(v, 64)
+				perCall, _ = strconv.ParseFloat(v, 64)
+			}
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				total, _ = strconv.ParseFloat(v, 64)
 			}
 		}
+		return perCall, total, nil
 	}
-	return 0, fmt.Errorf("no evalsha in INFO commandstats")
+	return 0, 0, fmt.Errorf("no evalsha in INFO commandstats")
 }
 
 func describeMachine() string {

@@ -35,6 +35,8 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	scriptUS float64 // usec_per_call of EVALSHA, 0 when none ran
+	requests float64 // HTTP requests answered (wrk's total), 0 for bare loads
+	perReqUS float64 // EVALSHA time inside Redis over requests: below scriptUS when runs carry several requests
 }
 
 func runWrk(dir string, t target, o options) (result, error) {
@@ -63,6 +65,8 @@ func parseWrk(out string) (result, error) {
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		switch {
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.requests, _ = strconv.ParseFloat(f[0], 64)
 		case len(f) == 2 && f[0] == "Requests/sec:":
 			r.rps, _ = strconv.ParseFloat(f[1], 64)
 		case len(f) == 2 && f[0] == "50%":

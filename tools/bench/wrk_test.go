@@ -26,7 +26,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseWrk() = %v", err)
 	}
-	want := result{rps: 16168.60, p50: 2500 * time.Microsecond, p99: 20420 * time.Microsecond}
+	want := result{rps: 16168.60, requests: 80843, p50: 2500 * time.Microsecond, p99: 20420 * time.Microsecond}
 	if got != want {
 		t.Errorf("parseWrk() = %+v, want %+v", got, want)
 	}

@@ -11,6 +11,11 @@ import (
 // of staleness costs no decision anything.
 const coarseClockInterval = time.Millisecond
 
+// coarseClockIdleTicks is how many ticks in a row nobody may read the
+// clock before its ticker pauses: a process that makes no calls does not
+// wake a thousand times a second for nothing.
+const coarseClockIdleTicks = 50
+
 // A coarseClock is a clock that is cheap to read: an atomic load of Unix
 // nanoseconds that a ticker goroutine refreshes every interval, instead of
 // time.Now, which costs more than the rest of a cached decision
@@ -25,6 +30,10 @@ const coarseClockInterval = time.Millisecond
 // may drift from the wall clock as the monotonic clock does. Readings
 // after stop stay where they were.
 //
+// When nobody has read the clock for coarseClockIdleTicks ticks, the
+// ticker pauses; the first reading after that reads time.Now itself (so
+// it is never stale) and wakes the ticker.
+//
 // Most code wants the shared clock: acquireCoarseClock starts it on first
 // use and stops it when its last user lets go, so a process with no
 // clients runs no ticker. A coarseClock is safe for concurrent use.
@@ -32,6 +41,9 @@ type coarseClock struct {
 	nanos    atomic.Int64 // Unix nanoseconds at the last tick
 	base     time.Time    // with a monotonic reading
 	baseUnix int64
+	read     atomic.Bool // read since the last tick
+	paused   atomic.Bool // the ticker waits on wake
+	wake     chan struct{}
 	stopc    chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -44,34 +56,105 @@ func startCoarseClock(interval time.Duration) *coarseClock {
 	c := &coarseClock{
 		base:     now,
 		baseUnix: now.UnixNano(),
+		wake:     make(chan struct{}, 1),
 		stopc:    make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	c.nanos.Store(c.baseUnix)
-	go c.run(time.NewTicker(interval))
+	go c.run(interval)
 	return c
 }
 
-func (c *coarseClock) run(t *time.Ticker) {
+func (c *coarseClock) run(interval time.Duration) {
 	defer close(c.done)
+	// After stop, readings stay where they were, paused or not.
+	defer c.paused.Store(false)
+	t := time.NewTicker(interval)
 	defer t.Stop()
+	idle := 0
 	for {
 		select {
 		case <-t.C:
-			c.nanos.Store(c.baseUnix + int64(time.Since(c.base)))
+			c.advance()
+			if c.read.Swap(false) {
+				idle = 0
+				continue
+			}
+			if idle++; idle < coarseClockIdleTicks {
+				continue
+			}
+			// Nobody reads the clock: pause until someone does. A
+			// reading that sees paused reads time.Now itself, so none
+			// is stale while the ticker sleeps.
+			t.Stop()
+			c.paused.Store(true)
+			if c.read.Load() {
+				// Someone read between the last tick and the pause, and
+				// may not have seen it: their next readings would not
+				// look again. Keep ticking.
+				c.paused.Store(false)
+				idle = 0
+				t.Reset(interval)
+				continue
+			}
+			select {
+			case <-c.wake:
+			case <-c.stopc:
+				return
+			}
+			c.paused.Store(false)
+			c.advance()
+			idle = 0
+			t.Reset(interval)
 		case <-c.stopc:
 			return
 		}
 	}
 }
 
-// unixNano returns the time of the last tick in Unix nanoseconds. It is
-// one atomic load: subtract two readings for a duration.
-func (c *coarseClock) unixNano() int64 { return c.nanos.Load() }
+// advance moves the clock to the time now, never back: readers that find
+// the ticker paused advance it too.
+func (c *coarseClock) advance() int64 {
+	n := c.baseUnix + int64(time.Since(c.base))
+	for {
+		old := c.nanos.Load()
+		if n <= old {
+			return old
+		}
+		if c.nanos.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+// unixNano returns the time of the last tick in Unix nanoseconds: one
+// atomic load while the clock is in use. Subtract two readings for a
+// duration.
+func (c *coarseClock) unixNano() int64 {
+	if !c.read.Load() {
+		return c.firstRead()
+	}
+	return c.nanos.Load()
+}
+
+// firstRead is the first reading since a tick: it marks the clock used
+// (the others only load the flag, so readers on many cores do not
+// contend), and reads the time now if the ticker is paused.
+func (c *coarseClock) firstRead() int64 {
+	c.read.Store(true)
+	if c.paused.Load() {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		return c.advance()
+	}
+	return c.nanos.Load()
+}
 
 // now returns the time of the last tick as a time.Time, with no monotonic
 // reading.
-func (c *coarseClock) now() time.Time { return time.Unix(0, c.nanos.Load()) }
+func (c *coarseClock) now() time.Time { return time.Unix(0, c.unixNano()) }
 
 // stop stops the ticker and waits for its goroutine to end. It may be
 // called more than once.

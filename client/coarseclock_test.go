@@ -48,6 +48,57 @@ func TestCoarseClockStop(t *testing.T) {
 	})
 }
 
+// TestCoarseClockPausesWhenUnread: a clock nobody reads stops ticking, and
+// the first reading after that is the time now, not the last tick's; the
+// ticker runs again from then on.
+func TestCoarseClockPausesWhenUnread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCoarseClock(time.Millisecond)
+		defer c.stop()
+		time.Sleep(time.Duration(coarseClockIdleTicks+1) * time.Millisecond)
+		synctest.Wait()
+		if !c.paused.Load() {
+			t.Fatalf("clock unread for %d ticks still ticks, want it paused", coarseClockIdleTicks+1)
+		}
+		paused := c.nanos.Load()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := c.nanos.Load(); got != paused {
+			t.Errorf("paused clock moved by %v while nobody read it", time.Duration(got-paused))
+		}
+		if got, want := c.unixNano(), time.Now().UnixNano(); got != want {
+			t.Errorf("first unixNano() after a pause = %v behind time.Now(), want the time now", time.Duration(want-got))
+		}
+		synctest.Wait()
+		if c.paused.Load() {
+			t.Fatalf("clock still paused after a reading, want it ticking again")
+		}
+		before := c.unixNano()
+		time.Sleep(3 * time.Millisecond)
+		synctest.Wait()
+		if got := c.unixNano(); got-before < int64(2*time.Millisecond) {
+			t.Errorf("clock moved %v in 3ms after waking, want its ticks back", time.Duration(got-before))
+		}
+	})
+}
+
+// TestCoarseClockReadKeepsItTicking: a clock read at least once every few
+// ticks never pauses, so its readings stay one atomic load.
+func TestCoarseClockReadKeepsItTicking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCoarseClock(time.Millisecond)
+		defer c.stop()
+		for range 5 * coarseClockIdleTicks {
+			c.unixNano()
+			time.Sleep(10 * time.Millisecond)
+			synctest.Wait()
+			if c.paused.Load() {
+				t.Fatalf("clock read every 10 ticks paused, want it ticking")
+			}
+		}
+	})
+}
+
 func TestAcquireCoarseClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c1, release1 := acquireCoarseClock()

@@ -24,12 +24,15 @@ import (
 //
 //   - one run at a time: requests that arrive while a run is in flight wait
 //     and go together in the next;
-//   - runs start at least CoalesceWindow apart: a request that arrives
-//     within the window after the last run started waits for the window
-//     to end, unless its run is full (maxRunRequests requests or
-//     maxRunArgs arguments), which goes at once;
-//   - so a request to an idle object (no run in flight, none started in
-//     the last window) goes at once, with no added wait.
+//   - once requests meet, runs start at least CoalesceWindow apart: after
+//     a run that carried more than one request, a request that arrives
+//     within the window after that run started waits for the window to
+//     end, unless its run is full (maxRunRequests requests or maxRunArgs
+//     arguments), which goes at once;
+//   - so a request to an idle object (no run in flight, and none that
+//     carried several started in the last window) goes at once, with no
+//     added wait: one caller reporting one call after another is never
+//     held back.
 
 // DefaultCoalesceWindow is Config.CoalesceWindow when it is zero.
 const DefaultCoalesceWindow = 5 * time.Millisecond
@@ -360,6 +363,7 @@ type runQueue struct {
 	pending []*Pending
 	nargs   int           // the arguments of pending's requests
 	last    time.Time     // when the last run started
+	lastN   int           // the requests the last run carried
 	wake    chan struct{} // a full queue's signal to the waiting runner
 }
 
@@ -387,7 +391,9 @@ func (c *coalescer) add(sc *Script, keys []string, args []any, p *Pending) {
 	p.q = q
 	q.pending = append(q.pending, p)
 	q.nargs += len(p.req.Args)
-	if q.full() {
+	if q.full() || (len(q.pending) == 1 && q.lastN <= 1) {
+		// A full run goes at once, and so does a request after a run
+		// that carried one (see drain).
 		select {
 		case q.wake <- struct{}{}:
 		default:
@@ -443,6 +449,14 @@ func (c *coalescer) drain(q *runQueue) {
 			c.mu.Unlock()
 			return
 		}
+		if len(q.pending) > 0 && q.lastN <= 1 {
+			// The last run carried one request: nothing met it, so a
+			// request now (a caller reporting one call after another)
+			// goes at once (add wakes this loop for it). The window holds
+			// runs apart only once requests meet, which is when it saves
+			// the store work.
+			wait = 0
+		}
 		if wait > 0 && !q.full() {
 			c.mu.Unlock()
 			timer.Reset(wait)
@@ -457,7 +471,7 @@ func (c *coalescer) drain(q *runQueue) {
 			continue
 		}
 		batch := q.take()
-		q.last = now
+		q.last, q.lastN = now, len(batch)
 		c.mu.Unlock()
 		c.run(q, batch)
 	}

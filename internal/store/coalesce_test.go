@@ -190,8 +190,10 @@ func TestRequestsWhileARunIsInFlightGoTogether(t *testing.T) {
 }
 
 // TestCoalescingWindow: a request to an idle object goes at once, however
-// long the window; one within the window after a run waits for the
-// window's end, unless a full run has gathered, which goes at once.
+// long the window, and so does one after a run that carried it alone (one
+// caller reporting call after call is never held back); once requests have
+// met in a run, one within the window after it waits for the window's end,
+// unless a full run has gathered, which goes at once.
 func TestCoalescingWindow(t *testing.T) {
 	r := storetest.StartRedis(t)
 	// A window of an hour: a request that waited for it would meet its
@@ -205,15 +207,15 @@ func TestCoalescingWindow(t *testing.T) {
 	if _, _, err := st.RunCoalesced(ctx, addsScript, []string{"{d}:n"}, nil, req(1, "", "")); err != nil {
 		t.Errorf("a request to another idle object = %v, want it applied at once", err)
 	}
-
-	// Within the window, a lone request waits: here past its deadline, so
-	// it is not applied, and says so.
-	_, _, err := st.RunCoalesced(ctx, addsScript, keys, nil, req(1000, "", ""))
-	if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrMaybeApplied) {
-		t.Errorf("a request within the window past its deadline = %v, want ErrUnavailable, not ErrMaybeApplied", err)
+	// One caller, one request after another: each run carried one, so
+	// none waits for the window.
+	for i := range 5 {
+		if _, _, err := st.RunCoalesced(ctx, addsScript, keys, nil, req(1, "", "")); err != nil {
+			t.Fatalf("request %d of one caller, one after another = %v, want it applied at once", i, err)
+		}
 	}
 
-	// A full run goes at once.
+	// A full run goes at once, and its requests have met.
 	full := make([]*store.Pending, store.MaxRunRequests)
 	for i := range full {
 		full[i] = st.Submit(ctx, addsScript, keys, nil, req(1, "", ""))
@@ -223,8 +225,15 @@ func TestCoalescingWindow(t *testing.T) {
 			t.Fatalf("request %d of a full run = %v, want it applied at once", i, err)
 		}
 	}
-	if n, want := counter(t, r, "{c}:n"), "65"; n != want {
-		t.Errorf("counter = %s, want %s (1 + a full run of 64, and not the request that waited)", n, want)
+
+	// Within the window after a run of several, a lone request waits:
+	// here past its deadline, so it is not applied, and says so.
+	_, _, err := st.RunCoalesced(ctx, addsScript, keys, nil, req(1000, "", ""))
+	if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrMaybeApplied) {
+		t.Errorf("a request within the window after a run of several, past its deadline = %v, want ErrUnavailable, not ErrMaybeApplied", err)
+	}
+	if n, want := counter(t, r, "{c}:n"), "70"; n != want {
+		t.Errorf("counter = %s, want %s (1, 5 one after another, a full run of 64, and not the request that waited)", n, want)
 	}
 }
 

@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -58,11 +60,33 @@ func BenchmarkHandler(b *testing.B) {
 	hello := chi.NewRouter()
 	hello.Get("/", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) })
 
+	// relay is the floor of a decision with these libraries: chi reads the
+	// request, the store runs the take script (the keys and arguments the
+	// service gives it, made once), a fixed answer goes back; no names,
+	// tokens, limits, idempotency, metrics or deadline. tools/bench serves
+	// the same over the network.
+	take := store.LoadScript(os.DirFS("../ratelimit/lua"), "ratelimit", "common", "take")
+	takeKeys := store.ObjectKeys("r", []string{"bench"}, "c", store.Suffix("k", "tenant-42"))
+	relay := chi.NewRouter()
+	relay.Post("/take", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := st.Run(r.Context(), take, takeKeys, 1, "0"); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"allowed":true,"remaining":999999999,"retry_after_ms":0}` + "\n"))
+	})
+
 	for _, c := range []struct {
 		name, method, path, body string
 		h                        http.Handler
 	}{
 		{"hello", "GET", "/", "", hello},
+		{"relay", "POST", "/take", `{"key":"tenant-42"}`, relay},
 		{"take", "POST", "/v1/ratelimits/bench/take", `{"key":"tenant-42"}`, api},
 		{"acquire", "POST", "/v1/breakers/bench/acquire", ``, api},
 		{"outcomes", "POST", "/v1/breakers/bench/outcomes", `{"outcomes":[{"success":true,"duration_ms":12}]}`, api},

@@ -67,8 +67,8 @@ func (r *report) print(w io.Writer) {
 		num(hello.rps), dur(hello.p50), dur(hello.p99), r.allocs("hello"))
 	if h, ok := r.med("http/relay"); ok {
 		s, _ := r.med("script/take")
-		fmt.Fprintf(w, "| relay: chi and the store, the take script and nothing else | %s | %s | %s | %s | %s | | %.1f | %.1f |\n",
-			num(h.rps), ratio(h.rps, hello.rps), ratio(h.rps, s.rps), dur(h.p50), dur(h.p99), h.scriptUS, h.perReqUS)
+		fmt.Fprintf(w, "| relay: chi and the store, the take script and nothing else | %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n",
+			num(h.rps), ratio(h.rps, hello.rps), ratio(h.rps, s.rps), dur(h.p50), dur(h.p99), r.allocs("relay"), h.scriptUS, h.perReqUS)
 	}
 	for _, name := range []string{"take", "acquire", "outcomes"} {
 		h, ok := r.med("http/" + name)

@@ -51,6 +51,11 @@ unit:
 	$(GO) test -count=1 ./internal/faults/
 
 # A short run of every fuzz target; the seed corpora also run in `unit`.
+# Go's fuzz coordinator (1.26) can fail a target with a bare "context
+# deadline exceeded" when -fuzztime ends while a worker is busy
+# (go.dev/issue/75804, fixed in Go 1.27): such an end, with no failing
+# input written to testdata/fuzz, is reported and not failed; any other
+# failure fails.
 # Each package's test binary is built once, with the fuzzing
 # instrumentation (go test -c -fuzz) and no vet (`make vet` ran it), and
 # runs each of the package's targets for FUZZTIME from the package's
@@ -65,7 +70,19 @@ fuzz:
 		$(GO) test -c -fuzz . -vet=off -o $$bin $$pkg; \
 		for target in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+\(' $$pkg/*_test.go | sed 's/func //; s/($$//' | sort -u); do \
 			echo "fuzz $$target in $$pkg"; \
-			(cd $$pkg && $$bin -test.run '^$$' -test.fuzz "^$$target$$" -test.fuzztime $(FUZZTIME) -test.fuzzcachedir $$cache/$$ip); \
+			log=$(CURDIR)/$(FUZZBIN)/$$target.log; \
+			before=$$(ls $$pkg/testdata/fuzz/$$target 2>/dev/null | wc -l); \
+			if (cd $$pkg && $$bin -test.run '^$$' -test.fuzz "^$$target$$" -test.fuzztime $(FUZZTIME) -test.fuzzcachedir $$cache/$$ip) >$$log 2>&1; then \
+				cat $$log; \
+			else \
+				cat $$log; \
+				after=$$(ls $$pkg/testdata/fuzz/$$target 2>/dev/null | wc -l); \
+				if [ "$$after" = "$$before" ] && grep -q '^    context deadline exceeded$$' $$log; then \
+					echo "fuzz: $$target ended on Go's fuzztime race (go.dev/issue/75804), with no failing input: not a failure"; \
+				else \
+					exit 1; \
+				fi; \
+			fi; \
 		done; \
 	done
 

@@ -83,14 +83,14 @@ type Reply struct {
 //
 // each_request calls fn(first, last) for every request in order, with
 // the bounds of its own arguments in ARGV, and records fn's reply under
-// the request's key in the same run, in the format of RunOnce's records.
+// the request's key in the same run, as RunOnce does (recordLua).
 // A request whose key has a record is not given to fn: its reply is the
 // record's. It returns one reply per request:
 //
 //	{0, reply}  fn ran; reply is its own
 //	{1, lines}  a repeat: the first run's reply, every element a string
 //	{2}         the key was first used with another hash; nothing ran
-const eachLua = `
+const eachLua = recordLua + `
 local function each_request(fn)
   local at = tonumber(ARGV[#ARGV])
   local ttl, count = ARGV[at], tonumber(ARGV[at + 1])
@@ -102,29 +102,13 @@ local function each_request(fn)
     i = first + n
     local key = nil
     if ki > 0 then key = KEYS[ki] end
-    local seen = key and redis.call('GET', key)
-    if seen then
-      if string.sub(seen, 1, #hash + 1) ~= hash .. '\n' then
-        replies[r] = {2}
-      else
-        local lines = {}
-        for line in string.gmatch(string.sub(seen, #hash + 2), '([^\n]*)\n') do
-          lines[#lines + 1] = line
-        end
-        replies[r] = {1, lines}
-      end
+    local prior = key and record_seen(key, hash)
+    if prior then
+      replies[r] = prior
     else
       local reply = fn(first, i - 1)
-      if key and type(reply) == 'table' then
-        local rec = {hash}
-        for j = 1, #reply do
-          local v = reply[j]
-          if type(v) == 'number' then
-            v = string.format('%d', v)
-          end
-          rec[#rec + 1] = v
-        end
-        redis.call('SET', key, table.concat(rec, '\n') .. '\n', 'PX', ttl)
+      if key then
+        record_write(key, hash, reply, ttl)
       end
       replies[r] = {0, reply}
     end

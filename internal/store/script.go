@@ -249,45 +249,67 @@ func RequestHash(parts ...[]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// onceHead and onceTail wrap a script for RunOnce. The wrapped script takes
-// one more key, the request's record, after its own, and two more
-// arguments, the record's lifetime (ms) and the request's hash, after its
-// own; both are taken off KEYS and ARGV before the script's code runs, so
-// it sees what it always sees. The record is "hash\n" followed by one line
-// per element of the reply. Reply:
+// recordLua reads and writes a request's idempotency record, for RunOnce
+// and for coalesced runs alike: the record is "hash\n" followed by one
+// line per element of the reply, numbers in decimal.
 //
-//	{0, reply}   the script ran; reply is its own
-//	{1, lines}   a repeat: the first run's reply, every element a string
-//	{2}          the key was first used with another hash; nothing ran
-const onceHead = `
-local ONCE_KEY = table.remove(KEYS)
-local ONCE_HASH = table.remove(ARGV)
-local ONCE_TTL = table.remove(ARGV)
-local once_seen = redis.call('GET', ONCE_KEY)
-if once_seen then
-  if string.sub(once_seen, 1, #ONCE_HASH + 1) ~= ONCE_HASH .. '\n' then
+// record_seen(key, hash) is nil when key holds no record, {1, lines} (the
+// first run's reply, every element a string) when it holds one for hash,
+// and {2} when it holds one for another hash. record_write(key, hash,
+// reply, ttl) records a reply that is a table, for ttl ms.
+const recordLua = `
+local function record_seen(key, hash)
+  local seen = redis.call('GET', key)
+  if not seen then
+    return nil
+  end
+  if string.sub(seen, 1, #hash + 1) ~= hash .. '\n' then
     return {2}
   end
   local lines = {}
-  for line in string.gmatch(string.sub(once_seen, #ONCE_HASH + 2), '([^\n]*)\n') do
+  for line in string.gmatch(string.sub(seen, #hash + 2), '([^\n]*)\n') do
     lines[#lines + 1] = line
   end
   return {1, lines}
 end
-`
 
-const onceTail = `
-if type(once_reply) == 'table' then
-  local rec = {ONCE_HASH}
-  for i = 1, #once_reply do
-    local v = once_reply[i]
+local function record_write(key, hash, reply, ttl)
+  if type(reply) ~= 'table' then
+    return
+  end
+  local rec = {hash}
+  for i = 1, #reply do
+    local v = reply[i]
     if type(v) == 'number' then
       v = string.format('%d', v)
     end
     rec[#rec + 1] = v
   end
-  redis.call('SET', ONCE_KEY, table.concat(rec, '\n') .. '\n', 'PX', ONCE_TTL)
+  redis.call('SET', key, table.concat(rec, '\n') .. '\n', 'PX', ttl)
 end
+`
+
+// onceHead and onceTail wrap a script for RunOnce. The wrapped script takes
+// one more key, the request's record, after its own, and two more
+// arguments, the record's lifetime (ms) and the request's hash, after its
+// own; both are taken off KEYS and ARGV before the script's code runs, so
+// it sees what it always sees. Reply:
+//
+//	{0, reply}   the script ran; reply is its own
+//	{1, lines}   a repeat: the first run's reply, every element a string
+//	{2}          the key was first used with another hash; nothing ran
+const onceHead = recordLua + `
+local ONCE_KEY = table.remove(KEYS)
+local ONCE_HASH = table.remove(ARGV)
+local ONCE_TTL = table.remove(ARGV)
+local once_prior = record_seen(ONCE_KEY, ONCE_HASH)
+if once_prior then
+  return once_prior
+end
+`
+
+const onceTail = `
+record_write(ONCE_KEY, ONCE_HASH, once_reply, ONCE_TTL)
 return {0, once_reply}
 `
 

@@ -13,20 +13,21 @@ import (
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
 
-// TestStoredByEarlierVersion: a breaker stored by a version that kept every
-// config and window field apart (c_wt .. c_ttl, calls, fails, slows, consec
-// in the hash, every segment in W) keeps its config and window when this
-// version reads it, and its next report counts on from there.
-func TestStoredByEarlierVersion(t *testing.T) {
+// rawStore is a store a test writes to with raw HSET and RPUSH, as an
+// earlier version of the scripts would have left it.
+type rawStore struct {
+	name string
+	st   *store.Store
+	now  time.Time
+	do   func(args ...string)
+}
+
+// rawStores are a miniredis and a real redis-server.
+func rawStores(t *testing.T) []rawStore {
 	start := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	m := storetest.NewMini(t, start)
 	r := storetest.StartRedis(t)
-	for _, c := range []struct {
-		name string
-		st   *store.Store
-		now  time.Time
-		do   func(args ...string)
-	}{
+	return []rawStore{
 		{"miniredis", m.Store, start, func(args ...string) {
 			switch args[0] {
 			case "HSET":
@@ -38,7 +39,15 @@ func TestStoredByEarlierVersion(t *testing.T) {
 			}
 		}},
 		{"redis", r.Open(t), time.Now(), func(args ...string) { r.Do(args...) }},
-	} {
+	}
+}
+
+// TestStoredByEarlierVersion: a breaker stored by a version that kept every
+// config and window field apart (c_wt .. c_ttl, calls, fails, slows, consec
+// in the hash, every segment in W) keeps its config and window when this
+// version reads it, and its next report counts on from there.
+func TestStoredByEarlierVersion(t *testing.T) {
+	for _, c := range rawStores(t) {
 		t.Run(c.name, func(t *testing.T) {
 			ks := keys("old")
 			sec := c.now.Unix()
@@ -85,27 +94,7 @@ func TestStoredByEarlierVersion(t *testing.T) {
 // four numbers) reads as slow start off and retry budget off, keeps its
 // window, and takes retries and a new config from there.
 func TestStoredBeforeSlowStart(t *testing.T) {
-	start := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	m := storetest.NewMini(t, start)
-	r := storetest.StartRedis(t)
-	for _, c := range []struct {
-		name string
-		st   *store.Store
-		now  time.Time
-		do   func(args ...string)
-	}{
-		{"miniredis", m.Store, start, func(args ...string) {
-			switch args[0] {
-			case "HSET":
-				for i := 2; i+1 < len(args); i += 2 {
-					m.M.HSet(args[1], args[i], args[i+1])
-				}
-			case "RPUSH":
-				m.M.Push(args[1], args[2:]...)
-			}
-		}},
-		{"redis", r.Open(t), time.Now(), func(args ...string) { r.Do(args...) }},
-	} {
+	for _, c := range rawStores(t) {
 		t.Run(c.name, func(t *testing.T) {
 			ks := keys("packed")
 			sec := c.now.Unix()

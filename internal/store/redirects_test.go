@@ -22,3 +22,28 @@ func TestClusterClientSendsOnce(t *testing.T) {
 		t.Errorf("cluster options MaxRedirects = %d, MaxRetries = %d; want 0 (no re-send) and -1", opt.MaxRedirects, opt.MaxRetries)
 	}
 }
+
+// TestClientsDialOnce: every client the store builds dials a refused
+// address once, so a stopped Redis is a 503 at once rather than after
+// go-redis's dial retries (see dialOnce).
+func TestClientsDialOnce(t *testing.T) {
+	for _, url := range []string{"redis://127.0.0.1:1", "redis+sentinel://127.0.0.1:1?master_name=m", "redis+cluster://127.0.0.1:1"} {
+		rdb, _, err := newClient(url, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		switch c := rdb.(type) {
+		case *redis.Client:
+			n = c.Options().DialerRetries
+		case *redis.ClusterClient:
+			n = c.Options().DialerRetries
+		default:
+			t.Fatalf("newClient(%q) built a %T", url, rdb)
+		}
+		rdb.Close()
+		if n != 1 {
+			t.Errorf("newClient(%q): DialerRetries = %d, want 1", url, n)
+		}
+	}
+}

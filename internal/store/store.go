@@ -154,6 +154,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 			return nil, "", fmt.Errorf("redis url %q: %w", redactURL(rawURL), err)
 		}
 		opt.MaxRetries = -1
+		opt.DialerRetries = dialOnce(opt.DialerRetries)
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
 		return redis.NewClient(opt), "redis " + opt.Addr, nil
@@ -166,6 +167,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 			return nil, "", fmt.Errorf("redis url %q: sentinel form needs ?master_name=", redactURL(rawURL))
 		}
 		opt.MaxRetries = -1
+		opt.DialerRetries = dialOnce(opt.DialerRetries)
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
 		return redis.NewFailoverClient(opt), "sentinel " + opt.MasterName + " via " + strings.Join(opt.SentinelAddrs, ","), nil
@@ -176,12 +178,26 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		}
 		opt.MaxRetries = -1
 		opt.MaxRedirects = -1
+		opt.DialerRetries = dialOnce(opt.DialerRetries)
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
 		return redis.NewClusterClient(opt), "cluster " + strings.Join(opt.Addrs, ","), nil
 	default:
 		return nil, "", fmt.Errorf("redis url %q: unknown mode %q (want sentinel or cluster)", redactURL(rawURL), mode)
 	}
+}
+
+// dialOnce is the number of dial attempts a call makes: one, unless the
+// URL names dialer_retries. go-redis dials five times, 100 ms apart, by
+// default: a stopped Redis would hold every call, and /readyz, for 400 ms
+// per connection before the refusal, and calls queued behind it in a
+// pipeline for a multiple of that. A refused dial is an answer; the next
+// call dials again. See docs/design.md, "One deadline per call".
+func dialOnce(n int) int {
+	if n > 0 {
+		return n
+	}
+	return 1
 }
 
 func setTimeouts(dial, read, write *time.Duration, d time.Duration) {

@@ -186,8 +186,9 @@ func (a *API) require(role Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if a.tokens == nil {
-				// Open: one identity for everyone, so no per-token cap.
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, anonymous)))
+				// Open: one identity for everyone, so no per-token cap;
+				// IdentityFrom answers anonymous without a copy of r.
+				next.ServeHTTP(w, r)
 				return
 			}
 			secret, ok := bearerSecret(r.Header.Get("Authorization"))

@@ -42,6 +42,7 @@ func BenchmarkHandler(b *testing.B) {
 	api := httpapi.New(httpapi.Options{
 		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
 		Registry: reg, Audit: audit.New(st, nil), Events: events.NewService(st),
+		StoreTimeout: store.DefaultTimeout, // as the control plane serves
 	})
 	defer api.Close()
 	ctx := context.Background()

@@ -31,14 +31,10 @@ type Faults interface {
 // faultRoutes serves the faults operators inject for drills (see
 // docs/drills.md).
 func (a *API) faultRoutes(r chi.Router) {
-	r.Route("/v1/faults", func(r chi.Router) {
-		r.With(a.require(RoleReader)).Get("/", a.listFaults)
-		r.Route("/{name}", func(r chi.Router) {
-			r.With(a.require(RoleReader)).Get("/", a.getFault)
-			r.With(a.require(RoleOperator)).Put("/", a.putFault)
-			r.With(a.require(RoleOperator)).Delete("/", a.deleteFault)
-		})
-	})
+	r.With(a.require(RoleReader)).Get("/v1/faults", a.listFaults)
+	r.With(a.require(RoleReader)).Get("/v1/faults/{name}", a.getFault)
+	r.With(a.require(RoleOperator)).Put("/v1/faults/{name}", a.putFault)
+	r.With(a.require(RoleOperator)).Delete("/v1/faults/{name}", a.deleteFault)
 }
 
 // errNoFaults answers fault requests on a server built without faults.

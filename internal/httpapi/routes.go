@@ -50,30 +50,25 @@ func (a *API) answerRoutes(r chi.Router) {
 	r.With(a.require(RoleReader)).Get("/v1/health", a.health)
 	r.With(a.require(RoleAgent)).Post("/v1/outcomes", a.reportBatch)
 
-	r.Route("/v1/breakers", func(r chi.Router) {
-		r.With(a.require(RoleReader)).Get("/", a.listBreakers)
-		r.Route("/{name}", func(r chi.Router) {
-			r.With(a.require(RoleReader)).Get("/", a.getBreaker)
-			r.With(a.require(RoleOperator)).Put("/", a.putBreaker)
-			r.With(a.require(RoleOperator)).Delete("/", a.deleteBreaker)
-			r.With(a.require(RoleAgent)).Post("/acquire", a.acquire)
-			r.With(a.require(RoleAgent)).Post("/outcomes", a.reportOutcomes)
-			r.With(a.require(RoleOperator)).Put("/override", a.putOverride)
-			r.With(a.require(RoleOperator)).Delete("/override", a.deleteOverride)
-			r.With(a.require(RoleOperator)).Post("/reset", a.reset)
-			r.With(a.require(RoleReader)).Get("/history", a.breakerHistory)
-		})
-	})
-	r.Route("/v1/ratelimits", func(r chi.Router) {
-		r.With(a.require(RoleReader)).Get("/", a.listRateLimits)
-		r.Route("/{name}", func(r chi.Router) {
-			r.With(a.require(RoleReader)).Get("/", a.getRateLimit)
-			r.With(a.require(RoleOperator)).Put("/", a.putRateLimit)
-			r.With(a.require(RoleOperator)).Delete("/", a.deleteRateLimit)
-			r.With(a.require(RoleAgent)).Post("/take", a.take)
-			r.With(a.require(RoleReader)).Get("/history", a.rateLimitHistory)
-		})
-	})
+	// Flat patterns, not nested routers: each router a request passes
+	// through costs chi a copy of the route's pattern and path.
+	r.With(a.require(RoleReader)).Get("/v1/breakers", a.listBreakers)
+	r.With(a.require(RoleReader)).Get("/v1/breakers/{name}", a.getBreaker)
+	r.With(a.require(RoleOperator)).Put("/v1/breakers/{name}", a.putBreaker)
+	r.With(a.require(RoleOperator)).Delete("/v1/breakers/{name}", a.deleteBreaker)
+	r.With(a.require(RoleAgent)).Post("/v1/breakers/{name}/acquire", a.acquire)
+	r.With(a.require(RoleAgent)).Post("/v1/breakers/{name}/outcomes", a.reportOutcomes)
+	r.With(a.require(RoleOperator)).Put("/v1/breakers/{name}/override", a.putOverride)
+	r.With(a.require(RoleOperator)).Delete("/v1/breakers/{name}/override", a.deleteOverride)
+	r.With(a.require(RoleOperator)).Post("/v1/breakers/{name}/reset", a.reset)
+	r.With(a.require(RoleReader)).Get("/v1/breakers/{name}/history", a.breakerHistory)
+
+	r.With(a.require(RoleReader)).Get("/v1/ratelimits", a.listRateLimits)
+	r.With(a.require(RoleReader)).Get("/v1/ratelimits/{name}", a.getRateLimit)
+	r.With(a.require(RoleOperator)).Put("/v1/ratelimits/{name}", a.putRateLimit)
+	r.With(a.require(RoleOperator)).Delete("/v1/ratelimits/{name}", a.deleteRateLimit)
+	r.With(a.require(RoleAgent)).Post("/v1/ratelimits/{name}/take", a.take)
+	r.With(a.require(RoleReader)).Get("/v1/ratelimits/{name}/history", a.rateLimitHistory)
 	a.faultRoutes(r)
 }
 

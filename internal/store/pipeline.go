@@ -50,6 +50,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // call is one script run waiting for its reply.
 type call struct {
+	ctx      context.Context
 	sc       *Script
 	keys     []string
 	args     []any
@@ -138,16 +139,7 @@ func (p *pipeliner) run(batch []*call) {
 	if batch = live; len(batch) == 0 {
 		return
 	}
-	deadline := batch[0].deadline
-	for _, c := range batch[1:] {
-		if c.deadline.After(deadline) {
-			deadline = c.deadline
-		}
-	}
-	// The batch runs under the latest of its deadlines: a caller whose own
-	// deadline passes first stops waiting (see runPipelined), and the batch
-	// is not cut short for the others.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := batchContext(batch)
 	defer cancel()
 	start := time.Now()
 	if len(batch) == 1 {
@@ -213,6 +205,30 @@ func (p *pipeliner) run(batch []*call) {
 	}
 }
 
+// batchContext is the context a batch runs under: the latest of its
+// calls' deadlines, so that a caller whose own deadline passes first stops
+// waiting (see runPipelined) and the batch is not cut short for the
+// others. A batch of one call runs under that call's context when it ends
+// by the call's deadline (a request's context does): the call is the
+// batch, and a new context would cost four allocations a decision when
+// the store is idle.
+func batchContext(batch []*call) (context.Context, context.CancelFunc) {
+	if c := batch[0]; len(batch) == 1 {
+		if d, ok := c.ctx.Deadline(); ok && !d.After(c.deadline) {
+			return c.ctx, noCancel
+		}
+	}
+	deadline := batch[0].deadline
+	for _, c := range batch[1:] {
+		if c.deadline.After(deadline) {
+			deadline = c.deadline
+		}
+	}
+	return context.WithDeadline(context.Background(), deadline)
+}
+
+func noCancel() {}
+
 // runPipelined queues a call and waits for its reply, its deadline or its
 // context's end. sent reports whether the call was handed to a sender:
 // from then on it may run in Redis whether or not its reply arrives.
@@ -233,15 +249,17 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 	timer := timerPool.Get().(*time.Timer)
 	timer.Reset(time.Until(deadline))
 	c := callPool.Get().(*call)
-	c.sc, c.keys, c.args, c.deadline = sc, keys, args, deadline
+	c.ctx, c.sc, c.keys, c.args, c.deadline = ctx, sc, keys, args, deadline
 	select {
 	case s.pipe.queue <- c:
 	case <-timer.C:
 		timerPool.Put(timer) // fired: stopped, and nothing left to receive
+		c.ctx = nil
 		callPool.Put(c)
 		return nil, false, context.DeadlineExceeded
 	case <-ctx.Done():
 		stopTimer(timer)
+		c.ctx = nil
 		callPool.Put(c)
 		return nil, false, ctx.Err()
 	}
@@ -249,7 +267,7 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 	case <-c.done:
 		stopTimer(timer)
 		v, err := c.val, c.err
-		c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil
+		c.ctx, c.sc, c.keys, c.args, c.val, c.err = nil, nil, nil, nil, nil, nil
 		callPool.Put(c)
 		return v, true, err
 	case <-timer.C:

@@ -12,10 +12,10 @@ var luaFS embed.FS
 
 var luaDir, _ = fs.Sub(luaFS, "lua")
 
-// The scripts, each common.lua followed by its own body.
+// The scripts, each its preludes followed by its own body.
 var (
 	scriptAcquire  = load("acquire")
-	scriptOutcomes = store.LoadCoalesced(luaDir, "breaker", "common", "outcomes")
+	scriptOutcomes = store.LoadCoalesced(luaDir, "breaker", "outcomes", preludes("outcomes")...)
 	scriptPut      = load("put")
 	scriptGet      = load("get")
 	scriptDelete   = load("delete")
@@ -26,7 +26,18 @@ var (
 )
 
 func load(name string) *store.Script {
-	return store.LoadScript(luaDir, "breaker", "common", name)
+	return store.LoadScript(luaDir, "breaker", name, preludes(name)...)
+}
+
+// preludes are the shared files a script is built from: common.lua, and
+// window.lua for every script but acquire, the hottest, which never reads
+// the window (each function a script defines costs it a closure on every
+// run; see docs/performance.md, "The acquire script").
+func preludes(name string) []string {
+	if name == "acquire" {
+		return []string{"common"}
+	}
+	return []string{"common", "window"}
 }
 
 // keys returns the keys of one breaker: its hash, its window, its permits.

@@ -25,9 +25,9 @@ var luaFS embed.FS
 var luaDir, _ = fs.Sub(luaFS, "lua")
 
 var (
-	scriptPut    = store.LoadScript(luaDir, "fault", "", "put")
-	scriptGet    = store.LoadScript(luaDir, "fault", "", "get")
-	scriptDelete = store.LoadScript(luaDir, "fault", "", "delete")
+	scriptPut    = store.LoadScript(luaDir, "fault", "put")
+	scriptGet    = store.LoadScript(luaDir, "fault", "get")
+	scriptDelete = store.LoadScript(luaDir, "fault", "delete")
 )
 
 func keys(name string) []string { return store.ObjectKeys("f", []string{name}, "s") }

@@ -66,7 +66,7 @@ func BenchmarkHandler(b *testing.B) {
 	// service gives it, made once), a fixed answer goes back; no names,
 	// tokens, limits, idempotency, metrics or deadline. tools/bench serves
 	// the same over the network.
-	take := store.LoadScript(os.DirFS("../ratelimit/lua"), "ratelimit", "common", "take")
+	take := store.LoadScript(os.DirFS("../ratelimit/lua"), "ratelimit", "take", "common")
 	takeKeys := store.ObjectKeys("r", []string{"bench"}, "c", store.Suffix("k", "tenant-42"))
 	relay := chi.NewRouter()
 	relay.Post("/take", func(w http.ResponseWriter, r *http.Request) {

@@ -24,9 +24,9 @@ var (
 
 // loadAlone loads a script that stands without common.lua.
 func loadAlone(name string) *store.Script {
-	return store.LoadScript(luaDir, "ratelimit", "", name)
+	return store.LoadScript(luaDir, "ratelimit", name)
 }
 
 func load(name string) *store.Script {
-	return store.LoadScript(luaDir, "ratelimit", "common", name)
+	return store.LoadScript(luaDir, "ratelimit", name, "common")
 }

@@ -120,13 +120,10 @@ end
 // LoadCoalesced is LoadScript for a script that applies many requests in
 // one run: it may call each_request (see eachLua), and is run with
 // RunEach or RunCoalesced.
-func LoadCoalesced(fsys fs.FS, kind, prelude, name string) *Script {
+func LoadCoalesced(fsys fs.FS, kind, name string, preludes ...string) *Script {
 	var src strings.Builder
 	src.WriteString(eachLua)
-	if prelude != "" {
-		src.Write(mustRead(fsys, prelude+".lua"))
-		src.WriteByte('\n')
-	}
+	writePreludes(&src, fsys, preludes)
 	src.Write(mustRead(fsys, name+".lua"))
 	channel := fmt.Sprintf("local CH = %s\n", strconv.Quote(EventsChannel))
 	sc := NewScript(kind+"."+name, channel+src.String())

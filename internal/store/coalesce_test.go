@@ -27,8 +27,8 @@ return replies`)},
 }
 
 var (
-	addScript  = store.LoadScript(testLua, "test", "", "add")
-	addsScript = store.LoadCoalesced(testLua, "test", "", "adds")
+	addScript  = store.LoadScript(testLua, "test", "add")
+	addsScript = store.LoadCoalesced(testLua, "test", "adds")
 )
 
 // openStore opens a store on r with a call timeout and a coalescing

@@ -154,25 +154,29 @@ func (s *Store) Subscribe(ctx context.Context, channel string) <-chan string {
 	return out
 }
 
-// LoadScript reads a Lua script from fsys: prelude.lua (unless prelude is
-// empty) followed by name.lua, after a first line that defines CH, the events channel (a
-// channel is not a key, so scripts cannot take it in KEYS on a Cluster).
-// The script is named kind.name. It panics on a missing file: the files are
-// embedded at build time.
+// LoadScript reads a Lua script from fsys: each prelude's .lua file in
+// order, then name.lua, after a first line that defines CH, the events
+// channel (a channel is not a key, so scripts cannot take it in KEYS on a
+// Cluster). The script is named kind.name. It panics on a missing file:
+// the files are embedded at build time.
 //
 // The script can also be run once per idempotency key (RunOnce): the same
 // source inside onceWrapper.
-func LoadScript(fsys fs.FS, kind, prelude, name string) *Script {
+func LoadScript(fsys fs.FS, kind, name string, preludes ...string) *Script {
 	var src strings.Builder
-	if prelude != "" {
-		src.Write(mustRead(fsys, prelude+".lua"))
-		src.WriteByte('\n')
-	}
+	writePreludes(&src, fsys, preludes)
 	src.Write(mustRead(fsys, name+".lua"))
 	channel := fmt.Sprintf("local CH = %s\n", strconv.Quote(EventsChannel))
 	sc := NewScript(kind+"."+name, channel+src.String())
 	sc.once = NewScript(kind+"."+name+".once", channel+onceHead+"local once_reply = (function()\n"+src.String()+"\nend)()\n"+onceTail)
 	return sc
+}
+
+func writePreludes(src *strings.Builder, fsys fs.FS, preludes []string) {
+	for _, p := range preludes {
+		src.Write(mustRead(fsys, p+".lua"))
+		src.WriteByte('\n')
+	}
 }
 
 func mustRead(fsys fs.FS, name string) []byte {

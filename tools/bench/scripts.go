@@ -49,10 +49,10 @@ func newScriptLoad(redisAddr string) (*scriptLoads, error) {
 	outcomesKeys, outcomesArgs := store.EachCall(breakerKeys, []any{"bench"}, store.Request{Args: []any{"1", 12, 1, "", -1, 0}})
 	return &scriptLoads{st: st, all: []scriptLoad{
 		{"floor", store.NewScript("floor", floorScript), store.ObjectKeys("f", []string{"bench"}, "a", "b"), nil},
-		{"take", store.LoadScript(rfs, "ratelimit", "common", "take"),
+		{"take", store.LoadScript(rfs, "ratelimit", "take", "common"),
 			store.ObjectKeys("r", []string{"bench"}, "c", store.Suffix("k", "tenant-42")), []any{1, "0"}},
-		{"acquire", store.LoadScript(bfs, "breaker", "common", "acquire"), breakerKeys, []any{"bench"}},
-		{"outcomes", store.LoadCoalesced(bfs, "breaker", "common", "outcomes"), outcomesKeys, outcomesArgs},
+		{"acquire", store.LoadScript(bfs, "breaker", "acquire", "common"), breakerKeys, []any{"bench"}},
+		{"outcomes", store.LoadCoalesced(bfs, "breaker", "outcomes", "common", "window"), outcomesKeys, outcomesArgs},
 	}}, nil
 }
 

@@ -1,4 +1,4 @@
--- delete.lua: remove a breaker. (prepended with common.lua)
+-- delete.lua: remove a breaker. (prepended with common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- KEYS[4]  T  the tombstone: a hash whose field gen is the highest

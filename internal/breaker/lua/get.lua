@@ -1,4 +1,4 @@
--- get.lua: a breaker as it stands now. (prepended with common.lua)
+-- get.lua: a breaker as it stands now. (prepended with common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1]  name

@@ -1,5 +1,5 @@
 -- history.lua: a breaker's config versions, newest first. (prepended with
--- common.lua)
+-- common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- KEYS[4]  T  the tombstone (unused)

@@ -1,7 +1,8 @@
 -- outcomes.lua: apply reports of what happened to calls, each report's
 -- entries oldest first, the reports one after the other, and answer each
--- report with the state after it. (prepended with common.lua, and run
--- coalesced: see each_request in internal/store/coalesce.go)
+-- report with the state after it. (prepended with common.lua and
+-- window.lua, and run coalesced: see each_request in
+-- internal/store/coalesce.go)
 --
 -- KEYS  S, W, P (see common.lua), then the records of keyed reports
 -- ARGV[1] name

@@ -1,4 +1,4 @@
--- override.lua: force a breaker open or closed. (prepended with common.lua)
+-- override.lua: force a breaker open or closed. (prepended with common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1]  name

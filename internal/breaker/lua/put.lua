@@ -1,4 +1,4 @@
--- put.lua: create or update a breaker's config. (prepended with common.lua)
+-- put.lua: create or update a breaker's config. (prepended with common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- KEYS[4]  T  the tombstone (see delete.lua)

@@ -1,4 +1,4 @@
--- release.lua: end an operator override. (prepended with common.lua)
+-- release.lua: end an operator override. (prepended with common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1]  name

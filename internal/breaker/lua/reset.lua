@@ -1,4 +1,4 @@
--- reset.lua: close a breaker and empty its window. (prepended with common.lua)
+-- reset.lua: close a breaker and empty its window. (prepended with common.lua and window.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1]  name

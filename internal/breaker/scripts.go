@@ -29,13 +29,15 @@ func load(name string) *store.Script {
 	return store.LoadScript(luaDir, "breaker", name, preludes(name)...)
 }
 
-// preludes are the shared files a script is built from: common.lua, and
-// window.lua for every script but acquire, the hottest, which never reads
-// the window (each function a script defines costs it a closure on every
-// run; see docs/performance.md, "The acquire script").
+// preludes are the files a script is built from before its own:
+// common.lua, and window.lua for every script but acquire, the hottest,
+// which never reads the window (each function a script defines costs it
+// a closure on every run). Acquire starts with acquire_closed.lua, which
+// answers a closed breaker with nothing else to do before common.lua's
+// functions are made. See docs/performance.md, "The acquire script".
 func preludes(name string) []string {
 	if name == "acquire" {
-		return []string{"common"}
+		return []string{"acquire_closed", "common"}
 	}
 	return []string{"common", "window"}
 }

@@ -35,8 +35,8 @@ func TestScriptsDefineWhatTheyCall(t *testing.T) {
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(f, ".lua")
-		if name == "common" || name == "window" {
-			continue
+		if name == "common" || name == "window" || name == "acquire_closed" {
+			continue // preludes, checked with the scripts they begin
 		}
 		var src strings.Builder
 		for _, p := range append(preludes(name), name) {

@@ -1,4 +1,5 @@
--- acquire.lua: may a call go out now? (prepended with common.lua)
+-- acquire.lua: may a call go out now? (prepended with acquire_closed.lua
+-- and common.lua)
 --
 -- KEYS  S, W, P (see common.lua)
 -- ARGV[1] name

@@ -15,7 +15,7 @@ var luaDir, _ = fs.Sub(luaFS, "lua")
 // The scripts, each its preludes followed by its own body.
 var (
 	scriptAcquire  = load("acquire")
-	scriptOutcomes = store.LoadCoalesced(luaDir, "breaker", "outcomes", preludes("outcomes")...)
+	scriptOutcomes = store.LoadCoalesced(luaDir, "breaker", "outcomes", Preludes("outcomes")...)
 	scriptPut      = load("put")
 	scriptGet      = load("get")
 	scriptDelete   = load("delete")
@@ -26,16 +26,16 @@ var (
 )
 
 func load(name string) *store.Script {
-	return store.LoadScript(luaDir, "breaker", name, preludes(name)...)
+	return store.LoadScript(luaDir, "breaker", name, Preludes(name)...)
 }
 
-// preludes are the files a script is built from before its own:
+// Preludes are the files a script is built from before its own:
 // common.lua, and window.lua for every script but acquire, the hottest,
 // which never reads the window (each function a script defines costs it
 // a closure on every run). Acquire starts with acquire_closed.lua, which
 // answers a closed breaker with nothing else to do before common.lua's
 // functions are made. See docs/performance.md, "The acquire script".
-func preludes(name string) []string {
+func Preludes(name string) []string {
 	if name == "acquire" {
 		return []string{"acquire_closed", "common"}
 	}

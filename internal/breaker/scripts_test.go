@@ -39,7 +39,7 @@ func TestScriptsDefineWhatTheyCall(t *testing.T) {
 			continue // preludes, checked with the scripts they begin
 		}
 		var src strings.Builder
-		for _, p := range append(preludes(name), name) {
+		for _, p := range append(Preludes(name), name) {
 			b, err := fs.ReadFile(luaDir, p+".lua")
 			if err != nil {
 				t.Fatal(err)
@@ -66,7 +66,7 @@ func TestScriptsDefineWhatTheyCall(t *testing.T) {
 			}
 		}
 		if len(missing) > 0 {
-			t.Errorf("%s.lua, built from %v, calls %v, which nothing defines", name, preludes(name), missing)
+			t.Errorf("%s.lua, built from %v, calls %v, which nothing defines", name, Preludes(name), missing)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/breakwater-dev/breakwater/internal/breaker"
 	"github.com/breakwater-dev/breakwater/internal/store"
 )
 
@@ -51,8 +52,8 @@ func newScriptLoad(redisAddr string) (*scriptLoads, error) {
 		{"floor", store.NewScript("floor", floorScript), store.ObjectKeys("f", []string{"bench"}, "a", "b"), nil},
 		{"take", store.LoadScript(rfs, "ratelimit", "take", "common"),
 			store.ObjectKeys("r", []string{"bench"}, "c", store.Suffix("k", "tenant-42")), []any{1, "0"}},
-		{"acquire", store.LoadScript(bfs, "breaker", "acquire", "common"), breakerKeys, []any{"bench"}},
-		{"outcomes", store.LoadCoalesced(bfs, "breaker", "outcomes", "common", "window"), outcomesKeys, outcomesArgs},
+		{"acquire", store.LoadScript(bfs, "breaker", "acquire", breaker.Preludes("acquire")...), breakerKeys, []any{"bench"}},
+		{"outcomes", store.LoadCoalesced(bfs, "breaker", "outcomes", breaker.Preludes("outcomes")...), outcomesKeys, outcomesArgs},
 	}}, nil
 }
 

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -157,6 +159,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		opt.DialerRetries = dialOnce(opt.DialerRetries)
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
+		opt.Dialer = refusalFailsTheCall(redis.NewDialer(opt))
 		return redis.NewClient(opt), "redis " + opt.Addr, nil
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(plain)
@@ -170,6 +173,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		opt.DialerRetries = dialOnce(opt.DialerRetries)
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
+		opt.Dialer = refusalFailsTheCall(redis.NewDialer(&redis.Options{DialTimeout: opt.DialTimeout, TLSConfig: opt.TLSConfig}))
 		return redis.NewFailoverClient(opt), "sentinel " + opt.MasterName + " via " + strings.Join(opt.SentinelAddrs, ","), nil
 	case "cluster":
 		opt, err := redis.ParseClusterURL(plain)
@@ -181,6 +185,7 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 		opt.DialerRetries = dialOnce(opt.DialerRetries)
 		setTimeouts(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, timeout)
 		opt.PoolTimeout, opt.ContextTimeoutEnabled = timeout, true
+		opt.Dialer = refusalFailsTheCall(redis.NewDialer(&redis.Options{DialTimeout: opt.DialTimeout, TLSConfig: opt.TLSConfig}))
 		return redis.NewClusterClient(opt), "cluster " + strings.Join(opt.Addrs, ","), nil
 	default:
 		return nil, "", fmt.Errorf("redis url %q: unknown mode %q (want sentinel or cluster)", redactURL(rawURL), mode)
@@ -199,6 +204,48 @@ func dialOnce(n int) int {
 	}
 	return 1
 }
+
+// refusalFailsTheCall makes a refused connection (nothing listens: Redis
+// is stopped or restarting) fail only the call that dialed: go-redis gets
+// a connection whose first write fails, and closes it, instead of a dial
+// error. go-redis counts dial errors, and after as many in a row as its
+// pool has connections it stops dialing for calls and dials once a second
+// on its own until that succeeds: the store would answer again up to a
+// second after Redis does, and a client that probes once a second up to a
+// second after that. A refused dial costs a loopback round trip, so every
+// call may try. Other dial errors (timeouts, names that do not resolve)
+// are still go-redis's to count. See docs/design.md, "One deadline per
+// call".
+func refusalFailsTheCall(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			return refusedConn{err: err, addr: refusedAddr{network, addr}}, nil
+		}
+		return c, err
+	}
+}
+
+// refusedConn is a connection that was refused: every read and write
+// fails with the refusal.
+type refusedConn struct {
+	err  error
+	addr net.Addr
+}
+
+func (c refusedConn) Read([]byte) (int, error)       { return 0, c.err }
+func (c refusedConn) Write([]byte) (int, error)      { return 0, c.err }
+func (refusedConn) Close() error                     { return nil }
+func (c refusedConn) LocalAddr() net.Addr            { return c.addr }
+func (c refusedConn) RemoteAddr() net.Addr           { return c.addr }
+func (refusedConn) SetDeadline(time.Time) error      { return nil }
+func (refusedConn) SetReadDeadline(time.Time) error  { return nil }
+func (refusedConn) SetWriteDeadline(time.Time) error { return nil }
+
+type refusedAddr struct{ network, addr string }
+
+func (a refusedAddr) Network() string { return a.network }
+func (a refusedAddr) String() string  { return a.addr }
 
 func setTimeouts(dial, read, write *time.Duration, d time.Duration) {
 	for _, p := range []*time.Duration{dial, read, write} {

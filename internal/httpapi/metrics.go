@@ -270,8 +270,11 @@ func StoreObserver(reg prometheus.Registerer) func(op string, d time.Duration, e
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 2.5},
 	}, []string{"op"})
 	reg.MustRegister(h)
+	// One child per operation, made once: the operations are the store's
+	// scripts and commands, a fixed set.
+	var ops curried[string, prometheus.Observer]
 	return func(op string, d time.Duration, err error) {
-		h.WithLabelValues(op).Observe(d.Seconds())
+		ops.get(op, func() prometheus.Observer { return h.WithLabelValues(op) }).Observe(d.Seconds())
 	}
 }
 

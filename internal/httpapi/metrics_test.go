@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/breakwater-dev/breakwater/internal/store/storetest"
 )
@@ -67,4 +71,37 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestStoreDurationsByOperation: each store call is observed once, under
+// its script's or command's name, in the one series of that name.
+func TestStoreDurationsByOperation(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	observe := StoreObserver(reg)
+	for range 3 {
+		observe("ratelimit.take", time.Millisecond, nil)
+	}
+	observe("smembers", 2*time.Millisecond, nil)
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "breakwater_store_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" {
+					got[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	want := map[string]uint64{"ratelimit.take": 3, "smembers": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("breakwater_store_duration_seconds counts by op (-want +got):\n%s", diff)
+	}
 }

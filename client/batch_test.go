@@ -213,13 +213,7 @@ func TestSuccessesWaitFailuresDoNot(t *testing.T) {
 	if err := bad.Do(context.Background(), fail); err == nil {
 		t.Fatal("Do(bad) = nil, want its error")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for p.getBreaker("bad").Stats.Calls != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the failure was not reported within 10s (flush interval %v)", interval)
-		}
-		time.Sleep(interval)
-	}
+	waitFor(t, 10*time.Second, "the failure reported", func() bool { return p.getBreaker("bad").Stats.Calls == 1 })
 	if n := p.getBreaker("ok").Stats.Calls; n != 0 {
 		t.Errorf("ok counted %d calls after a failure of bad was reported, want 0: its successes wait", n)
 	}
@@ -284,22 +278,12 @@ func TestSlowSuccessIsNotHeld(t *testing.T) {
 	if err := b.Do(context.Background(), succeed); err != nil {
 		t.Fatalf("Do(slow) = %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for b.slowNS.Load() == 0 { // the breaker's config, read in the background
-		if time.Now().After(deadline) {
-			t.Fatal("the client did not learn slow_call_duration_ms within 10s")
-		}
-		time.Sleep(interval)
-	}
+	// The breaker's config, read in the background.
+	waitFor(t, 10*time.Second, "the client learns slow_call_duration_ms", func() bool { return b.slowNS.Load() != 0 })
 	if err := b.Do(context.Background(), func(context.Context) error { time.Sleep(20 * time.Millisecond); return nil }); err != nil {
 		t.Fatalf("Do(slow) = %v", err)
 	}
-	for p.getBreaker("slow").Stats.SlowCalls != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow success was not reported within 10s (flush interval %v)", interval)
-		}
-		time.Sleep(interval)
-	}
+	waitFor(t, 10*time.Second, "the slow success reported", func() bool { return p.getBreaker("slow").Stats.SlowCalls == 1 })
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
@@ -324,11 +308,5 @@ func TestRetryIsNotHeld(t *testing.T) {
 	if err := b.RecordRetries(true, time.Millisecond, 1, 1); err != nil {
 		t.Fatalf("RecordRetries = %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for p.getBreaker("retried").Stats.Calls != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the retry was not reported within 10s (flush interval %v)", interval)
-		}
-		time.Sleep(interval)
-	}
+	waitFor(t, 10*time.Second, "the retry reported", func() bool { return p.getBreaker("retried").Stats.Calls == 2 })
 }

@@ -19,13 +19,8 @@ func TestAcquireClosedPath(t *testing.T) {
 	full := store.LoadScript(luaDir, "breaker", "acquire", "common")
 	m := storetest.NewMini(t, time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
 	s := NewService(m.Store)
-	ramp := cfgWith(func(c *Config) {
-		*c = fast
-		c.Window = Window{Type: WindowCount, Size: 100}
-		c.MinimumCalls = 20
-		c.SlowStartMS = 10000
-		c.CacheTTLMS = 750
-	})
+	ramp := slowStart
+	ramp.CacheTTLMS = 750 // not the default: an answer must carry the breaker's own
 	both := func(f func(name string)) {
 		f("x")
 		f("y")

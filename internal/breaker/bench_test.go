@@ -50,20 +50,27 @@ func BenchmarkOutcomesRetryBudget(b *testing.B) {
 		func(c *breaker.Config) { c.RetryBudgetPercent, c.SlowStartMS = 10, 30000 })
 }
 
-func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any, body []byte, with func(*breaker.Config)) {
+// benchBreaker starts a redis-server with a breaker "bench" that never
+// trips, so that every iteration takes the same path; with changes its
+// config first.
+func benchBreaker(b *testing.B, with func(*breaker.Config)) (*storetest.Redis, *store.Store, *breaker.Service) {
 	r := storetest.StartRedis(b)
 	st := r.Open(b)
 	svc := breaker.NewService(st)
-	ctx := context.Background()
-	// A breaker that never trips, so every iteration takes the same path.
 	cfg := breaker.DefaultConfig()
 	cfg.MinimumCalls = 1_000_000
 	if with != nil {
 		with(&cfg)
 	}
-	if _, _, err := svc.Put(ctx, "bench", cfg); err != nil {
+	if _, _, err := svc.Put(context.Background(), "bench", cfg); err != nil {
 		b.Fatal(err)
 	}
+	return r, st, svc
+}
+
+func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any, body []byte, with func(*breaker.Config)) {
+	r, st, svc := benchBreaker(b, with)
+	ctx := context.Background()
 	srv := httptest.NewServer(httpapi.New(httpapi.Options{Breakers: svc, Store: st}))
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -162,15 +169,8 @@ func benchDecision(b *testing.B, op string, sc *store.Script, args func() []any,
 //
 //	go test -run '^$' -bench OutcomesRun -benchtime 2000x ./internal/breaker/
 func BenchmarkOutcomesRun(b *testing.B) {
-	r := storetest.StartRedis(b)
-	st := r.Open(b)
-	svc := breaker.NewService(st)
+	r, st, _ := benchBreaker(b, nil)
 	ctx := context.Background()
-	cfg := breaker.DefaultConfig()
-	cfg.MinimumCalls = 1_000_000
-	if _, _, err := svc.Put(ctx, "bench", cfg); err != nil {
-		b.Fatal(err)
-	}
 	keys := breaker.Keys("bench")
 	var seq atomic.Int64
 	for _, keyed := range []bool{false, true} {

@@ -33,10 +33,16 @@ func TestScriptsDefineWhatTheyCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prelude := map[string]bool{}
+	for _, f := range files {
+		for _, p := range Preludes(strings.TrimSuffix(f, ".lua")) {
+			prelude[p] = true
+		}
+	}
 	for _, f := range files {
 		name := strings.TrimSuffix(f, ".lua")
-		if name == "common" || name == "window" || name == "acquire_closed" {
-			continue // preludes, checked with the scripts they begin
+		if prelude[name] {
+			continue // checked with the scripts it begins
 		}
 		var src strings.Builder
 		for _, p := range append(Preludes(name), name) {

@@ -27,6 +27,15 @@ func recoverBreaker(t *testing.T, s *Service, name string, trips int64, wait fun
 	}
 }
 
+// slowStart trips after 20 calls in a count window of 100 and, closed by
+// its one probe, ramps over 10 s.
+var slowStart = cfgWith(func(c *Config) {
+	*c = fast
+	c.Window = Window{Type: WindowCount, Size: 100}
+	c.MinimumCalls = 20
+	c.SlowStartMS = 10000
+})
+
 // TestSlowStartRamps: after half-open closes the breaker, the share of
 // calls admitted starts at half_open_max_calls out of the calls the
 // window held at the trip and ramps linearly to 100% over slow_start_ms,
@@ -35,13 +44,7 @@ func TestSlowStartRamps(t *testing.T) {
 	ctx := context.Background()
 	m := storetest.NewMini(t, time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	s := NewService(m.Store)
-	cfg := cfgWith(func(c *Config) {
-		*c = fast
-		c.Window = Window{Type: WindowCount, Size: 100}
-		c.MinimumCalls = 20
-		c.SlowStartMS = 10000
-	})
-	if _, _, err := s.Put(ctx, "ramp", cfg); err != nil {
+	if _, _, err := s.Put(ctx, "ramp", slowStart); err != nil {
 		t.Fatal(err)
 	}
 	recoverBreaker(t, s, "ramp", 20, m.Advance) // 1 probe of 20 calls: starts at 5%

@@ -42,6 +42,12 @@ func rawStores(t *testing.T) []rawStore {
 	}
 }
 
+// earlierConfig is the config the breakers stored by earlier versions in
+// these tests were written with.
+var earlierConfig = Config{Window: Window{Type: WindowTime, Size: 60}, MinimumCalls: 5, FailureRateThreshold: 50,
+	SlowCallDurationMS: 60000, SlowCallRateThreshold: 100, OpenDurationMS: 30000, HalfOpenMaxCalls: 1,
+	ProbeTimeoutMS: 10000, CacheTTLMS: 1000}
+
 // TestStoredByEarlierVersion: a breaker stored by a version that kept every
 // config and window field apart (c_wt .. c_ttl, calls, fails, slows, consec
 // in the hash, every segment in W) keeps its config and window when this
@@ -65,10 +71,7 @@ func TestStoredByEarlierVersion(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Get(old) = %v", err)
 			}
-			want := Config{Window: Window{Type: WindowTime, Size: 60}, MinimumCalls: 5, FailureRateThreshold: 50,
-				SlowCallDurationMS: 60000, SlowCallRateThreshold: 100, OpenDurationMS: 30000, HalfOpenMaxCalls: 1,
-				ProbeTimeoutMS: 10000, CacheTTLMS: 1000}
-			if diff := cmp.Diff(want, b.Config); diff != "" {
+			if diff := cmp.Diff(earlierConfig, b.Config); diff != "" {
 				t.Errorf("Get(old).Config (-want +got):\n%s", diff)
 			}
 			if b.Stats.Calls != 3 || b.Stats.Failures != 2 || b.Generation != 3 {
@@ -112,10 +115,7 @@ func TestStoredBeforeSlowStart(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Get(packed) = %v", err)
 			}
-			want := Config{Window: Window{Type: WindowTime, Size: 60}, MinimumCalls: 5, FailureRateThreshold: 50,
-				SlowCallDurationMS: 60000, SlowCallRateThreshold: 100, OpenDurationMS: 30000, HalfOpenMaxCalls: 1,
-				ProbeTimeoutMS: 10000, CacheTTLMS: 1000}
-			if diff := cmp.Diff(want, b.Config); diff != "" {
+			if diff := cmp.Diff(earlierConfig, b.Config); diff != "" {
 				t.Errorf("Get(packed).Config (-want +got):\n%s", diff)
 			}
 			if b.Stats.Calls != 3 || b.Stats.Retries != 0 || b.AdmitPercent != 100 || b.SlowStartUntil != nil {
@@ -135,8 +135,9 @@ func TestStoredBeforeSlowStart(t *testing.T) {
 			}
 			// A new config with a budget lends from the window kept:
 			// 50% of 4 calls.
-			want.RetryBudgetPercent = 50
-			if b, _, err = s.Put(ctx, "packed", want); err != nil || b.ConfigVersion != 3 || b.Stats.Calls != 4 {
+			budget := earlierConfig
+			budget.RetryBudgetPercent = 50
+			if b, _, err = s.Put(ctx, "packed", budget); err != nil || b.ConfigVersion != 3 || b.Stats.Calls != 4 {
 				t.Fatalf("Put(packed, budget) = %+v, %v; want version 3 and the 4 calls kept", b, err)
 			}
 			d, err = s.Report(ctx, "packed", []Outcome{{Success: true, Count: 1, Generation: -1}})

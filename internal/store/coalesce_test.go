@@ -157,12 +157,7 @@ func TestRequestsWhileARunIsInFlightGoTogether(t *testing.T) {
 		t.Fatal(err) // the script loaded, a connection open
 	}
 	r.Freeze()
-	thawed := false
-	defer func() {
-		if !thawed {
-			r.Thaw()
-		}
-	}()
+	t.Cleanup(r.Thaw) // a second thaw does nothing
 	first := st.Submit(ctx, addsScript, keys, nil, req(1, "", ""))
 	// The first run is in flight (Redis is frozen): the next requests queue.
 	waitQueued(t, st, "{c}:n", 0)
@@ -173,7 +168,6 @@ func TestRequestsWhileARunIsInFlightGoTogether(t *testing.T) {
 	}
 	waitQueued(t, st, "{c}:n", n)
 	r.Thaw()
-	thawed = true
 	if v, _, err := first.Wait(ctx); err != nil || !cmp.Equal(v, []any{int64(1)}) {
 		t.Fatalf("first request = %v, %v; want [1]", v, err)
 	}
@@ -218,18 +212,12 @@ func TestCoalescingWindow(t *testing.T) {
 	// Two requests meet: they queue behind a run in flight (Redis frozen)
 	// and go together as the next run.
 	r.Freeze()
-	thawed := false
-	defer func() {
-		if !thawed {
-			r.Thaw()
-		}
-	}()
+	t.Cleanup(r.Thaw) // a second thaw does nothing
 	first := st.Submit(ctx, addsScript, keys, nil, req(1, "", ""))
 	waitQueued(t, st, "{c}:n", 0)
 	met := []*store.Pending{st.Submit(ctx, addsScript, keys, nil, req(1, "", "")), st.Submit(ctx, addsScript, keys, nil, req(1, "", ""))}
 	waitQueued(t, st, "{c}:n", 2)
 	r.Thaw()
-	thawed = true
 	for i, p := range append([]*store.Pending{first}, met...) {
 		if _, _, err := p.Wait(ctx); err != nil {
 			t.Fatalf("request %d around a run in flight = %v, want it applied", i, err)
@@ -270,12 +258,7 @@ func TestCoalescedDeadlines(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Freeze()
-	thawed := false
-	defer func() {
-		if !thawed {
-			r.Thaw()
-		}
-	}()
+	t.Cleanup(r.Thaw) // a second thaw does nothing
 	// The first run: in flight, its caller waits up to 10s.
 	first := st.Submit(bg, addsScript, keys, nil, req(1, "", ""))
 	waitQueued(t, st, "{c}:n", 0)
@@ -301,7 +284,6 @@ func TestCoalescedDeadlines(t *testing.T) {
 		t.Errorf("a request in a run in flight past its caller's deadline = %v, want ErrMaybeApplied", err)
 	}
 	r.Thaw()
-	thawed = true
 	// The first run answers now, and the requests that left the queue
 	// never run.
 	if _, _, err := st.RunCoalesced(bg, addsScript, keys, nil, req(0, "", "")); err != nil {

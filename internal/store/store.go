@@ -194,10 +194,10 @@ func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, str
 
 // dialOnce is the number of dial attempts a call makes: one, unless the
 // URL names dialer_retries. go-redis dials five times, 100 ms apart, by
-// default: a stopped Redis would hold every call, and /readyz, for 400 ms
-// per connection before the refusal, and calls queued behind it in a
-// pipeline for a multiple of that. A refused dial is an answer; the next
-// call dials again. See docs/design.md, "One deadline per call".
+// default, so a dial error that comes at once (a refusal without
+// refusalFailsTheCall, an unreachable network) would hold the call, and
+// calls queued behind it in a pipeline, for 400 ms and more; the next call
+// dials again. See docs/design.md, "One deadline per call".
 func dialOnce(n int) int {
 	if n > 0 {
 		return n

@@ -114,7 +114,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := procs.startRedis(redisAddr, tmp); err != nil {
+	redisPid, err := procs.startRedis(redisAddr, tmp)
+	if err != nil {
 		return err
 	}
 	cpBin := filepath.Join(tmp, "controlplane")
@@ -131,7 +132,8 @@ func run() error {
 			return err
 		}
 	}
-	if err := procs.start(filepath.Join(tmp, "controlplane.log"), cpBin, args...); err != nil {
+	cpPid, err := procs.start(filepath.Join(tmp, "controlplane.log"), cpBin, args...)
+	if err != nil {
 		return err
 	}
 	helloAddr, _ := freeAddr()
@@ -139,11 +141,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := procs.start(filepath.Join(tmp, "hello.log"), self, "-hello", helloAddr); err != nil {
+	helloPid, err := procs.start(filepath.Join(tmp, "hello.log"), self, "-hello", helloAddr)
+	if err != nil {
 		return err
 	}
 	relayAddr, _ := freeAddr()
-	if err := procs.start(filepath.Join(tmp, "relay.log"), self, "-relay", relayAddr, redisAddr); err != nil {
+	relayPid, err := procs.start(filepath.Join(tmp, "relay.log"), self, "-relay", relayAddr, redisAddr)
+	if err != nil {
 		return err
 	}
 	cp, hello, relay := "http://"+cpAddr, "http://"+helloAddr, "http://"+relayAddr
@@ -163,6 +167,7 @@ func run() error {
 	defer scripts.close()
 
 	targets := httpTargets(cp, hello, relay)
+	pids := map[string]int{"hello": helloPid, "relay": relayPid}
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range targets {
 			progress(fmt.Sprintf("round %d/%d: wrk %s", round, o.rounds, t.name))
@@ -175,9 +180,21 @@ func run() error {
 			if err := redis.resetStats(); err != nil {
 				return err
 			}
+			pid, ok := pids[t.name]
+			if !ok {
+				pid = cpPid
+			}
+			server0, ok1 := cpuTime(pid)
+			redis0, ok2 := cpuTime(redisPid)
 			res, err := runWrk(tmp, t, o)
 			if err != nil {
 				return err
+			}
+			server1, _ := cpuTime(pid)
+			redis1, _ := cpuTime(redisPid)
+			if ok1 && ok2 && res.requests > 0 {
+				res.serverUS = float64(server1-server0) / float64(time.Microsecond) / res.requests
+				res.redisUS = float64(redis1-redis0) / float64(time.Microsecond) / res.requests
 			}
 			if t.script != "" {
 				var total float64

@@ -13,35 +13,70 @@ import (
 // processes are the servers of one run, stopped together at its end.
 type processes struct{ cmds []*exec.Cmd }
 
-func (p *processes) start(logPath, bin string, args ...string) error {
+// start starts a server and returns its process id.
+func (p *processes) start(logPath, bin string, args ...string) (int, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+		return 0, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p.cmds = append(p.cmds, cmd)
-	return nil
+	return cmd.Process.Pid, nil
 }
 
-func (p *processes) startRedis(addr, dir string) error {
+func (p *processes) startRedis(addr, dir string) (int, error) {
 	_, port, _ := net.SplitHostPort(addr)
-	if err := p.start(dir+"/redis.log", "redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no"); err != nil {
-		return err
+	pid, err := p.start(dir+"/redis.log", "redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no")
+	if err != nil {
+		return 0, err
 	}
 	r := redisCLI{addr: addr}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if out, err := r.do("PING"); err == nil && strings.TrimSpace(out) == "PONG" {
-			return nil
+			return pid, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("redis-server on %s did not answer within 10s", addr)
+	return 0, fmt.Errorf("redis-server on %s did not answer within 10s", addr)
+}
+
+// cpuTime is the processor time a process has used so far, its threads'
+// user and system time together, from /proc (Linux): 0 and false where
+// there is none.
+func cpuTime(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	return parseStat(string(b))
+}
+
+// parseStat reads user and system time from a /proc/PID/stat line.
+func parseStat(b string) (time.Duration, bool) {
+	// The command's name, in parentheses, may hold spaces: fields count
+	// from after its closing parenthesis, where the state is field 3.
+	i := strings.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	// Clock ticks of USER_HZ, 100 a second on every Linux architecture Go
+	// supports.
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
 }
 
 func (p *processes) stop() {

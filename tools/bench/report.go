@@ -41,6 +41,8 @@ func (r *report) med(key string) (result, bool) {
 		p99:      time.Duration(pick(func(x result) float64 { return float64(x.p99) })),
 		scriptUS: pick(func(x result) float64 { return x.scriptUS }),
 		perReqUS: pick(func(x result) float64 { return x.perReqUS }),
+		serverUS: pick(func(x result) float64 { return x.serverUS }),
+		redisUS:  pick(func(x result) float64 { return x.redisUS }),
 	}, true
 }
 
@@ -88,6 +90,27 @@ func (r *report) print(w io.Writer) {
 			name, num(s.rps), ratio(s.rps, hello.rps), dur(s.p50), dur(s.p99), s.scriptUS)
 	}
 	fmt.Fprintln(w)
+
+	if hello.serverUS > 0 {
+		fmt.Fprintln(w, "### Processor time a request (µs), from /proc, the same loads")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Steadier than requests a second on a shared machine: it does not depend on what else had the cores. "+
+			"`server` is the process that answered (the control plane, the relay or the hello-world), `redis-server` all of "+
+			"Redis's time, its network I/O included.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| path | server | x hello | redis-server | server and Redis | x relay |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: |")
+		relay, _ := r.med("http/relay")
+		for _, name := range []string{"hello", "relay", "take", "acquire", "outcomes"} {
+			h, ok := r.med("http/" + name)
+			if !ok || h.serverUS == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %.1f | %s | %.1f | %.1f | %s |\n", name, h.serverUS, ratio(h.serverUS, hello.serverUS),
+				h.redisUS, h.serverUS+h.redisUS, ratio(h.serverUS+h.redisUS, relay.serverUS+relay.redisUS))
+		}
+		fmt.Fprintln(w)
+	}
 
 	floor, _ := r.med("script/floor")
 	acq, _ := r.med("script/acquire")

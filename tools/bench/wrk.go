@@ -37,6 +37,8 @@ type result struct {
 	scriptUS float64 // usec_per_call of EVALSHA, 0 when none ran
 	requests float64 // HTTP requests answered (wrk's total), 0 for bare loads
 	perReqUS float64 // EVALSHA time inside Redis over requests: below scriptUS when runs carry several requests
+	serverUS float64 // processor time of the serving process over requests, 0 where unknown
+	redisUS  float64 // processor time of redis-server over requests, all of it (I/O too)
 }
 
 func runWrk(dir string, t target, o options) (result, error) {

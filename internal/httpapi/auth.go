@@ -209,7 +209,11 @@ func (a *API) require(role Role) func(http.Handler) http.Handler {
 				return
 			}
 			id := Identity{Name: tok.Name, Role: tok.Role}
-			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+			if rc, ok := r.Context().(*requestContext); ok && !rc.hasID {
+				rc.id, rc.hasID = id, true // the request's own context: no copy of r
+			} else {
+				r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+			}
 			if a.limitAPI(w, r) {
 				next.ServeHTTP(w, r)
 			}

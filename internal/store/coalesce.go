@@ -284,6 +284,7 @@ func (p *Pending) finish(r *Reply, err error) {
 // when the request was already in a run, else one saying it was not
 // applied (as Run's). Call it once.
 func (p *Pending) Wait(ctx context.Context) (v any, replayed bool, err error) {
+	ctx = waitContext(ctx)
 	timer := timerPool.Get().(*time.Timer)
 	timer.Reset(time.Until(p.deadline))
 	select {

@@ -237,6 +237,7 @@ func noCancel() {}
 // queue (full when every sender is stuck on a Redis that does not answer)
 // as well as the round trip. See docs/design.md, "One deadline per call".
 func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, args []any) (v any, sent bool, err error) {
+	ctx = waitContext(ctx)
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -280,4 +281,25 @@ func (s *Store) runPipelined(ctx context.Context, sc *Script, keys []string, arg
 		// As above: c stays with the sender.
 		return nil, true, ctx.Err()
 	}
+}
+
+// A StoreContexter is a context that offers the store another one to wait
+// on and to hand Redis: with the same deadline and values, and a Done that
+// closes when the caller gives up but not at the deadline. The store
+// bounds every call by its deadline with timers of its own (one from a
+// pool), so waiting on the caller's own Done would only start a second
+// timer for the same deadline on every call. The API's request context is
+// one; see docs/design.md, "One deadline per call".
+type StoreContexter interface {
+	context.Context
+	StoreContext() context.Context
+}
+
+// waitContext is the context a call made under ctx waits on: the one ctx
+// offers, or ctx.
+func waitContext(ctx context.Context) context.Context {
+	if sc, ok := ctx.(StoreContexter); ok {
+		return sc.StoreContext()
+	}
+	return ctx
 }

@@ -144,14 +144,14 @@ func (p *pipeliner) run(batch []*call) {
 	start := time.Now()
 	if len(batch) == 1 {
 		c := batch[0]
-		c.val, c.err = c.sc.script.Run(ctx, p.s.rdb, c.keys, c.args...).Result()
+		c.val, c.err = c.sc.run(ctx, p.s.rdb, c.keys, c.args)
 		for try := 1; try <= maxMoved && isMoved(c.err); try++ {
 			// The Cluster moved the slot and refused the call without
 			// running it; go-redis reloads the slot map on MOVED.
 			if !sleepCtx(ctx, time.Duration(try)*movedBackoff) {
 				break
 			}
-			c.val, c.err = c.sc.script.Run(ctx, p.s.rdb, c.keys, c.args...).Result()
+			c.val, c.err = c.sc.run(ctx, p.s.rdb, c.keys, c.args)
 		}
 		if obs := p.s.observer; obs != nil {
 			obs(c.sc.name, time.Since(start), c.err)
@@ -162,12 +162,13 @@ func (p *pipeliner) run(batch []*call) {
 	pipe := p.s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, c := range batch {
-		cmds[i] = c.sc.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		cmds[i] = c.sc.cmd(ctx, false, c.keys, c.args)
+		_ = pipe.Process(ctx, cmds[i]) // queued
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
 	var retry []int
 	for i, cmd := range cmds {
-		if err := cmd.Err(); err != nil && (strings.HasPrefix(err.Error(), "NOSCRIPT") || isMoved(err)) {
+		if err := cmd.Err(); isNoScript(err) || isMoved(err) {
 			retry = append(retry, i) // not run: safe to send again
 			continue
 		}
@@ -182,7 +183,8 @@ func (p *pipeliner) run(batch []*call) {
 		pipe := p.s.rdb.Pipeline()
 		for _, i := range retry {
 			c := batch[i]
-			cmds[i] = c.sc.script.Eval(ctx, pipe, c.keys, c.args...)
+			cmds[i] = c.sc.cmd(ctx, true, c.keys, c.args)
+			_ = pipe.Process(ctx, cmds[i])
 		}
 		_, _ = pipe.Exec(ctx)
 		again := retry[:0]

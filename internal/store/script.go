@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -20,8 +21,10 @@ import (
 // Script is a Lua script run atomically in the store. Make one per script
 // source with NewScript, at package level.
 type Script struct {
-	name   string
-	script *redis.Script
+	name string
+	// The command's name and first argument, boxed once, as EVALSHA and as
+	// EVAL (see cmd).
+	sha, src any
 	// once is the script wrapped for idempotent runs (see RunOnce); nil
 	// for scripts made by NewScript.
 	once *Script
@@ -32,7 +35,55 @@ type Script struct {
 
 // NewScript wraps Lua source. name is used in metrics and errors.
 func NewScript(name, src string) *Script {
-	return &Script{name: name, script: redis.NewScript(src)}
+	sum := sha1.Sum([]byte(src))
+	return &Script{name: name, sha: hex.EncodeToString(sum[:]), src: src}
+}
+
+// The names of the commands that run a script, boxed once.
+var evalsha, eval any = "evalsha", "eval"
+
+// cmd is the command that runs the script with keys and args: EVALSHA, or
+// EVAL with the source when load is set. go-redis's Script builds the same
+// command, boxing the command's name and the digest again on every call;
+// each argument here is one value, as every caller passes them (go-redis
+// would flatten a lone slice or struct argument).
+func (sc *Script) cmd(ctx context.Context, load bool, keys []string, args []any) *redis.Cmd {
+	a := make([]any, 3+len(keys)+len(args))
+	if load {
+		a[0], a[1] = eval, sc.src
+	} else {
+		a[0], a[1] = evalsha, sc.sha
+	}
+	a[2] = len(keys)
+	for i, k := range keys {
+		a[3+i] = k
+	}
+	copy(a[3+len(keys):], args)
+	cmd := redis.NewCmd(ctx, a...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3) // a Cluster sends it to the first key's node
+	}
+	return cmd
+}
+
+// run runs the script on c, loading it when Redis does not have it (a
+// restarted or flushed Redis answers NOSCRIPT).
+func (sc *Script) run(ctx context.Context, c interface {
+	Process(context.Context, redis.Cmder) error
+}, keys []string, args []any) (any, error) {
+	cmd := sc.cmd(ctx, false, keys, args)
+	_ = c.Process(ctx, cmd)
+	if isNoScript(cmd.Err()) {
+		cmd = sc.cmd(ctx, true, keys, args)
+		_ = c.Process(ctx, cmd)
+	}
+	return cmd.Result()
+}
+
+// isNoScript reports Redis's refusal of an EVALSHA whose script it does
+// not have: the call did not run.
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
 // Name is the script's name.

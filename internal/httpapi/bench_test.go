@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -45,6 +46,19 @@ func BenchmarkHandler(b *testing.B) {
 		StoreTimeout: store.DefaultTimeout, // as the control plane serves
 	})
 	defer api.Close()
+	// The same API with bearer tokens, as a control plane with --tokens
+	// serves it.
+	const secret = "bench-agent-secret-0123456789"
+	tokens, err := httpapi.ParseTokens(strings.NewReader("bench agent " + secret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	apiTokens := httpapi.New(httpapi.Options{
+		Breakers: breaker.NewService(st), Limits: ratelimit.NewService(st), Store: st,
+		Registry: prometheus.NewRegistry(), Audit: audit.New(st, nil), Events: events.NewService(st),
+		StoreTimeout: store.DefaultTimeout, Tokens: tokens,
+	})
+	defer apiTokens.Close()
 	ctx := context.Background()
 	put := func(path, body string) {
 		w := httptest.NewRecorder()
@@ -91,11 +105,13 @@ func BenchmarkHandler(b *testing.B) {
 		{"take", "POST", "/v1/ratelimits/bench/take", `{"key":"tenant-42"}`, api},
 		{"acquire", "POST", "/v1/breakers/bench/acquire", ``, api},
 		{"outcomes", "POST", "/v1/breakers/bench/outcomes", `{"outcomes":[{"success":true,"duration_ms":12}]}`, api},
+		{"acquire-tokens", "POST", "/v1/breakers/bench/acquire", ``, apiTokens},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			body := bytes.NewReader([]byte(c.body))
 			req := httptest.NewRequestWithContext(ctx, c.method, c.path, body)
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+secret) // read only by apiTokens
 			w := &discardWriter{header: http.Header{}}
 			serve := func() {
 				body.Seek(0, 0)

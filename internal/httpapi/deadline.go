@@ -33,7 +33,10 @@ func withDeadline(d time.Duration) func(http.Handler) http.Handler {
 // (four allocations a decision, and a runtime timer added to and taken
 // from the timer heap under its lock). It also carries the request's
 // identity, so that an authenticated request needs no context of its own
-// for it.
+// for it: the store recognizes the request context itself, and any
+// context wrapped around it hides it (the store then waits on Done, and
+// the timer starts after all). Middleware that adds a value on the hot
+// path puts it here.
 //
 // It is context.WithDeadline's to every other use: Done closes at the
 // deadline, when the parent is done, or at cancel, whichever is first, and

@@ -210,10 +210,13 @@ func (p *pipeliner) run(batch []*call) {
 // batchContext is the context a batch runs under: the latest of its
 // calls' deadlines, so that a caller whose own deadline passes first stops
 // waiting (see runPipelined) and the batch is not cut short for the
-// others. A batch of one call runs under that call's context when it ends
-// by the call's deadline (a request's context does): the call is the
-// batch, and a new context would cost four allocations a decision when
-// the store is idle.
+// others. A batch of one call runs under that call's context when that
+// carries the call's deadline (a request's context does, as the store sees
+// it: see StoreContexter): the call is the batch, and a new context would
+// cost four allocations a decision when the store is idle. go-redis bounds
+// the round trip by the deadline itself (connection deadlines, with
+// ContextTimeoutEnabled; a wait for a connection by PoolTimeout), and the
+// caller leaves at its deadline on its own timer (runPipelined).
 func batchContext(batch []*call) (context.Context, context.CancelFunc) {
 	if c := batch[0]; len(batch) == 1 {
 		if d, ok := c.ctx.Deadline(); ok && !d.After(c.deadline) {

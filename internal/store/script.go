@@ -68,9 +68,7 @@ func (sc *Script) cmd(ctx context.Context, load bool, keys []string, args []any)
 
 // run runs the script on c, loading it when Redis does not have it (a
 // restarted or flushed Redis answers NOSCRIPT).
-func (sc *Script) run(ctx context.Context, c interface {
-	Process(context.Context, redis.Cmder) error
-}, keys []string, args []any) (any, error) {
+func (sc *Script) run(ctx context.Context, c redis.UniversalClient, keys []string, args []any) (any, error) {
 	cmd := sc.cmd(ctx, false, keys, args)
 	_ = c.Process(ctx, cmd)
 	if isNoScript(cmd.Err()) {
